@@ -1,0 +1,33 @@
+"""Shared command-line plumbing: one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from ser.errors import SerError
+
+
+def run_cli(main: Callable[[Sequence[str] | None], int | None],
+            argv: Sequence[str] | None = None) -> int:
+    """Run ``main`` and turn a :class:`SerError` into a one-line message and exit 2."""
+    try:
+        return int(main(argv) or 0)
+    except SerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; unfinished outputs were not written", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ser`` command (sub-commands are added by each module)."""
+    import argparse
+
+    from ser import commands
+
+    parser = argparse.ArgumentParser(prog="ser", description=__doc__)
+    commands.add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return run_cli(lambda _argv: args.func(args))

@@ -1,0 +1,16 @@
+"""Sub-commands of the ``ser`` command, each defined beside the logic it drives."""
+
+from __future__ import annotations
+
+import importlib
+
+#: Modules that define ``register(subparsers)``; each adds its own sub-commands.
+COMMAND_MODULES: tuple[str, ...] = (
+    "ser.datasets",
+)
+
+
+def add_subcommands(subparsers) -> None:
+    """Let every module in :data:`COMMAND_MODULES` add its sub-commands."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
