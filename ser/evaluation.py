@@ -1,0 +1,164 @@
+"""Metrics on a test set: accuracy, precision, recall, F1, UAR, CIs, confusion.
+
+UAR (unweighted average recall) is scikit-learn's balanced accuracy: the mean
+recall over the emotions present in the test set, the standard SER measure
+because corpora are not balanced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.dummy import DummyClassifier
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
+
+from ser.io import atomic_path
+
+
+def bootstrap_ci(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    n_resamples: int,
+    seed: int,
+    level: float = 0.95,
+) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals of accuracy and UAR over test clips.
+
+    Clips of one speaker are not independent, so with few test speakers
+    these intervals are optimistic; they still show how small test sets wobble.
+    """
+    if n_resamples == 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    acc, uar = np.empty(n_resamples), np.empty(n_resamples)
+    codes, y_all = np.unique(np.concatenate([y_true, y_pred]), return_inverse=True)
+    t, p = y_all[:n], y_all[n:]
+    for b in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        tb, pb = t[idx], p[idx]
+        acc[b] = np.mean(tb == pb)
+        present = np.unique(tb)
+        uar[b] = np.mean([np.mean(pb[tb == c] == c) for c in present])
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {"accuracy": np.percentile(acc, [lo, hi]).round(4).tolist(),
+            "uar": np.percentile(uar, [lo, hi]).round(4).tolist()}
+
+
+def summary_metrics(y_true, y_pred) -> dict[str, float]:
+    """Accuracy, macro/weighted precision, recall and F1, and UAR."""
+    labels = sorted(set(y_true))
+    out = {"accuracy": accuracy_score(y_true, y_pred),
+           "uar": balanced_accuracy_score(y_true, y_pred)}
+    for avg in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                     average=avg, zero_division=0)
+        out |= {f"precision_{avg}": p, f"recall_{avg}": r, f"f1_{avg}": f}
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def evaluate_predictions(
+    predictions: pd.DataFrame,
+    *,
+    labels: list[str],
+    train_labels: np.ndarray | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Metrics for a table with ``actual``, ``predicted`` (and ``corpus``) columns.
+
+    Returns
+    -------
+    metrics
+        Flat scalar metrics plus CIs and baselines (what ``dvc metrics`` shows).
+    details
+        Per-class report, confusion matrix and per-corpus breakdown.
+    """
+    y_true = predictions["actual"].to_numpy()
+    y_pred = predictions["predicted"].to_numpy()
+    metrics: dict[str, Any] = summary_metrics(y_true, y_pred)
+    metrics["n_test"] = int(len(y_true))
+    present = sorted(set(y_true))
+    metrics["chance_uar"] = round(1 / len(present), 4)
+    if train_labels is not None:
+        dummy = DummyClassifier(strategy="stratified", random_state=seed)
+        dummy.fit(np.zeros((len(train_labels), 1)), train_labels)
+        guess = dummy.predict(np.zeros((len(y_true), 1)))
+        metrics["baseline_stratified_uar"] = round(float(balanced_accuracy_score(y_true, guess)),
+                                                   4)
+    metrics["ci95"] = bootstrap_ci(y_true, y_pred, n_resamples=bootstrap, seed=seed)
+
+    order = [lab for lab in labels if lab in set(y_true) | set(y_pred)]
+    order += sorted((set(y_true) | set(y_pred)) - set(order))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=order, zero_division=0)
+    details: dict[str, Any] = {
+        "labels": order,
+        "test_classes": present,
+        "per_class": {lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
+                            "f1": round(float(f[i]), 4), "support": int(s[i])}
+                      for i, lab in enumerate(order)},
+        "confusion": confusion_matrix(y_true, y_pred, labels=order).tolist(),
+    }
+    if "corpus" in predictions and predictions["corpus"].nunique() > 1:
+        details["per_corpus"] = {
+            str(c): summary_metrics(g["actual"].to_numpy(), g["predicted"].to_numpy())
+            | {"n_test": int(len(g))}
+            for c, g in predictions.groupby("corpus", sort=True)
+        }
+    return metrics, details
+
+
+def write_evaluation(out_dir: str | Path, metrics: dict, details: dict,
+                     predictions: pd.DataFrame) -> None:
+    """Write ``metrics.json``, ``details.json`` and ``predictions.csv`` atomically."""
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir(parents=True)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (tmp / "details.json").write_text(json.dumps(details, indent=2) + "\n")
+        predictions.to_csv(tmp / "predictions.csv", index=False, float_format="%.5f")
+
+
+def predictions_frame(rows: pd.DataFrame, proba: np.ndarray, labels: list[str]) -> pd.DataFrame:
+    """Per-clip predictions: id columns, actual, predicted and one probability per class."""
+    keep = [c for c in ("path", "corpus", "speaker") if c in rows]
+    out = rows[keep].reset_index(drop=True).copy()
+    out["actual"] = rows["emotion"].to_numpy()
+    out["predicted"] = np.asarray(labels)[proba.argmax(axis=1)]
+    for i, lab in enumerate(labels):
+        out[f"p_{lab}"] = proba[:, i]
+    return out
+
+
+def evaluate_stage(params: dict, model: str, protocol: str, *, model_dir: Path,
+                   out_dir: Path) -> dict[str, Any]:
+    """Stage body: predict the protocol's test clips with a trained model; write metrics."""
+    from ser.inference import Predictor
+    from ser.models.store import check_feature_params
+    from ser.training import load_protocol_data, load_sequences_for
+
+    predictor = Predictor.load(model_dir)
+    data = load_protocol_data(params, protocol)
+    check_feature_params(predictor.card, data.feature_params, source=str(data.features_dir))
+    test = data.test
+    if predictor.is_sequence_model:
+        proba = predictor.proba_from_sequences(load_sequences_for(data, test["path"]))
+    else:
+        proba = predictor.proba_from_summaries(test)
+    preds = predictions_frame(test, proba, predictor.labels)
+    cfg = params["evaluate"]
+    metrics, details = evaluate_predictions(
+        preds, labels=predictor.labels, train_labels=data.train["emotion"].to_numpy(),
+        bootstrap=cfg["bootstrap"], seed=cfg["seed"])
+    metrics = {"model": model, "protocol": protocol} | metrics
+    write_evaluation(out_dir, metrics, details, preds)
+    return metrics

@@ -1,0 +1,107 @@
+"""Classifying clips with a trained model folder (pipeline evaluation and predict.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ser.errors import SerError
+
+
+@dataclass
+class Predictor:
+    """A loaded model with its card; turns features or audio files into probabilities."""
+
+    model_dir: Path
+    model: Any = field(repr=False)
+    card: dict[str, Any]
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> Predictor:
+        """Load safely (see :func:`ser.models.store.load_model`)."""
+        from ser.models.store import load_model
+
+        model, card = load_model(model_dir)
+        return cls(Path(model_dir), model, card)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.card["labels"])
+
+    @property
+    def is_sequence_model(self) -> bool:
+        return self.card["format"] == "keras"
+
+    def proba_from_summaries(self, summaries: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """Class probabilities ``(n, len(labels))`` from summary feature rows."""
+        if isinstance(summaries, pd.DataFrame):
+            summaries = summaries[self.card["feature_columns"]]
+        X = np.asarray(summaries, dtype=np.float64)
+        proba = self.model.predict_proba(X)
+        # sklearn orders columns by classes_; the card stores that same order.
+        return np.asarray(proba, dtype=np.float64)
+
+    def proba_from_sequences(self, seqs: list[np.ndarray]) -> np.ndarray:
+        """Class probabilities ``(n, len(labels))`` from MFCC sequences."""
+        from ser.models.lstm import SequenceScaler
+
+        scaler = SequenceScaler.from_dict(self.card["scaler"])
+        X = scaler.transform(seqs)
+        return np.asarray(self.model.predict(X, verbose=0), dtype=np.float64)
+
+    def proba_from_features(self, seqs: list[np.ndarray], summaries: np.ndarray) -> np.ndarray:
+        """Probabilities from whichever representation this model uses."""
+        if self.is_sequence_model:
+            return self.proba_from_sequences(seqs)
+        return self.proba_from_summaries(summaries)
+
+    def features_for_files(self, paths: list[str | Path]):
+        """Extract features of audio files with the model's own feature parameters.
+
+        Returns ``(ok_paths, seqs, summaries, failures)`` where ``failures`` is a
+        list of ``(path, message)`` for files that could not be read.
+        """
+        from ser.features import features_from_file
+
+        ok, seqs, summaries, failures = [], [], [], []
+        for path in paths:
+            try:
+                seq, summary = features_from_file(path, params=self.card["feature_params"])
+            except SerError as exc:
+                failures.append((str(path), str(exc)))
+                continue
+            ok.append(str(path))
+            seqs.append(seq)
+            summaries.append(summary)
+        arr = np.vstack(summaries) if summaries else np.empty((0, 0))
+        return ok, seqs, arr, failures
+
+    def predict_files(self, paths: list[str | Path]):
+        """``(ok_paths, proba, failures)`` for audio files."""
+        ok, seqs, summaries, failures = self.features_for_files(paths)
+        if not ok:
+            return ok, np.empty((0, len(self.labels))), failures
+        return ok, self.proba_from_features(seqs, summaries), failures
+
+
+def default_model_dir(models_root: str | Path = "models",
+                      metrics_root: str | Path = "metrics") -> Path:
+    """The trained model with the best speaker-independent UAR (falls back to any protocol)."""
+    import json
+
+    best: tuple[float, Path] | None = None
+    for protocol in ("speaker", "cross_corpus", "random"):
+        for metrics in sorted(Path(metrics_root).glob(f"{protocol}/*/metrics.json")):
+            model_dir = Path(models_root) / protocol / metrics.parent.name
+            uar = json.loads(metrics.read_text()).get("uar")
+            if uar is not None and (model_dir / "card.json").is_file():
+                if best is None or uar > best[0]:
+                    best = (uar, model_dir)
+        if best is not None:
+            return best[1]
+    raise SerError(f"no evaluated model under {models_root}/ and {metrics_root}/; "
+                   "run the pipeline first (make demo) or pass --model DIR")

@@ -1,0 +1,91 @@
+"""scikit-learn pipelines for the classical models and their grid search.
+
+Scaling sits inside each :class:`~sklearn.pipeline.Pipeline`, so GridSearchCV
+fits it on the training folds only and the test data never informs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
+
+from ser.errors import ConfigError
+from ser.splits import cv_splitter
+
+
+def make_pipeline(name: str, *, seed: int) -> Pipeline:
+    """An untuned pipeline ``scale -> clf`` for model ``name``."""
+    classifiers: dict[str, BaseEstimator] = {
+        "svm": SVC(probability=True, class_weight="balanced", random_state=seed),
+        "knn": KNeighborsClassifier(),
+        "random_forest": RandomForestClassifier(class_weight="balanced", random_state=seed,
+                                                n_jobs=1),
+        "decision_tree": DecisionTreeClassifier(class_weight="balanced", random_state=seed),
+    }
+    if name not in classifiers:
+        raise ConfigError(f"unknown classical model {name!r}; choose one of "
+                          f"{', '.join(classifiers)}")
+    # Trees are scale-invariant; distance and kernel models are not.
+    scaler = StandardScaler() if name in ("svm", "knn") else "passthrough"
+    return Pipeline([("scale", scaler), ("clf", classifiers[name])])
+
+
+def param_grid(grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Prefix a params.yaml grid (classifier parameter names) for the pipeline."""
+    return {f"clf__{key}": list(values) for key, values in grid.items()}
+
+
+def tune(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    groups: np.ndarray | None,
+    protocol: str,
+    grid: dict[str, list[Any]],
+    scoring: str,
+    cv_folds: int,
+    seed: int,
+    n_jobs: int = 1,
+) -> GridSearchCV:
+    """Grid-search model ``name`` on the training data and refit the best.
+
+    Folds are speaker-grouped for speaker-disjoint protocols (see
+    :func:`ser.splits.cv_splitter`).
+    """
+    cv = cv_splitter(protocol, n_splits=cv_folds, seed=seed, groups=groups)
+    search = GridSearchCV(
+        make_pipeline(name, seed=seed),
+        param_grid(grid),
+        scoring=scoring,
+        cv=cv,
+        n_jobs=n_jobs,
+        refit=True,
+        error_score="raise",
+    )
+    try:
+        search.fit(X, y, groups=groups)
+    except ValueError as exc:
+        if "Invalid parameter" in str(exc) or "scoring" in str(exc):
+            raise ConfigError(f"{name}: bad grid or scoring in params.yaml: {exc}") from None
+        raise
+    return search
+
+
+def cv_results_frame(search: GridSearchCV) -> pd.DataFrame:
+    """GridSearchCV results as a tidy table (params, mean/std test score, rank)."""
+    res = pd.DataFrame(search.cv_results_)
+    keep = [c for c in res.columns if c.startswith("param_")] + [
+        "mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"]
+    out = res[keep].rename(columns=lambda c: c.removeprefix("param_clf__"))
+    return out.sort_values("rank_test_score", kind="stable").reset_index(drop=True)

@@ -1,0 +1,198 @@
+"""Train/test split protocols: random, speaker-independent, cross-corpus.
+
+A split table has one row per clip of the pooled manifests with columns
+``path, corpus, speaker, emotion, split`` where ``split`` is ``train``,
+``test`` or ``unused`` (cross-corpus drops classes the other side lacks).
+
+Random splits are what older work reports; repetitions of one sentence by one
+speaker land on both sides and leak, so only ``speaker`` and ``cross_corpus``
+measure generalisation to new voices.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import (
+    GroupShuffleSplit,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    train_test_split,
+)
+
+from ser.errors import ConfigError
+
+Protocol = Literal["random", "speaker", "cross_corpus"]
+PROTOCOLS: tuple[str, ...] = ("random", "speaker", "cross_corpus")
+SPLIT_COLUMNS = ["path", "corpus", "speaker", "emotion", "split"]
+#: Protocols whose train and test sides share no speaker.
+SPEAKER_DISJOINT = frozenset({"speaker", "cross_corpus"})
+
+
+def speaker_groups(df: pd.DataFrame) -> pd.Series:
+    """Globally unique speaker key ``corpus:speaker`` (ids repeat across corpora)."""
+    return df["corpus"].astype(str) + ":" + df["speaker"].astype(str)
+
+
+def make_split(
+    manifest: pd.DataFrame,
+    protocol: str,
+    *,
+    test_size: float,
+    seed: int,
+    test_corpus: str | None = None,
+) -> pd.DataFrame:
+    """Assign every clip of ``manifest`` to train, test (or unused).
+
+    Parameters
+    ----------
+    manifest
+        Pooled manifest rows (``path, corpus, speaker, emotion`` at least).
+    protocol
+        ``random`` (stratified by corpus and emotion), ``speaker`` (per corpus
+        a share of speakers is held out, so no speaker is on both sides) or
+        ``cross_corpus`` (train on every corpus but ``test_corpus``, test on it,
+        keeping only emotions both sides have).
+    test_size
+        Share of clips (random) or of each corpus' speakers (speaker).
+    seed
+        Makes the split deterministic.
+    test_corpus
+        The held-out corpus for ``cross_corpus``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SPLIT_COLUMNS`, sorted by ``corpus, path``.
+    """
+    df = manifest[SPLIT_COLUMNS[:-1]].sort_values(["corpus", "path"]).reset_index(drop=True)
+    if df.empty:
+        raise ConfigError("cannot split an empty manifest")
+    if protocol == "random":
+        split = _random_split(df, test_size=test_size, seed=seed)
+    elif protocol == "speaker":
+        split = _speaker_split(df, test_size=test_size, seed=seed)
+    elif protocol == "cross_corpus":
+        split = _cross_corpus_split(df, test_corpus=test_corpus)
+    else:
+        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    df["split"] = split
+    return df
+
+
+def _random_split(df: pd.DataFrame, *, test_size: float, seed: int) -> np.ndarray:
+    strata = df["corpus"] + "/" + df["emotion"]
+    counts = strata.map(strata.value_counts())
+    # Strata with a single clip cannot be stratified; they go to train.
+    stratify = strata.where(counts > 1, "__rare__")
+    _, test_idx = train_test_split(
+        np.arange(len(df)), test_size=test_size, random_state=seed, stratify=stratify
+    )
+    split = np.full(len(df), "train", dtype=object)
+    split[test_idx] = "test"
+    return split
+
+
+def _speaker_split(df: pd.DataFrame, *, test_size: float, seed: int) -> np.ndarray:
+    split = np.full(len(df), "train", dtype=object)
+    for corpus, rows in df.groupby("corpus", sort=True):
+        speakers = sorted(rows["speaker"].astype(str).unique())
+        if len(speakers) < 2:
+            raise ConfigError(
+                f"corpus {corpus!r} has one speaker ({speakers[0]}); the speaker "
+                "protocol needs at least two per corpus - add speakers or drop the corpus"
+            )
+        n_test = min(len(speakers) - 1, max(1, round(test_size * len(speakers))))
+        rng = np.random.default_rng([seed, zlib.crc32(str(corpus).encode())])
+        test_speakers = set(rng.choice(speakers, size=n_test, replace=False))
+        split[rows.index[rows["speaker"].astype(str).isin(test_speakers)]] = "test"
+    return split
+
+
+def _cross_corpus_split(df: pd.DataFrame, *, test_corpus: str | None) -> np.ndarray:
+    corpora = sorted(df["corpus"].unique())
+    if test_corpus not in corpora:
+        raise ConfigError(
+            f"cross_corpus test corpus {test_corpus!r} is not among the manifests "
+            f"({', '.join(corpora)}); set splits.cross_corpus_test"
+        )
+    if len(corpora) < 2:
+        raise ConfigError("cross_corpus needs at least two corpora")
+    is_test = (df["corpus"] == test_corpus).to_numpy()
+    shared = set(df.loc[is_test, "emotion"]) & set(df.loc[~is_test, "emotion"])
+    if len(shared) < 2:
+        raise ConfigError(
+            f"cross_corpus: {test_corpus} shares fewer than two emotions with the other corpora"
+        )
+    split = np.where(is_test, "test", "train").astype(object)
+    split[~df["emotion"].isin(shared).to_numpy()] = "unused"
+    return split
+
+
+def cv_splitter(protocol: str, *, n_splits: int, seed: int, groups: pd.Series | None = None):
+    """Cross-validation folds for tuning on the training side of ``protocol``.
+
+    Speaker-disjoint protocols get :class:`~sklearn.model_selection.StratifiedGroupKFold`
+    over speakers, so GridSearchCV never validates on a speaker it trained on;
+    ``random`` gets :class:`~sklearn.model_selection.StratifiedKFold`.
+    ``n_splits`` is lowered to the number of training speakers when fewer.
+    """
+    if protocol in SPEAKER_DISJOINT:
+        n_groups = int(pd.Series(groups).nunique()) if groups is not None else 0
+        if n_groups < 2:
+            raise ConfigError(
+                f"{protocol}: tuning needs at least two training speakers, found {n_groups}"
+            )
+        return StratifiedGroupKFold(n_splits=min(n_splits, n_groups), shuffle=True,
+                                    random_state=seed)
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+def validation_split(
+    labels: np.ndarray,
+    groups: np.ndarray,
+    protocol: str,
+    *,
+    share: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation) of a training set, speaker-disjoint where the protocol is."""
+    idx = np.arange(len(labels))
+    if protocol in SPEAKER_DISJOINT and len(set(groups)) >= 2:
+        gss = GroupShuffleSplit(n_splits=1, test_size=share, random_state=seed)
+        train_idx, val_idx = next(gss.split(idx, labels, groups))
+        return train_idx, val_idx
+    counts = pd.Series(labels).value_counts()
+    stratify = labels if counts.min() >= 2 else None
+    train_idx, val_idx = train_test_split(idx, test_size=share, random_state=seed,
+                                          stratify=stratify)
+    return np.sort(train_idx), np.sort(val_idx)
+
+
+def write_split(params: dict, protocol: str, *, manifests, out) -> str:
+    """Stage body: pool the enabled corpora's manifests, split, write; return a summary."""
+    from ser.tables import load_manifests, write_table
+
+    cfg = params["splits"]
+    manifest = load_manifests(manifests, params["corpora"])
+    split = make_split(manifest, protocol, test_size=cfg["test_size"], seed=cfg["seed"],
+                       test_corpus=cfg["cross_corpus_test"])
+    write_table(split, out)
+    return describe_split(split, protocol)
+
+
+def describe_split(split: pd.DataFrame, protocol: str) -> str:
+    """One paragraph: clips, speakers and emotions per side."""
+    lines = [f"protocol {protocol}:"]
+    for side in ("train", "test", "unused"):
+        rows = split[split["split"] == side]
+        if rows.empty:
+            continue
+        lines.append(
+            f"  {side:6s} {len(rows):5d} clips, {speaker_groups(rows).nunique():3d} speakers, "
+            f"emotions: {', '.join(sorted(rows['emotion'].unique()))}"
+        )
+    return "\n".join(lines)

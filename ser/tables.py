@@ -1,0 +1,49 @@
+"""Reading and writing the pipeline's Parquet tables (pooled over corpora)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ser.errors import SerError
+from ser.io import atomic_path
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` to Parquet atomically, without the index (byte-stable reruns)."""
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+
+
+def read_table(path: str | Path, *, what: str, hint: str,
+               columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one Parquet table, or raise :class:`SerError` saying which stage makes it."""
+    path = Path(path)
+    if not path.is_file():
+        raise SerError(f"{path}: {what} not found; {hint}")
+    return pq.read_table(path, columns=columns).to_pandas()
+
+
+def load_manifests(folder: str | Path, corpora: Iterable[str]) -> pd.DataFrame:
+    """Concatenate ``<folder>/<corpus>.parquet`` for every enabled corpus."""
+    frames = [
+        read_table(Path(folder) / f"{c}.parquet", what=f"manifest of {c}",
+                   hint="run the manifest stage first (snakemake / dvc repro)")
+        for c in corpora
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_features(folder: str | Path, corpora: Iterable[str], *,
+                  kind: str = "summary") -> pd.DataFrame:
+    """Concatenate ``<folder>/<corpus>/<kind>.parquet`` (``summary``) for the corpora."""
+    frames = [
+        read_table(Path(folder) / c / f"{kind}.parquet", what=f"{kind} features of {c}",
+                   hint="run the feature stage first (snakemake / dvc repro)")
+        for c in corpora
+    ]
+    return pd.concat(frames, ignore_index=True)
