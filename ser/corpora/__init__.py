@@ -1,0 +1,84 @@
+"""Corpus parsers: a corpus folder -> one manifest row per clip.
+
+Each corpus has a module with a ``parse(root, **options) -> ParseResult``
+function whose docstring shows the folder tree it expects. Use
+:func:`parse_corpus` to check the name and root first.
+
+Adding a corpus: write ``ser/corpora/<name>.py`` with ``NAME``,
+``EXTRA_COLUMNS`` and ``parse`` (see :mod:`ser.corpora.emodb` for the
+shortest example, using :func:`ser.corpora.base.parse_files`), add its codes
+to :data:`ser.labels.CORPUS_CODES`, and list it in :data:`PARSERS`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ser.corpora import cremad, emodb, ravdess, savee, tess
+from ser.corpora.base import COMMON_COLUMNS, ParseResult, find_wavs
+from ser.errors import ConfigError
+
+__all__ = ["COLUMNS", "COMMON_COLUMNS", "PARSERS", "ParseResult", "parse_corpus"]
+
+_MODULES = (tess, ravdess, cremad, savee, emodb)
+
+#: Corpus name -> parse function.
+PARSERS: dict[str, Callable[..., ParseResult]] = {m.NAME: m.parse for m in _MODULES}
+
+#: Corpus name -> manifest column order.
+COLUMNS: dict[str, tuple[str, ...]] = {m.NAME: COMMON_COLUMNS + m.EXTRA_COLUMNS for m in _MODULES}
+
+
+def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
+    """Check ``name``, ``root`` and ``options``, then parse the corpus.
+
+    Parameters
+    ----------
+    name
+        One of :data:`PARSERS`.
+    root
+        Corpus root folder; row paths keep it relative or absolute as given.
+    **options
+        Parser options (e.g. ``include_song=True`` for RAVDESS).
+
+    Returns
+    -------
+    ParseResult
+
+    Raises
+    ------
+    ConfigError
+        Unknown corpus or option; root missing, not a folder, without any
+        ``.wav`` file, or with no file that parses as this corpus.
+    """
+    if name not in PARSERS:
+        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(PARSERS)}")
+    parser = PARSERS[name]
+    allowed = [p.name for p in inspect.signature(parser).parameters.values()
+               if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"corpus {name!r}: unknown parser option(s) {', '.join(unknown)}; "
+                          f"it accepts {', '.join(allowed) or 'none'}")
+    root = Path(root)
+    how = (f"generate the demo corpus (the demo stage) or point params.yaml "
+           f"'corpora.{name}' at a downloaded copy (see 'ser data download {name}' "
+           f"or 'ser data import {name} <archive-or-folder>')")
+    if not root.exists():
+        raise ConfigError(f"corpus {name!r}: root folder {root} does not exist; {how}")
+    if not root.is_dir():
+        raise ConfigError(f"corpus {name!r}: root {root} is a file, not a folder; an archive "
+                          f"must be unpacked first: 'ser data import {name} {root}'")
+    if not find_wavs(root):
+        raise ConfigError(f"corpus {name!r}: no .wav files in or under {root}; {how}")
+    result = parser(root, **options)
+    if not result.rows:
+        reason, count = Counter(r for _, r in result.rejected).most_common(1)[0]
+        raise ConfigError(f"corpus {name!r}: none of the {len(result.rejected)} .wav files under "
+                          f"{root} parse as {name} (most common reason, {count} files: {reason}); "
+                          f"is it the right folder?")
+    return result

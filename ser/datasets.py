@@ -1,0 +1,667 @@
+"""Bring real corpora into the project: verify, unpack safely, track with DVC.
+
+``ser data import NAME SOURCE`` takes an archive (.zip, .tar.gz, .tgz, .tar)
+or a folder you already have, checks it (sha256 if given; the corpus parser
+must recognise its files), unpacks it into ``data/raw/<name>`` without
+letting any member escape that folder, and runs ``dvc add data/raw/<name>``
+so the audio is versioned by DVC, not git. ``ser data download NAME`` fetches
+the corpora that have a stable public URL first (with pooch), then imports.
+Only audio (``.wav``) and small metadata files (``.csv``, ``.txt``, ...) are
+kept; videos, MP3s and the like are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ser.corpora import PARSERS, ParseResult
+from ser.corpora.base import walk_files
+from ser.errors import ConfigError, SerError
+from ser.io import atomic_path
+
+#: Environment variable overriding the download cache (default ``~/.cache/ser``,
+#: outside the project, so archives are never committed).
+DOWNLOAD_CACHE_ENV = "SER_DOWNLOAD_DIR"
+
+#: Suffixes of the small metadata files kept besides ``.wav`` audio.
+METADATA_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".md", ".json", ".yaml", ".yml", ".pdf"})
+#: File-name prefixes (upper case) of licence/readme files kept.
+METADATA_PREFIXES = ("LICENSE", "LICENCE", "README", "COPYING")
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    """What is known about obtaining one corpus.
+
+    Attributes
+    ----------
+    name
+        Corpus name (a key of :data:`ser.corpora.PARSERS`).
+    title
+        Full name.
+    expected_wavs
+        Number of ``.wav`` clips of the complete corpus (as the archive below
+        holds it, where there is one).
+    licence
+        Licence or terms of use.
+    source
+        Where the corpus is published.
+    archive
+        File name of the official archive, if there is one.
+    url
+        Stable public download URL, or None if it must be fetched by hand.
+    sha256
+        SHA-256 of that archive, only where it is actually known; None
+        otherwise (the import then prints the hash so you can pin it).
+    how_to_get
+        What to do when there is no URL.
+    verify_options
+        Parser options used to verify an import (e.g. accept RAVDESS song).
+    """
+
+    name: str
+    title: str
+    expected_wavs: int
+    licence: str
+    source: str
+    archive: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    how_to_get: str = ""
+    verify_options: dict[str, Any] = field(default_factory=dict)
+
+
+#: Corpus name -> what is known about getting it.
+CORPORA: dict[str, CorpusInfo] = {
+    "tess": CorpusInfo(
+        name="tess",
+        title="Toronto Emotional Speech Set (TESS)",
+        expected_wavs=2800,
+        licence="CC BY-NC-ND 4.0",
+        source="University of Toronto Dataverse, doi:10.5683/SP2/E8H2MF",
+        how_to_get="download all files of https://doi.org/10.5683/SP2/E8H2MF as one zip, "
+                   "then: ser data import tess <that zip>",
+    ),
+    "ravdess": CorpusInfo(
+        name="ravdess",
+        title="Ryerson Audio-Visual Database of Emotional Speech and Song (RAVDESS), "
+              "audio-only speech",
+        expected_wavs=1440,
+        licence="CC BY-NC-SA 4.0",
+        source="Zenodo record 1188976 (https://zenodo.org/records/1188976)",
+        archive="Audio_Speech_Actors_01-24.zip",
+        url="https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip",
+        how_to_get="ser data download ravdess (about 200 MB)",
+        verify_options={"include_song": True},
+    ),
+    "cremad": CorpusInfo(
+        name="cremad",
+        title="Crowd-sourced Emotional Multimodal Actors Dataset (CREMA-D)",
+        expected_wavs=7442,
+        licence="Open Database License (ODbL)",
+        source="https://github.com/CheyneyComputerScience/CREMA-D (audio in AudioWAV/, Git LFS)",
+        how_to_get="git lfs install && git clone "
+                   "https://github.com/CheyneyComputerScience/CREMA-D, "
+                   "then: ser data import cremad CREMA-D (keeps AudioWAV/ and "
+                   "VideoDemographics.csv, skips the videos)",
+    ),
+    "savee": CorpusInfo(
+        name="savee",
+        title="Surrey Audio-Visual Expressed Emotion (SAVEE)",
+        expected_wavs=480,
+        licence="free for research after registration with the University of Surrey",
+        source="University of Surrey, CVSSP (registration required)",
+        how_to_get="register on the SAVEE web page of the University of Surrey, download "
+                   "the audio (AudioData), then: ser data import savee <zip or folder>",
+    ),
+    "emodb": CorpusInfo(
+        name="emodb",
+        title="Berlin Database of Emotional Speech (EMO-DB)",
+        expected_wavs=535,
+        licence="see http://emodb.bilderbar.info",
+        source="http://emodb.bilderbar.info",
+        archive="download.zip",
+        url="http://emodb.bilderbar.info/download/download.zip",
+        how_to_get="ser data download emodb",
+    ),
+}
+
+
+@dataclass
+class ImportResult:
+    """What :func:`import_corpus` did.
+
+    Attributes
+    ----------
+    name, source, dest
+        Corpus, what was imported, where it now is.
+    sha256
+        SHA-256 of the source archive (None for a folder).
+    n_written, n_skipped
+        Files written into ``dest``; files left out (not audio or metadata).
+    parse
+        The corpus parser's verdict on the imported files.
+    expected_wavs
+        Clip count of the complete corpus, if known.
+    dvc_file
+        The ``.dvc`` file written by ``dvc add``, or None.
+    dvc_note
+        What happened about DVC, for people.
+    """
+
+    name: str
+    source: Path
+    dest: Path
+    sha256: str | None
+    n_written: int
+    n_skipped: int
+    parse: ParseResult
+    expected_wavs: int | None
+    dvc_file: Path | None = None
+    dvc_note: str = ""
+
+    def report(self) -> str:
+        """Several lines for people: what was written, verified and tracked, what next."""
+        n = len(self.parse.rows)
+        lines = [f"imported {self.name} from {self.source} into {self.dest}: "
+                 f"{self.n_written} files written, {self.n_skipped} other files skipped"]
+        if self.sha256:
+            lines.append(f"sha256 of {self.source.name}: {self.sha256} "
+                         "(pass it as --sha256 next time to pin this version)")
+        if self.expected_wavs:
+            verdict = ("complete" if n == self.expected_wavs else
+                       f"{self.expected_wavs - n} fewer than the complete corpus"
+                       if n < self.expected_wavs else "more than the complete corpus")
+            lines.append(f"verified: {n} clips parse ({len(self.parse.rejected)} rejected); "
+                         f"expected {self.expected_wavs}: {verdict}")
+        lines.append(self.parse.summary())
+        lines.append(self.dvc_note)
+        lines.append(f"next: set 'corpora.{self.name}: {self.dest}' in params.yaml")
+        return "\n".join(line for line in lines if line)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def corpus_info(name: str) -> CorpusInfo:
+    """Return :data:`CORPORA` ``[name]`` or raise :class:`ConfigError` listing the known ones."""
+    if name not in CORPORA or name not in PARSERS:
+        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(CORPORA)}")
+    return CORPORA[name]
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Return the hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_wanted(rel: PurePosixPath) -> bool:
+    """True for files an import keeps: ``.wav`` audio and small metadata, not hidden ones."""
+    if any(part.startswith(".") or part == "__MACOSX" for part in rel.parts):
+        return False
+    suffix = rel.suffix.lower()
+    return (suffix == ".wav" or suffix in METADATA_SUFFIXES
+            or rel.name.upper().startswith(METADATA_PREFIXES))
+
+
+def _unsafe(archive: Path, member: str, why: str) -> SerError:
+    return SerError(f"{archive}: refusing to unpack: member {member!r} {why} (path traversal); "
+                    "nothing was written - the archive is corrupt or malicious, get a clean copy")
+
+
+def safe_member_path(archive: Path, name: str) -> PurePosixPath:
+    """Return an archive member's relative path, or raise if it could land outside the dest.
+
+    Raises
+    ------
+    SerError
+        For absolute paths (``/x``, ``C:\\x``) and ``..`` components.
+    """
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
+        raise _unsafe(archive, name, "has an absolute path")
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise _unsafe(archive, name, "climbs out of the destination with '..'")
+    return PurePosixPath(*parts) if parts else PurePosixPath(".")
+
+
+def _link_escapes(rel: PurePosixPath, target: str) -> bool:
+    """True if a link at ``rel`` pointing to ``target`` resolves outside the dest."""
+    target = target.replace("\\", "/")
+    if target.startswith("/") or re.match(r"^[A-Za-z]:", target):
+        return True
+    joined = posixpath.normpath(posixpath.join(str(rel.parent), target))
+    return joined == ".." or joined.startswith("../")
+
+
+@dataclass
+class _Member:
+    rel: PurePosixPath
+    open: Any  # () -> binary file object
+
+
+def _zip_members(archive: Path, zf: zipfile.ZipFile) -> tuple[list[_Member], int]:
+    members, skipped = [], 0
+    for info in zf.infolist():
+        rel = safe_member_path(archive, info.filename)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            if _link_escapes(rel, zf.read(info).decode("utf-8", "replace")):
+                raise _unsafe(archive, info.filename, "is a symbolic link pointing outside")
+            skipped += 1
+            continue
+        if info.is_dir():
+            continue
+        if not is_wanted(rel):
+            skipped += 1
+            continue
+        members.append(_Member(rel, lambda info=info: zf.open(info)))
+    return members, skipped
+
+
+def _tar_members(archive: Path, tf: tarfile.TarFile) -> tuple[list[_Member], int]:
+    members, skipped = [], 0
+    for info in tf.getmembers():
+        rel = safe_member_path(archive, info.name)
+        if info.issym() or info.islnk():
+            # a symlink's target is relative to its folder, a hard link's to the archive root
+            where = rel if info.issym() else PurePosixPath("member")
+            if _link_escapes(where, info.linkname):
+                raise _unsafe(archive, info.name, "is a link pointing outside")
+            skipped += 1
+            continue
+        if info.isdir():
+            continue
+        if not info.isfile():  # devices, fifos
+            skipped += 1
+            continue
+        if not is_wanted(rel):
+            skipped += 1
+            continue
+        members.append(_Member(rel, lambda info=info: tf.extractfile(info)))
+    return members, skipped
+
+
+def _folder_members(source: Path) -> tuple[list[_Member], int]:
+    everything = walk_files(source, lambda _name: True)
+    members = []
+    for path in everything:
+        rel = PurePosixPath(path.relative_to(source).as_posix())
+        if is_wanted(rel):
+            members.append(_Member(rel, lambda path=path: open(path, "rb")))
+    return members, len(everything) - len(members)
+
+
+@dataclass
+class _Opened:
+    members: list[_Member]
+    skipped: int
+    handle: Any = None
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def _open_source(source: Path) -> _Opened:
+    if source.is_dir():
+        return _Opened(*_folder_members(source))
+    if zipfile.is_zipfile(source):
+        try:
+            zf = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SerError(f"{source}: not a readable zip archive ({exc}); "
+                           "download it again") from None
+        try:
+            return _Opened(*_zip_members(source, zf), handle=zf)
+        except BaseException:
+            zf.close()
+            raise
+    try:
+        is_tar = tarfile.is_tarfile(source)
+    except OSError:
+        is_tar = False
+    if is_tar:
+        try:
+            tf = tarfile.open(source)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise SerError(f"{source}: not a readable tar archive ({exc}); "
+                           "download it again") from None
+        try:
+            return _Opened(*_tar_members(source, tf), handle=tf)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            tf.close()
+            raise SerError(f"{source}: not a readable tar archive ({exc}); "
+                           "download it again") from None
+        except BaseException:
+            tf.close()
+            raise
+    raise SerError(f"{source}: not a .zip/.tar.gz/.tar archive (or a truncated one) nor a "
+                   "folder; pass the complete archive as downloaded, or the unpacked folder")
+
+
+def _copy_members(members: list[_Member], dest: Path, source: Path) -> int:
+    """Write every member under ``dest`` (already checked to stay inside it)."""
+    root = dest.resolve()
+    from tqdm import tqdm
+
+    for member in tqdm(members, desc=f"unpacking into {dest.name}", unit="file",
+                       disable=None, leave=False):
+        target = dest.joinpath(*member.rel.parts)
+        if not target.resolve().is_relative_to(root):  # belt and braces
+            raise SerError(f"refusing to write {member.rel}: it resolves outside {dest}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with member.open() as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, RuntimeError) as exc:
+            raise SerError(f"{source}: cannot read member {member.rel} ({exc}); the archive is "
+                           "corrupt or truncated - download it again") from None
+    return len(members)
+
+
+def find_dvc_root(path: Path) -> Path | None:
+    """Return the nearest folder at or above ``path`` holding a ``.dvc/`` folder, or None."""
+    path = Path(path).resolve()
+    for folder in (path, *path.parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+    return None
+
+
+def _dvc_command() -> list[str] | None:
+    try:
+        import dvc  # noqa: F401
+    except ImportError:
+        exe = shutil.which("dvc")
+        return [exe] if exe else None
+    return [sys.executable, "-m", "dvc"]
+
+
+def run_dvc_add(path: Path) -> tuple[Path | None, str]:
+    """Run ``dvc add <path>`` (one entry for the whole folder) from the DVC repository root.
+
+    Returns
+    -------
+    dvc_file, note
+        The ``.dvc`` file (None if DVC was not run) and a sentence for people.
+
+    Raises
+    ------
+    SerError
+        If ``dvc add`` fails; the files stay where they are.
+    """
+    repo = find_dvc_root(path.parent)
+    if repo is None:
+        return None, (f"dvc: {path} is not inside a DVC repository; skipped 'dvc add' "
+                      "(run 'dvc init' in the project, then 'dvc add' the folder)")
+    command = _dvc_command()
+    if command is None:
+        return None, "dvc: not installed; skipped 'dvc add' (pip install dvc)"
+    rel = path.resolve().relative_to(repo)
+    proc = subprocess.run([*command, "add", str(rel)], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        raise SerError(f"'dvc add {rel}' failed in {repo} ({detail[-1] if detail else 'no output'})"
+                       f"; the files are in {path}: fix the problem and run 'dvc add {rel}'")
+    dvc_file = path.with_name(path.name + ".dvc")
+    rel_file = rel.with_name(rel.name + ".dvc")
+    return dvc_file, (f"dvc: tracked as {rel_file}; commit it with "
+                      f"'git add {rel_file} {rel.parent / '.gitignore'}' and upload the "
+                      "audio with 'dvc push'")
+
+
+# ---------------------------------------------------------------- import
+
+
+def import_corpus(
+    name: str,
+    source: str | Path,
+    *,
+    dest: str | Path | None = None,
+    dvc_add: bool = True,
+    expected_sha256: str | None = None,
+) -> ImportResult:
+    """Verify a corpus archive or folder, unpack it safely into ``dest``, track it with DVC.
+
+    Parameters
+    ----------
+    name
+        Corpus name (see :data:`CORPORA`).
+    source
+        A ``.zip``/``.tar.gz``/``.tgz``/``.tar`` archive, or a folder.
+    dest
+        Where the corpus goes; default ``data/raw/<name>``. An existing
+        ``dest`` is replaced only once the new copy is complete and verified.
+    dvc_add
+        Run ``dvc add <dest>`` if ``dest`` is inside a DVC repository.
+    expected_sha256
+        Refuse an archive whose SHA-256 differs (hex digest).
+
+    Returns
+    -------
+    ImportResult
+        Use :meth:`ImportResult.report` to show it.
+
+    Raises
+    ------
+    SerError
+        Missing source, unknown format, SHA-256 mismatch, unsafe archive
+        member (absolute path, ``..``, link outside), no ``.wav`` file, or no
+        file that parses as this corpus. Nothing is written to ``dest`` then.
+    """
+    info = corpus_info(name)
+    source = Path(source)
+    dest = Path("data/raw") / name if dest is None else Path(dest)
+    if not source.exists():
+        raise SerError(f"{source}: not found; give the path of the downloaded {name} archive "
+                       f"or folder ({info.how_to_get})")
+    digest = None
+    if source.is_dir() and expected_sha256:
+        raise ConfigError(f"{source}: is a folder; a sha256 can only be checked for an archive")
+    if source.is_file():
+        digest = sha256_file(source)
+        if expected_sha256 and digest.lower() != expected_sha256.lower().removeprefix("sha256:"):
+            raise SerError(f"{source}: sha256 mismatch (expected {expected_sha256}, got {digest}); "
+                           "the file is corrupt or another version - delete it and download "
+                           "it again")
+
+    if source.is_dir() and source.resolve() == dest.resolve():
+        result = _verify(name, dest, source, info)
+        written, skipped = 0, 0
+    else:
+        if source.is_dir() and dest.resolve().is_relative_to(source.resolve()):
+            raise SerError(f"{dest}: the destination is inside the source folder {source}; "
+                           "choose another --dest")
+        opened = _open_source(source)
+        try:
+            with atomic_path(dest) as staging:
+                staging.mkdir()
+                written = _copy_members(opened.members, staging, source)
+                _verify(name, staging, source, info)
+        finally:
+            opened.close()
+        skipped = opened.skipped
+        result = PARSERS[name](dest, **info.verify_options)  # paths as they are now
+
+    imported = ImportResult(name=name, source=source, dest=dest, sha256=digest,
+                            n_written=written, n_skipped=skipped, parse=result,
+                            expected_wavs=info.expected_wavs)
+    if dvc_add:
+        imported.dvc_file, imported.dvc_note = run_dvc_add(dest)
+    else:
+        imported.dvc_note = f"dvc: skipped (--no-dvc); track it later with 'dvc add {dest}'"
+    return imported
+
+
+def _verify(name: str, folder: Path, source: Path, info: CorpusInfo) -> ParseResult:
+    """Parse the unpacked files; refuse if nothing is recognisably this corpus."""
+    result = PARSERS[name](folder, **info.verify_options)
+    if not result.rows and not result.rejected:
+        raise SerError(f"{source}: holds no .wav files; is it the {name} audio "
+                       f"({info.how_to_get})?")
+    if not result.rows:
+        reasons: dict[str, int] = {}
+        for _, reason in result.rejected:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        top = max(reasons, key=reasons.__getitem__)
+        raise SerError(f"{source}: none of its {len(result.rejected)} .wav files parse as "
+                       f"{name} (most common reason: {top}); is it the right corpus?")
+    return result
+
+
+# ---------------------------------------------------------------- download
+
+
+def default_download_dir() -> Path:
+    """Download cache: ``$SER_DOWNLOAD_DIR`` or the user cache (``~/.cache/ser``)."""
+    env = os.environ.get(DOWNLOAD_CACHE_ENV)
+    if env:
+        return Path(env)
+    import pooch
+
+    return Path(pooch.os_cache("ser"))
+
+
+def download_corpus(
+    name: str,
+    *,
+    url: str | None = None,
+    known_hash: str | None = None,
+    dest_dir: str | Path | None = None,
+    dest: str | Path | None = None,
+    dvc_add: bool = True,
+) -> ImportResult:
+    """Download a corpus archive with pooch (progress bar, hash check), then import it.
+
+    Parameters
+    ----------
+    name
+        Corpus name (see :data:`CORPORA`).
+    url
+        Archive URL; default the registry's public URL (RAVDESS, EMO-DB).
+    known_hash
+        Expected hash in pooch's format (``"sha256:<hex>"``, ``"md5:<hex>"``
+        or a bare SHA-256); default the registry's, if known. None downloads
+        without a check and the import report prints the SHA-256 to pin.
+    dest_dir
+        Download cache folder; default :func:`default_download_dir`. An
+        archive already there (with a matching hash) is not fetched again.
+    dest, dvc_add
+        Passed to :func:`import_corpus`.
+
+    Raises
+    ------
+    SerError
+        No URL known, download failure, hash mismatch, or an import error.
+    """
+    info = corpus_info(name)
+    url = url or info.url
+    if not url:
+        raise ConfigError(f"no public download URL for {name} ({info.source}); "
+                          f"{info.how_to_get}")
+    known_hash = known_hash or (info.sha256 if url == info.url else None)
+    fname = (info.archive if url == info.url and info.archive
+             else posixpath.basename(url.split("?")[0]) or f"{name}.zip")
+    folder = Path(dest_dir) if dest_dir is not None else default_download_dir()
+    import pooch
+
+    try:
+        archive = pooch.retrieve(url, known_hash=known_hash, fname=fname, path=folder,
+                                 progressbar=True)
+    except ValueError as exc:  # hash mismatch
+        raise SerError(f"{url}: {str(exc).splitlines()[0]} - the download is corrupt or "
+                       "another version; nothing was imported") from None
+    except OSError as exc:  # requests' errors are OSErrors
+        raise SerError(f"{url}: download failed ({type(exc).__name__}: {exc}); check the URL "
+                       f"and connection, or download it yourself and run "
+                       f"'ser data import {name} <file>'") from None
+    return import_corpus(name, Path(archive), dest=dest, dvc_add=dvc_add)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def register(subparsers: Any) -> None:
+    """Add ``ser data import|download|list`` to the ``ser`` command."""
+    data = subparsers.add_parser(
+        "data", help="import or download the real corpora (tracked with DVC)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = data.add_subparsers(dest="data_command", required=True, metavar="{import,download,list}")
+    names = sorted(CORPORA)
+
+    imp = sub.add_parser(
+        "import", help="verify and unpack a corpus archive or folder into data/raw/NAME",
+        description="Verify a corpus archive (.zip/.tar.gz/.tgz/.tar) or folder, unpack its "
+                    ".wav audio and metadata into data/raw/NAME (refusing members that would "
+                    "land outside it), then 'dvc add data/raw/NAME'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument("name", choices=names, metavar="NAME", help=f"corpus: {', '.join(names)}")
+    imp.add_argument("source", type=Path, metavar="SOURCE", help="archive or folder to import")
+    imp.add_argument("--dest", type=Path, default=None,
+                     help="destination folder (default: data/raw/NAME)")
+    imp.add_argument("--sha256", default=None, metavar="HEX",
+                     help="refuse the archive unless its SHA-256 is this")
+    imp.add_argument("--no-dvc", action="store_true", help="do not run 'dvc add'")
+    imp.set_defaults(func=_cmd_import)
+
+    dl = sub.add_parser(
+        "download", help="download a corpus with a public URL, then import it",
+        description="Download a corpus archive (RAVDESS and EMO-DB have public URLs; give "
+                    "--url for others) into the download cache, then import it as "
+                    "'ser data import' does.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    dl.add_argument("name", choices=names, metavar="NAME", help=f"corpus: {', '.join(names)}")
+    dl.add_argument("--url", default=None, help="archive URL (default: the corpus' public URL)")
+    dl.add_argument("--known-hash", default=None, metavar="HASH",
+                    help="expected hash: sha256:<hex>, md5:<hex> or a bare SHA-256")
+    dl.add_argument("--cache-dir", type=Path, default=None,
+                    help=f"download cache (default: ${DOWNLOAD_CACHE_ENV} or ~/.cache/ser)")
+    dl.add_argument("--dest", type=Path, default=None,
+                    help="destination folder (default: data/raw/NAME)")
+    dl.add_argument("--no-dvc", action="store_true", help="do not run 'dvc add'")
+    dl.set_defaults(func=_cmd_download)
+
+    ls = sub.add_parser("list", help="list the known corpora and how to get each",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ls.set_defaults(func=_cmd_list)
+
+
+def _cmd_import(args: Any) -> int:
+    result = import_corpus(args.name, args.source, dest=args.dest, dvc_add=not args.no_dvc,
+                           expected_sha256=args.sha256)
+    print(result.report())
+    return 0
+
+
+def _cmd_download(args: Any) -> int:
+    result = download_corpus(args.name, url=args.url, known_hash=args.known_hash,
+                             dest_dir=args.cache_dir, dest=args.dest, dvc_add=not args.no_dvc)
+    print(result.report())
+    return 0
+
+
+def _cmd_list(args: Any) -> int:
+    for info in CORPORA.values():
+        print(f"{info.name}: {info.title}\n  {info.expected_wavs} clips; licence: {info.licence}"
+              f"\n  source: {info.source}\n  get it: {info.how_to_get}")
+    return 0
