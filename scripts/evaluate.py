@@ -14,7 +14,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True,
                         choices=["svm", "knn", "random_forest", "decision_tree", "lstm"])
     parser.add_argument("--protocol", required=True, choices=["random", "speaker", "cross_corpus"])
-    parser.add_argument("--params", default="params.yaml", help="parameters file (section evaluate)")
+    parser.add_argument("--params", default="params.yaml",
+                        help="parameters file (section evaluate)")
     parser.add_argument("--model-dir", help="trained model (default models/<protocol>/<model>)")
     parser.add_argument("--out", help="output folder (default metrics/<protocol>/<model>)")
     args = parser.parse_args(argv)

@@ -162,3 +162,65 @@ def evaluate_stage(params: dict, model: str, protocol: str, *, model_dir: Path,
     metrics = {"model": model, "protocol": protocol} | metrics
     write_evaluation(out_dir, metrics, details, preds)
     return metrics
+
+
+def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
+                    bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Evaluate a trained model on a corpus folder it never saw.
+
+    The folder is parsed with the corpus' parser and features are extracted
+    with the model's own feature parameters; emotions the model does not know
+    are left out (and counted), since it can never predict them.
+    """
+    from ser.corpora import parse_corpus
+    from ser.errors import SerError
+    from ser.inference import Predictor
+
+    predictor = Predictor.load(model_dir)
+    rows = parse_corpus(corpus, root).to_frame()
+    known = rows["emotion"].isin(predictor.labels)
+    if not known.any():
+        found = ", ".join(sorted(rows["emotion"].unique()))
+        raise SerError(f"{root}: none of its emotions ({found})"
+                       f" is known to the model ({', '.join(predictor.labels)})")
+    rows = rows[known].reset_index(drop=True)
+    ok, proba, failures = predictor.predict_files(list(rows["path"]))
+    for _path, message in failures:
+        print(f"warning: skipped {message}")
+    rows = rows.set_index("path").loc[ok].reset_index()
+    preds = predictions_frame(rows, proba, predictor.labels)
+    metrics, details = evaluate_predictions(preds, labels=predictor.labels,
+                                            bootstrap=bootstrap, seed=seed)
+    metrics = {"model": predictor.card["model"], "protocol": f"external:{corpus}",
+               "model_dir": str(model_dir), "n_unknown_emotion": int((~known).sum()),
+               "n_unreadable": len(failures)} | metrics
+    write_evaluation(out_dir, metrics, details, preds)
+    return metrics
+
+
+def register(subparsers) -> None:
+    """``ser evaluate``: test a trained model on another corpus folder."""
+    p = subparsers.add_parser(
+        "evaluate", help="evaluate a trained model on a corpus folder it never saw",
+        description=evaluate_folder.__doc__)
+    p.add_argument("--model", required=True, metavar="DIR", help="trained model folder")
+    p.add_argument("--corpus", required=True, help="corpus parser: tess, ravdess, cremad, "
+                   "savee or emodb")
+    p.add_argument("--root", required=True, metavar="PATH", help="folder with the recordings")
+    p.add_argument("--out", metavar="DIR", help="output folder (default metrics/external/"
+                   "<corpus>-<model>)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the 95%% CIs")
+    p.set_defaults(func=_evaluate_command)
+
+
+def _evaluate_command(args) -> int:
+    model_dir = Path(args.model)
+    out = Path(args.out or f"metrics/external/{args.corpus}-{model_dir.name}")
+    m = evaluate_folder(model_dir, args.corpus, Path(args.root), out_dir=out,
+                        bootstrap=args.bootstrap)
+    ci = m["ci95"].get("uar", [float("nan")] * 2)
+    print(f"{model_dir} on {args.corpus} ({args.root}): UAR {m['uar']:.3f} "
+          f"[{ci[0]:.3f}, {ci[1]:.3f}], accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f} "
+          f"on {m['n_test']} clips; {m['n_unknown_emotion']} with emotions the model does not "
+          f"know left out -> {out}")
+    return 0

@@ -1,0 +1,115 @@
+"""Classify emotional speech in audio files with a trained model.
+
+Examples
+--------
+python predict.py --file clip.wav
+python predict.py --file a.wav --file recordings/ --top-k 3 --json
+python predict.py --file clip.wav --model models/speaker/svm --transcribe --speak-to answer.wav
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ser.cli import run_cli
+from ser.errors import SerError
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc", ".mp3", ".au"}
+
+
+def collect_files(items: Sequence[str]) -> list[Path]:
+    """Expand folders into the audio files below them (sorted); keep files as given."""
+    files: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            if not found:
+                raise SerError(f"{path}: folder holds no audio files "
+                               f"({', '.join(sorted(AUDIO_SUFFIXES))})")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="predict.py", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--file", "-f", action="append", required=True, metavar="PATH",
+                        help="audio file or folder (repeatable); any format libsndfile reads")
+    parser.add_argument("--model", metavar="DIR",
+                        help="trained model folder, e.g. models/speaker/svm "
+                             "(default: best speaker-independent UAR under models/)")
+    parser.add_argument("--top-k", type=int, default=3, metavar="K",
+                        help="how many emotions to list with their probability (default 3)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    parser.add_argument("--transcribe", action="store_true",
+                        help="also print what was said (offline pocketsphinx)")
+    parser.add_argument("--speak", action="store_true", help="say the emotion aloud (espeak-ng)")
+    parser.add_argument("--speak-to", metavar="WAV", help="write the spoken answer to a WAV file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``predict.py`` / ``ser-predict``."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.top_k < 1:
+        raise SerError("--top-k must be at least 1")
+    from ser.inference import Predictor, default_model_dir
+
+    model_dir = Path(args.model) if args.model else default_model_dir()
+    predictor = Predictor.load(model_dir)
+    files = collect_files(args.file)
+    ok, proba, failures = predictor.predict_files(files)
+    labels = predictor.labels
+    answers = []
+    for path, p in zip(ok, proba, strict=True):
+        order = np.argsort(-p)[: args.top_k]
+        result = {"file": path, "emotion": labels[order[0]],
+                  "probabilities": {labels[i]: round(float(p[i]), 4) for i in order},
+                  "model": str(model_dir)}
+        if args.transcribe:
+            from ser.speech_io import transcribe
+
+            result["transcript"] = transcribe(path)
+        answers.append(result)
+        print(json.dumps(result) if args.json else _format(result))
+    for path, message in failures:
+        print(f"error: {message}" if not args.json else json.dumps({"file": path,
+                                                                     "error": message}),
+              file=sys.stderr if not args.json else sys.stdout)
+    if answers and (args.speak or args.speak_to):
+        from ser.speech_io import speak
+
+        text = "; ".join(f"{Path(a['file']).stem} sounds {a['emotion']}" for a in answers)
+        speak(text, to_file=args.speak_to)
+        if args.speak_to:
+            print(f"spoken answer written to {args.speak_to}", file=sys.stderr)
+    if failures and not answers:
+        return 2
+    return 1 if failures else 0
+
+
+def _format(result: dict) -> str:
+    probs = "  ".join(f"{k} {v:.2f}" for k, v in result["probabilities"].items())
+    line = f"{result['file']}: {result['emotion'].upper()}   ({probs})"
+    if "transcript" in result:
+        line += f'\n  said: "{result["transcript"]}"'
+    return line
+
+
+if __name__ == "__main__":
+    sys.exit(main())

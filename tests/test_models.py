@@ -1,0 +1,155 @@
+"""Models: normalisation fit on training data only, grouped tuning, safe and reproducible."""
+
+from __future__ import annotations
+
+import json
+import operator
+
+import numpy as np
+import pytest
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from ser.errors import SerError
+from ser.models.classical import tune
+from ser.models.lstm import SequenceScaler, fit_lstm
+from ser.models.store import check_feature_params, load_model, save_model
+
+EMOTIONS = np.array(["angry", "happy", "neutral", "sad"])
+
+
+def toy_data(seed: int = 0, n_speakers: int = 8, per: int = 12):
+    """Features with a class signal and a per-speaker offset (the thing that leaks)."""
+    rng = np.random.default_rng(seed)
+    X, y, groups = [], [], []
+    for s in range(n_speakers):
+        offset = rng.normal(0, 2, 6)
+        for i in range(per):
+            label = i % len(EMOTIONS)
+            X.append(offset + rng.normal(0, 1, 6) + 1.5 * np.eye(6)[label])
+            y.append(EMOTIONS[label])
+            groups.append(f"c:{s}")
+    return np.array(X) + 10.0, np.array(y), np.array(groups)
+
+
+def tuned(model="svm", protocol="speaker", seed=0):
+    X, y, g = toy_data()
+    grid = {"svm": {"C": [0.5, 2.0]}, "knn": {"n_neighbors": [3, 5]},
+            "random_forest": {"n_estimators": [20]}, "decision_tree": {"max_depth": [3, None]}}
+    return tune(model, X, y, groups=g, protocol=protocol, grid=grid[model],
+                scoring="f1_macro", cv_folds=3, seed=seed), X, y, g
+
+
+def test_scaler_statistics_are_the_training_data_statistics():
+    search, X, y, g = tuned("svm")
+    scaler = search.best_estimator_.named_steps["scale"]
+    np.testing.assert_allclose(scaler.mean_, X.mean(axis=0))
+    np.testing.assert_allclose(scaler.scale_, X.std(axis=0))
+
+
+def test_grid_search_folds_are_grouped_by_speaker():
+    search, X, y, g = tuned("knn", protocol="speaker")
+    assert type(search.cv).__name__ == "StratifiedGroupKFold"
+    for fit_idx, val_idx in search.cv.split(X, y, g):
+        assert not set(g[fit_idx]) & set(g[val_idx])
+
+
+def test_random_protocol_uses_plain_stratified_folds():
+    search, *_ = tuned("knn", protocol="random")
+    assert type(search.cv).__name__ == "StratifiedKFold"
+
+
+@pytest.mark.parametrize("model", ["svm", "knn", "random_forest", "decision_tree"])
+def test_classical_models_are_bit_reproducible(model):
+    a, X, *_ = tuned(model)
+    b, *_ = tuned(model)
+    assert a.best_params_ == b.best_params_
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_bad_grid_key_is_a_clear_error():
+    X, y, g = toy_data()
+    with pytest.raises(SerError, match="svm: bad grid"):
+        tune("svm", X, y, groups=g, protocol="speaker", grid={"not_a_param": [1]},
+             scoring="f1_macro", cv_folds=3, seed=0)
+
+
+def test_skops_round_trip_and_card(tmp_path):
+    search, X, *_ = tuned("svm")
+    card = {"format": "skops", "labels": list(search.classes_), "feature_params": {"n_mfcc": 40}}
+    save_model(tmp_path / "m", search.best_estimator_, card)
+    model, loaded = load_model(tmp_path / "m")
+    assert loaded["labels"] == card["labels"]
+    np.testing.assert_array_equal(model.predict_proba(X), search.predict_proba(X))
+    assert json.loads((tmp_path / "m" / "card.json").read_text())["format"] == "skops"
+
+
+def test_untrusted_skops_content_is_refused(tmp_path):
+    evil = Pipeline([("f", FunctionTransformer(operator.attrgetter("real")))])
+    save_model(tmp_path / "m", evil, {"format": "skops", "labels": [], "feature_params": {}})
+    with pytest.raises(SerError, match="untrusted"):
+        load_model(tmp_path / "m")
+
+
+def test_missing_or_unfinished_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(SerError, match="not found"):
+        load_model(tmp_path / "nope")
+    (tmp_path / "half").mkdir()
+    with pytest.raises(SerError, match="no card.json"):
+        load_model(tmp_path / "half")
+
+
+def test_feature_params_must_match_the_card():
+    card = {"feature_params": {"n_mfcc": 40, "sample_rate": 16000}}
+    check_feature_params(card, {"n_mfcc": 40, "sample_rate": 16000}, source="x")
+    with pytest.raises(SerError, match="n_mfcc: model 40 vs 20"):
+        check_feature_params(card, {"n_mfcc": 20, "sample_rate": 16000}, source="x")
+
+
+def test_sequence_scaler_uses_training_frames_and_masks_padding():
+    rng = np.random.default_rng(0)
+    train = [rng.normal(3, 2, (n, 4)) for n in (5, 9, 7)]
+    scaler = SequenceScaler.fit(train)
+    frames = np.concatenate(train)
+    np.testing.assert_allclose(scaler.mean, frames.mean(axis=0))
+    X = scaler.transform([rng.normal(3, 2, (12, 4)), rng.normal(3, 2, (2, 4))])
+    assert X.shape == (2, 9, 4)  # truncated to the longest training clip
+    assert np.all(X[1, 2:] == 0.0) and np.all(np.any(X[1, :2] != 0.0, axis=1))
+
+
+LSTM_CFG = {"units": 8, "dense_units": 8, "dropout": 0.1, "learning_rate": 0.01,
+            "batch_size": 16, "epochs": 3, "patience": 2, "validation_share": 0.25,
+            "class_weights": True}
+
+
+def toy_sequences(seed=0, n=48):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    seqs = [rng.normal(y_i, 1.0, (rng.integers(8, 15), 5)) for y_i in y]
+    return seqs, y.astype(np.int32)
+
+
+def test_lstm_trains_saves_and_reloads_in_safe_mode(tmp_path):
+    seqs, y = toy_sequences()
+    scaler = SequenceScaler.fit(seqs[:36])
+    X = scaler.transform(seqs)
+    model, history = fit_lstm(X, y, n_classes=3, train_idx=np.arange(36),
+                              val_idx=np.arange(36, 48), cfg=LSTM_CFG, seed=0,
+                              live_dir=tmp_path / "live", verbose=0)
+    assert {"loss", "val_loss"} <= set(history.history)
+    assert (tmp_path / "live" / "plots" / "metrics").is_dir()  # dvclive curves
+    save_model(tmp_path / "m", model, {"format": "keras", "labels": ["a", "b", "c"],
+                                       "feature_params": {}})
+    loaded, _ = load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0),
+                               atol=1e-6)
+
+
+def test_lstm_is_reproducible_with_the_same_seed():
+    """JAX on CPU: same seed, same data -> same predictions within 1e-5 (documented)."""
+    seqs, y = toy_sequences(1)
+    X = SequenceScaler.fit(seqs).transform(seqs)
+    runs = [fit_lstm(X, y, n_classes=3, train_idx=np.arange(36), val_idx=np.arange(36, 48),
+                     cfg=LSTM_CFG, seed=3, verbose=0)[0].predict(X, verbose=0)
+            for _ in range(2)]
+    np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
