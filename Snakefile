@@ -35,6 +35,8 @@ rule generate_demo:
     params:
         preset=config["demo"]["preset"],
         seed=config["demo"]["seed"],
+    conda:
+        "environment.yml"
     log:
         "logs/generate_demo/{corpus}.log",
     shell:
@@ -51,6 +53,8 @@ rule manifest:
         rejected="data/manifests/{corpus}_rejected.csv",
     params:
         manifest=config["manifest"],
+    conda:
+        "environment.yml"
     log:
         "logs/manifest/{corpus}.log",
     shell:
@@ -69,6 +73,8 @@ rule features:
     params:
         mfcc=config["mfcc"],
     threads: workflow.cores
+    conda:
+        "environment.yml"
     log:
         "logs/features/{corpus}.log",
     shell:
@@ -84,6 +90,8 @@ rule splits:
         "data/splits/{protocol}.parquet",
     params:
         splits=config["splits"],
+    conda:
+        "environment.yml"
     log:
         "logs/splits/{protocol}.log",
     shell:
@@ -102,6 +110,8 @@ rule train:
     params:
         train=config["train"],
         model=lambda w: config.get(w.model),
+    conda:
+        "environment.yml"
     log:
         "logs/train/{protocol}/{model}.log",
     shell:
@@ -121,6 +131,8 @@ rule evaluate:
         predictions="metrics/{protocol}/{model}/predictions.csv",
     params:
         evaluate=config["evaluate"],
+    conda:
+        "environment.yml"
     log:
         "logs/evaluate/{protocol}/{model}.log",
     shell:
@@ -141,6 +153,8 @@ rule report:
         markdown="reports/report.md",
     params:
         report=config["report"],
+    conda:
+        "environment.yml"
     log:
         "logs/report.log",
     shell:

@@ -38,7 +38,7 @@ def validate_params(params: Any, *, source: str = "params") -> None:
     import jsonschema
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.path))
     if errors:
         err = errors[0]

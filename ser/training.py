@@ -96,7 +96,7 @@ def train_classical(params: dict, model: str, protocol: str, data: ProtocolData,
                     out_dir: Path, *, n_jobs: int = 1) -> dict[str, Any]:
     """Grid-search a classical model on the training side; save it, its card, CV results."""
     from ser.features import feature_columns
-    from ser.models.classical import cv_results_frame, tune
+    from ser.models.classical import cv_results_frame, tune, unprefix
     from ser.models.store import save_model
 
     cfg = params["train"]
@@ -111,14 +111,14 @@ def train_classical(params: dict, model: str, protocol: str, data: ProtocolData,
                      [str(c) for c in search.best_estimator_.classes_], "skops")
     card.update({
         "feature_columns": columns,
-        "best_params": {k.removeprefix("clf__"): v for k, v in search.best_params_.items()},
+        "best_params": {unprefix(model, k): v for k, v in search.best_params_.items()},
         "cv_best_score": float(search.best_score_),
         "scoring": cfg["scoring"],
         "cv": type(search.cv).__name__,
         "cv_folds": int(search.n_splits_),
         "fit_seconds": round(time.perf_counter() - start, 2),
     })
-    results = cv_results_frame(search)
+    results = cv_results_frame(model, search)
     save_model(out_dir, search.best_estimator_, card,
                {"cv_results.csv": lambda p: results.to_csv(p, index=False)})
     return card

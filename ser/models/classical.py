@@ -20,12 +20,17 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from ser.errors import ConfigError
-from ser.splits import cv_splitter
+from ser.splits import SPEAKER_DISJOINT, cv_splitter
+
+#: Where each model's grid parameters live inside its pipeline.
+GRID_PREFIX: dict[str, str] = {}
 
 
 def make_pipeline(name: str, *, seed: int) -> Pipeline:
     """An untuned pipeline ``scale -> clf`` for model ``name``."""
     classifiers: dict[str, BaseEstimator] = {
+        # SVC's internal Platt scaling copes with classes of 2-3 clips, where the suggested
+        # CalibratedClassifierCV(cv=k) refuses; it is deprecated, so sklearn is pinned < 1.11.
         "svm": SVC(probability=True, class_weight="balanced", random_state=seed),
         "knn": KNeighborsClassifier(),
         "random_forest": RandomForestClassifier(class_weight="balanced", random_state=seed,
@@ -40,9 +45,15 @@ def make_pipeline(name: str, *, seed: int) -> Pipeline:
     return Pipeline([("scale", scaler), ("clf", classifiers[name])])
 
 
-def param_grid(grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+def param_grid(name: str, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """Prefix a params.yaml grid (classifier parameter names) for the pipeline."""
-    return {f"clf__{key}": list(values) for key, values in grid.items()}
+    prefix = GRID_PREFIX.get(name, "clf__")
+    return {f"{prefix}{key}": list(values) for key, values in grid.items()}
+
+
+def unprefix(name: str, key: str) -> str:
+    """A pipeline parameter name back as params.yaml spells it."""
+    return key.removeprefix(GRID_PREFIX.get(name, "clf__"))
 
 
 def tune(
@@ -66,7 +77,7 @@ def tune(
     cv = cv_splitter(protocol, n_splits=cv_folds, seed=seed, groups=groups)
     search = GridSearchCV(
         make_pipeline(name, seed=seed),
-        param_grid(grid),
+        param_grid(name, grid),
         scoring=scoring,
         cv=cv,
         n_jobs=n_jobs,
@@ -74,7 +85,7 @@ def tune(
         error_score="raise",
     )
     try:
-        search.fit(X, y, groups=groups)
+        search.fit(X, y, groups=groups if protocol in SPEAKER_DISJOINT else None)
     except ValueError as exc:
         if "Invalid parameter" in str(exc) or "scoring" in str(exc):
             raise ConfigError(f"{name}: bad grid or scoring in params.yaml: {exc}") from None
@@ -82,10 +93,10 @@ def tune(
     return search
 
 
-def cv_results_frame(search: GridSearchCV) -> pd.DataFrame:
+def cv_results_frame(name: str, search: GridSearchCV) -> pd.DataFrame:
     """GridSearchCV results as a tidy table (params, mean/std test score, rank)."""
     res = pd.DataFrame(search.cv_results_)
     keep = [c for c in res.columns if c.startswith("param_")] + [
         "mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"]
-    out = res[keep].rename(columns=lambda c: c.removeprefix("param_clf__"))
+    out = res[keep].rename(columns=lambda c: unprefix(name, c.removeprefix("param_")))
     return out.sort_values("rank_test_score", kind="stable").reset_index(drop=True)
