@@ -116,6 +116,7 @@ def fit_lstm(
     cfg: dict[str, Any],
     seed: int,
     live_dir: Path | None = None,
+    callbacks: list | None = None,
     verbose: int = 2,
 ):
     """Train on ``X[train_idx]``, early-stop on ``X[val_idx]``; return ``(model, history)``.
@@ -128,6 +129,8 @@ def fit_lstm(
         The ``lstm:`` section of params.yaml.
     live_dir
         Where dvclive writes the training curves (``None``: not logged).
+    callbacks
+        Extra Keras callbacks (e.g. timing in ``benchmarks/bench_lstm.py``).
     """
     import keras
     from sklearn.utils.class_weight import compute_class_weight
@@ -142,7 +145,7 @@ def fit_lstm(
         weights = compute_class_weight("balanced", classes=present, y=y[train_idx])
         class_weight = {int(c): float(w) for c, w in zip(present, weights, strict=True)}
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg["patience"],
-                                               restore_best_weights=True)]
+                                               restore_best_weights=True), *(callbacks or [])]
     if live_dir is not None:
         callbacks.append(_live_callback(live_dir))
     history = model.fit(
