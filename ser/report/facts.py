@@ -1,0 +1,79 @@
+"""Fixed facts the report quotes: published numbers, human rates, protocol wording.
+
+Sources: the seed project's README (its results table) and the corpora's own
+papers, as summarised in ``corpora.md`` (shared corpus notes of this project).
+"""
+
+from __future__ import annotations
+
+#: Display names of the corpora (unknown names are shown as they are).
+CORPUS_NAMES: dict[str, str] = {
+    "tess": "TESS",
+    "ravdess": "RAVDESS",
+    "cremad": "CREMA-D",
+    "savee": "SAVEE",
+    "emodb": "EMO-DB",
+}
+
+#: Display names of the models.
+MODEL_NAMES: dict[str, str] = {
+    "svm": "SVM",
+    "knn": "KNN",
+    "random_forest": "Random forest",
+    "decision_tree": "Decision tree",
+    "lstm": "LSTM",
+}
+
+#: Display names of the protocols.
+PROTOCOL_NAMES: dict[str, str] = {
+    "random": "Random split",
+    "speaker": "Speaker-independent",
+    "cross_corpus": "Cross-corpus",
+}
+
+#: What each protocol measures (``{test}`` is the cross-corpus test corpus).
+PROTOCOL_TEXT: dict[str, str] = {
+    "random": ("clips of the pooled corpora are shuffled into train and test regardless of "
+               "who speaks them; the same speakers, and repetitions of the same sentence, "
+               "are on both sides (what the seed project and much older work report)"),
+    "speaker": ("speaker-independent: in every corpus a share of the speakers is held out, "
+                "so no test voice is heard in training"),
+    "cross_corpus": ("train on the other corpora, test on {test}: new speakers, sentences "
+                     "and recording conditions; classes one side lacks are dropped"),
+}
+
+#: The seed project's published table: accuracy on a pooled *random* split.
+SEED_ACCURACY: dict[str, float] = {
+    "lstm": 0.96,
+    "svm": 0.85,
+    "knn": 0.78,
+    "random_forest": 0.85,
+    "decision_tree": 0.75,
+}
+
+#: Human recognition rates from each corpus' validation study (see corpora.md).
+HUMAN_RECOGNITION: dict[str, tuple[float, str]] = {
+    "tess": (0.82, "original validation"),
+    "ravdess": (0.62, "audio-only speech"),
+    "cremad": (0.41, "audio-only"),
+    "savee": (0.665, "audio-only"),
+    "emodb": (0.84, "listening test"),
+}
+
+#: Real-data reference point for the random-vs-speaker gap (SVM on MFCC means, RAVDESS).
+RAVDESS_RANDOM_VS_SPEAKER: tuple[float, float] = (0.79, 0.33)
+
+
+def corpus_name(name: str) -> str:
+    """Display name of a corpus."""
+    return CORPUS_NAMES.get(name, name)
+
+
+def model_name(name: str) -> str:
+    """Display name of a model."""
+    return MODEL_NAMES.get(name, name)
+
+
+def protocol_name(name: str) -> str:
+    """Display name of a protocol."""
+    return PROTOCOL_NAMES.get(name, name)

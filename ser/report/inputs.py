@@ -1,0 +1,253 @@
+"""Reading every pipeline output the report needs, with errors that name the stage.
+
+Nothing here draws or formats: :func:`load_inputs` gathers manifests, metrics,
+details, predictions, model cards and LSTM histories into a
+:class:`ReportInputs`, and refuses (with :class:`~ser.errors.SerError`) when
+an expected file is missing or unreadable, saying which stage makes it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ser.errors import SerError
+
+#: How to (re)make each kind of input: shown in error messages.
+STAGE_HINTS: dict[str, str] = {
+    "manifest": "the manifest stage (python scripts/prepare_manifest.py --corpus {corpus})",
+    "evaluate": ("the evaluate stage (python scripts/evaluate.py --model {model} "
+                 "--protocol {protocol})"),
+    "train": "the train stage (python scripts/train.py --model {model} --protocol {protocol})",
+}
+
+#: Keys every metrics.json must hold.
+METRIC_KEYS: tuple[str, ...] = ("accuracy", "uar", "precision_macro", "recall_macro",
+                                "f1_macro", "n_test", "chance_uar")
+
+
+@dataclass
+class Run:
+    """One trained and evaluated model under one protocol.
+
+    Attributes
+    ----------
+    model, protocol
+        Names as in ``params.yaml`` ``train.models`` / ``train.protocols``.
+    metrics
+        Contents of ``metrics/<protocol>/<model>/metrics.json``.
+    details
+        Contents of ``details.json`` (labels, per-class report, confusion...).
+    card
+        The model card ``models/<protocol>/<model>/card.json``.
+    test_corpora
+        Corpora present in the test predictions, in order of appearance.
+    history
+        LSTM training history (``history.csv``), ``None`` for classical models.
+    """
+
+    model: str
+    protocol: str
+    metrics: dict[str, Any]
+    details: dict[str, Any]
+    card: dict[str, Any]
+    test_corpora: list[str]
+    history: pd.DataFrame | None = None
+
+    @property
+    def train_corpora(self) -> list[str]:
+        """Corpora of the training speakers (card ``train_speakers`` are ``corpus:speaker``)."""
+        seen: dict[str, None] = {}
+        for key in self.card.get("train_speakers", []):
+            seen.setdefault(str(key).split(":", 1)[0], None)
+        return list(seen)
+
+
+@dataclass
+class ReportInputs:
+    """Everything the report is built from.
+
+    Attributes
+    ----------
+    corpora
+        Corpus name -> root folder, from ``params.yaml``.
+    manifests
+        The pooled manifests (one row per clip).
+    manifest_files
+        Corpus name -> manifest file that was read.
+    models, protocols
+        From ``params.yaml`` ``train``.
+    runs
+        ``(protocol, model)`` -> :class:`Run`.
+    """
+
+    corpora: dict[str, str]
+    manifests: pd.DataFrame
+    manifest_files: dict[str, Path]
+    models: list[str]
+    protocols: list[str]
+    runs: dict[tuple[str, str], Run] = field(default_factory=dict)
+
+    def run(self, protocol: str, model: str) -> Run:
+        """The run of ``model`` under ``protocol``."""
+        return self.runs[(protocol, model)]
+
+
+def _missing(path: Path, stage: str, **fmt: str) -> str:
+    return f"{path}: not found; it is made by {STAGE_HINTS[stage].format(**fmt)}"
+
+
+def _read_json(path: Path, stage: str, **fmt: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SerError(f"{path}: not valid JSON ({exc}); it may be unfinished - rerun "
+                       f"{STAGE_HINTS[stage].format(**fmt)}") from None
+    if not isinstance(data, dict):
+        raise SerError(f"{path}: expected a JSON object; rerun {STAGE_HINTS[stage].format(**fmt)}")
+    return data
+
+
+def load_manifests(corpora: dict[str, str], manifests_dir: Path) -> tuple[pd.DataFrame,
+                                                                          dict[str, Path]]:
+    """Read ``<manifests_dir>/<corpus>.parquet`` for every enabled corpus.
+
+    Raises
+    ------
+    SerError
+        If a manifest is missing, unreadable or lacks the common columns.
+    """
+    files: dict[str, Path] = {}
+    frames = []
+    required = {"path", "corpus", "speaker", "gender", "emotion"}
+    missing = [manifests_dir / f"{c}.parquet" for c in corpora
+               if not (manifests_dir / f"{c}.parquet").is_file()]
+    if missing:
+        corpus = missing[0].stem
+        more = f" (and {len(missing) - 1} more manifest(s))" if len(missing) > 1 else ""
+        raise SerError(_missing(missing[0], "manifest", corpus=corpus) + more)
+    for corpus in corpora:
+        path = manifests_dir / f"{corpus}.parquet"
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise SerError(f"{path}: cannot read the manifest ({exc}); rerun "
+                           + STAGE_HINTS["manifest"].format(corpus=corpus)) from None
+        lacking = required - set(frame.columns)
+        if lacking:
+            raise SerError(f"{path}: manifest lacks column(s) {', '.join(sorted(lacking))}; "
+                           "rerun " + STAGE_HINTS["manifest"].format(corpus=corpus))
+        files[corpus] = path
+        frames.append(frame.astype({c: str for c in required}))
+    manifests = pd.concat(frames, ignore_index=True)
+    if manifests.empty:
+        raise SerError(f"{manifests_dir}: the manifests hold no clips; check the corpus roots "
+                       "in params.yaml 'corpora:'")
+    return manifests, files
+
+
+def load_run(protocol: str, model: str, *, metrics_dir: Path, models_dir: Path) -> Run:
+    """Read the evaluation outputs and the model card of one model x protocol."""
+    fmt = {"model": model, "protocol": protocol}
+    mdir, tdir = metrics_dir / protocol / model, models_dir / protocol / model
+    metrics = _read_json(mdir / "metrics.json", "evaluate", **fmt)
+    lacking = [k for k in METRIC_KEYS if k not in metrics]
+    if lacking:
+        raise SerError(f"{mdir / 'metrics.json'}: lacks {', '.join(lacking)}; rerun "
+                       + STAGE_HINTS["evaluate"].format(**fmt))
+    for key, want in (("model", model), ("protocol", protocol)):
+        if metrics.get(key, want) != want:
+            raise SerError(f"{mdir / 'metrics.json'}: says {key} {metrics[key]!r}, expected "
+                           f"{want!r} from its folder; rerun "
+                           + STAGE_HINTS["evaluate"].format(**fmt))
+    details = _read_json(mdir / "details.json", "evaluate", **fmt)
+    if "confusion" not in details or "labels" not in details:
+        raise SerError(f"{mdir / 'details.json'}: lacks labels/confusion; rerun "
+                       + STAGE_HINTS["evaluate"].format(**fmt))
+    try:
+        preds = pd.read_csv(mdir / "predictions.csv",
+                            usecols=lambda c: c in ("corpus", "actual", "predicted"))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SerError(f"{mdir / 'predictions.csv'}: cannot read it ({exc}); rerun "
+                       + STAGE_HINTS["evaluate"].format(**fmt)) from None
+    test_corpora = (list(dict.fromkeys(preds["corpus"].astype(str)))
+                    if "corpus" in preds else [])
+    card = _read_json(tdir / "card.json", "train", **fmt)
+    history = None
+    if card.get("format") == "keras" or model == "lstm":
+        try:
+            history = pd.read_csv(tdir / "history.csv")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise SerError(f"{tdir / 'history.csv'}: cannot read it ({exc}); rerun "
+                           + STAGE_HINTS["train"].format(**fmt)) from None
+        lacking = {"loss", "val_loss"} - set(history.columns)
+        if lacking:
+            raise SerError(f"{tdir / 'history.csv'}: lacks {', '.join(sorted(lacking))}; "
+                           "rerun " + STAGE_HINTS["train"].format(**fmt))
+        if "epoch" not in history:
+            history.insert(0, "epoch", range(1, len(history) + 1))
+    return Run(model, protocol, metrics, details, card, test_corpora, history)
+
+
+def expected_files(protocol: str, model: str, *, metrics_dir: Path,
+                   models_dir: Path) -> list[tuple[Path, str]]:
+    """The files of one model x protocol the report reads, each with its stage."""
+    mdir, tdir = metrics_dir / protocol / model, models_dir / protocol / model
+    files = [(mdir / name, "evaluate") for name in ("metrics.json", "details.json",
+                                                    "predictions.csv")]
+    files.append((tdir / "card.json", "train"))
+    if model == "lstm":
+        files.append((tdir / "history.csv", "train"))
+    return files
+
+
+def load_inputs(params: dict[str, Any], *, manifests_dir: Path, metrics_dir: Path,
+                models_dir: Path) -> ReportInputs:
+    """Read every input of the report; fail early and clearly if one is missing.
+
+    Parameters
+    ----------
+    params
+        The validated ``params.yaml`` mapping.
+    manifests_dir, metrics_dir, models_dir
+        Folders of the manifest, evaluate and train stage outputs.
+
+    Returns
+    -------
+    ReportInputs
+
+    Raises
+    ------
+    SerError
+        Naming the first missing or broken file and the stage that makes it
+        (and how many other files are missing).
+    """
+    corpora = {str(k): str(v) for k, v in params["corpora"].items()}
+    models = list(params["train"]["models"])
+    protocols = list(params["train"]["protocols"])
+    manifests, manifest_files = load_manifests(corpora, Path(manifests_dir))
+
+    missing = [(path, stage, protocol, model)
+               for protocol in protocols for model in models
+               for path, stage in expected_files(protocol, model,
+                                                 metrics_dir=Path(metrics_dir),
+                                                 models_dir=Path(models_dir))
+               if not path.is_file()]
+    if missing:
+        path, stage, protocol, model = missing[0]
+        more = f" ({len(missing) - 1} more input file(s) missing)" if len(missing) > 1 else ""
+        raise SerError(_missing(path, stage, model=model, protocol=protocol) + more)
+
+    inputs = ReportInputs(corpora, manifests, manifest_files, models, protocols)
+    for protocol in protocols:
+        for model in models:
+            run = load_run(protocol, model, metrics_dir=Path(metrics_dir),
+                           models_dir=Path(models_dir))
+            order = {c: i for i, c in enumerate(corpora)}
+            run.test_corpora.sort(key=lambda c: (order.get(c, len(order)), c))
+            inputs.runs[(protocol, model)] = run
+    return inputs

@@ -1,0 +1,478 @@
+"""The report stage on a small fabricated, self-consistent set of pipeline outputs."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import importlib.util
+import json
+import re
+import subprocess
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from ser.config import load_params
+from ser.errors import SerError
+from ser.evaluation import evaluate_predictions, write_evaluation
+from ser.labels import sort_labels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Fabricated corpora: speakers (id, gender) and emotions.
+CORPORA: dict[str, dict[str, Any]] = {
+    "tess": {"speakers": [("OAF", "female"), ("YAF", "female")],
+             "emotions": ["neutral", "happy", "sad", "angry", "surprised"]},
+    "ravdess": {"speakers": [("01", "male"), ("02", "female"), ("03", "male")],
+                "emotions": ["neutral", "calm", "happy", "sad", "angry", "surprised"]},
+    "cremad": {"speakers": [("1001", "male"), ("1002", "female"), ("1003", "female")],
+               "emotions": ["neutral", "happy", "sad", "angry", "fearful", "disgust"]},
+    "savee": {"speakers": [("DC", "male"), ("JE", "male")],
+              "emotions": ["neutral", "happy", "sad", "angry", "fearful", "disgust",
+                           "surprised"]},
+}
+#: Share of correct predictions per model (so the models differ).
+SKILL = {"svm": 0.8, "knn": 0.6, "random_forest": 0.75, "decision_tree": 0.5, "lstm": 0.7}
+SECONDS = 0.25
+SR = 8000
+
+
+def _seed(*parts: str) -> int:
+    return zlib.crc32("/".join(parts).encode())
+
+
+def fabricate(root: Path, *, corpora: tuple[str, ...] = ("tess", "ravdess"),
+              models: tuple[str, ...] = ("svm", "knn", "lstm"),
+              protocols: tuple[str, ...] = ("random", "speaker", "cross_corpus"),
+              clips: int = 2, seconds: float = SECONDS, sr: int = SR) -> dict[str, Any]:
+    """Write WAVs, manifests, metrics, details, predictions, cards and histories under ``root``.
+
+    Metrics are computed from fabricated predictions with the evaluate stage's
+    own functions, so every file has exactly the format the pipeline writes.
+    Returns the params mapping and the folders.
+    """
+    params = copy.deepcopy(load_params(ROOT / "params.yaml"))
+    params["corpora"] = {c: str(root / "audio" / c) for c in corpora}
+    params["train"]["models"] = list(models)
+    params["train"]["protocols"] = list(protocols)
+    params["splits"]["cross_corpus_test"] = "ravdess"
+    params["report"] = {"examples_per_emotion": 1}
+    dirs = {name: root / name for name in ("manifests", "metrics", "models", "reports")}
+    dirs["manifests"].mkdir(parents=True)
+
+    frames = []
+    t = np.arange(int(seconds * sr)) / sr
+    for corpus in corpora:
+        spec = CORPORA[corpus]
+        rows = []
+        folder = root / "audio" / corpus
+        folder.mkdir(parents=True)
+        for k, emotion in enumerate(spec["emotions"]):
+            for speaker, gender in spec["speakers"]:
+                for i in range(clips):
+                    path = folder / f"{speaker}_{emotion}_{i:02d}.wav"
+                    rng = np.random.default_rng(_seed(str(path.name), corpus))
+                    y = 0.3 * np.sin(2 * np.pi * (150 + 60 * k) * t) * np.hanning(len(t))
+                    sf.write(path, (y + 0.01 * rng.standard_normal(len(t))).astype(np.float32),
+                             sr, subtype="PCM_16")
+                    rows.append({"path": str(path), "corpus": corpus, "speaker": speaker,
+                                 "gender": gender, "emotion": emotion, "label_code": emotion,
+                                 "take": f"{i:02d}"})
+        frame = pd.DataFrame(rows)
+        frame.to_parquet(dirs["manifests"] / f"{corpus}.parquet", index=False)
+        frames.append(frame)
+    pooled = pd.concat(frames, ignore_index=True)
+
+    for protocol in protocols:
+        train, test = _split(pooled, protocol, params["splits"]["cross_corpus_test"])
+        labels = sort_labels(train["emotion"].unique())
+        for model in models:
+            rng = np.random.default_rng(_seed(protocol, model))
+            correct = rng.random(len(test)) < SKILL[model]
+            guess = rng.choice(labels, len(test))
+            predicted = np.where(correct & test["emotion"].isin(labels), test["emotion"], guess)
+            proba = np.zeros((len(test), len(labels)))
+            proba[np.arange(len(test)), [labels.index(p) for p in predicted]] = 1.0
+            preds = test[["path", "corpus", "speaker"]].reset_index(drop=True)
+            preds["actual"] = test["emotion"].to_numpy()
+            preds["predicted"] = predicted
+            for j, lab in enumerate(labels):
+                preds[f"p_{lab}"] = proba[:, j]
+            with warnings.catch_warnings():  # sklearn: a class predicted but never actual
+                warnings.simplefilter("ignore", UserWarning)
+                metrics, details = evaluate_predictions(
+                    preds, labels=labels, train_labels=train["emotion"].to_numpy(),
+                    bootstrap=50, seed=0)
+            write_evaluation(dirs["metrics"] / protocol / model,
+                             {"model": model, "protocol": protocol} | metrics, details, preds)
+            _write_model(dirs["models"] / protocol / model, model, protocol, train, labels,
+                         list(corpora), rng, params)
+    return {"params": params, "root": root, **dirs}
+
+
+def _split(pooled: pd.DataFrame, protocol: str, test_corpus: str
+           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if protocol == "random":
+        is_test = (pooled.index % 3) == 0
+    elif protocol == "speaker":
+        last = pooled.groupby("corpus")["speaker"].transform("max")
+        is_test = pooled["speaker"] == last
+    else:
+        is_test = pooled["corpus"] == test_corpus
+        train_classes = set(pooled.loc[~is_test, "emotion"])
+        test_classes = set(pooled.loc[is_test, "emotion"])
+        keep = pooled["emotion"].isin(train_classes & test_classes)
+        return pooled[~is_test & keep], pooled[is_test & keep]
+    return pooled[~is_test], pooled[is_test]
+
+
+def _write_model(folder: Path, model: str, protocol: str, train: pd.DataFrame,
+                 labels: list[str], corpora: list[str], rng: np.random.Generator,
+                 params: dict[str, Any]) -> None:
+    folder.mkdir(parents=True)
+    card: dict[str, Any] = {
+        "model": model, "protocol": protocol, "labels": labels, "feature_set": "mfcc",
+        "feature_params": {"n_mfcc": 40}, "corpora": corpora, "n_train": len(train),
+        "train_speakers": sorted(set(train["corpus"] + ":" + train["speaker"])),
+    }
+    if model == "lstm":
+        epochs = 12
+        loss = 1.8 * np.exp(-np.arange(epochs) / 4) + 0.3
+        val = loss + 0.1 + 0.05 * np.maximum(0, np.arange(epochs) - 7)
+        pd.DataFrame({"epoch": np.arange(1, epochs + 1), "loss": loss,
+                      "accuracy": 1 - loss / 2.2, "val_loss": val,
+                      "val_accuracy": 1 - val / 2.4}).to_csv(folder / "history.csv",
+                                                              index=False)
+        card |= {"format": "keras", "best_params": {"units": 64, "dropout": 0.3},
+                 "epochs_run": epochs, "best_val_loss": float(val.min()),
+                 "n_validation": 6, "fit_seconds": 3.2}
+    else:
+        best = {k: v[-1] for k, v in params[model]["grid"].items()}
+        card |= {"format": "skops", "best_params": best,
+                 "cv_best_score": round(float(rng.uniform(0.4, 0.9)), 4),
+                 "scoring": "f1_macro", "cv": "StratifiedGroupKFold", "cv_folds": 3,
+                 "fit_seconds": 0.42}
+        pd.DataFrame([best | {"mean_test_score": 0.7, "rank_test_score": 1}]).to_csv(
+            folder / "cv_results.csv", index=False)
+    (folder / "card.json").write_text(json.dumps(card, indent=2))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, Any]:
+    """A fabricated set of outputs and the report built from it (built once)."""
+    from ser.report import build_report
+
+    fab = fabricate(tmp_path_factory.mktemp("report"))
+    html_path = build_report(params=fab["params"], manifests_dir=fab["manifests"],
+                             metrics_dir=fab["metrics"], models_dir=fab["models"],
+                             out_dir=fab["reports"], project_dir=fab["root"])
+    fab["html_path"] = html_path
+    fab["html"] = html_path.read_text()
+    fab["md"] = (fab["reports"] / "report.md").read_text()
+    return fab
+
+
+def _metrics(fab: dict[str, Any], protocol: str, model: str) -> dict[str, Any]:
+    return json.loads((fab["metrics"] / protocol / model / "metrics.json").read_text())
+
+
+def _section(html: str, anchor: str) -> str:
+    start = html.index(f'<section id="{anchor}">')
+    return html[start:html.index("</section>", start)]
+
+
+def test_writes_both_files(built):
+    assert built["html_path"] == built["reports"] / "report.html"
+    assert built["html"].startswith("<!DOCTYPE html>")
+    assert built["md"].startswith("# ")
+    assert not [p for p in built["reports"].iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("anchor, heading", [
+    ("corpora", "1. Corpus overview"), ("examples", "2. Example clips"),
+    ("results", "3. Results"), ("uar-chart", "4. UAR chart"),
+    ("confusion", "5. Confusion matrices"), ("lstm", "6. LSTM training curves"),
+    ("search", "7. Hyper-parameter search"), ("provenance", "8. Provenance"),
+])
+def test_every_section_is_present_and_filled(built, anchor, heading):
+    section = _section(built["html"], anchor)
+    assert f"<h2>{heading}</h2>" in section
+    assert f'href="#{anchor}"' in built["html"]  # in the table of contents
+    text = re.sub(r"<[^>]+>", " ", section)
+    assert len(text.split()) > 20, f"section {anchor} looks empty"
+
+
+def test_results_tables_hold_the_fabricated_numbers(built):
+    results = _section(built["html"], "results")
+    for protocol in ("random", "speaker", "cross_corpus"):
+        for model in ("svm", "knn", "lstm"):
+            m = _metrics(built, protocol, model)
+            for key in ("uar", "accuracy", "f1_macro", "precision_macro", "recall_macro"):
+                assert f"<td>{m[key]:.3f}</td>" in results
+            lo, hi = m["ci95"]["uar"]
+            assert f"[{lo:.3f}, {hi:.3f}]" in results
+            assert f"{m['uar']:.3f}" in built["md"]
+        chance = _metrics(built, protocol, "svm")["chance_uar"]
+        assert f"<td>{chance:.3f}</td>" in results
+    svm = _metrics(built, "speaker", "svm")
+    assert f"**{svm['uar']:.3f}**" in built["md"]  # the svm is the best fabricated model
+    assert f"{svm['baseline_stratified_uar']:.3f}" in results
+
+
+def test_best_model_is_highlighted(built):
+    block = _section(built["html"], "results").split('id="results-speaker"')[1]
+    best_row = re.search(r'<tr class="best"><td>([^<]+)', block)
+    assert best_row and best_row.group(1).strip() == "SVM"
+
+
+def test_seed_table_explanation_and_synthetic_note(built):
+    html = built["html"]
+    assert "0.96" in html and "0.75" in html  # the seed's LSTM and decision tree
+    assert "≈0.79" in html and "≈0.33" in html
+    assert "repetitions of the same sentence by the same speaker" in html
+    assert "same sentence by the same speaker" in built["md"]
+
+
+def test_per_corpus_breakdown_with_human_rates(built):
+    results = _section(built["html"], "results")
+    assert "Human listeners" in results
+    assert "0.820" in results and "0.620" in results  # TESS, RAVDESS
+    details = json.loads((built["metrics"] / "random" / "svm" / "details.json").read_text())
+    tess = details["per_corpus"]["tess"]
+    assert f"{tess['uar']:.3f} / {tess['accuracy']:.3f}" in results
+    assert "single corpus" in results.split('id="results-cross_corpus"')[1]
+
+
+def test_corpus_overview_counts_speakers_durations_classes(built):
+    overview = _section(built["html"], "corpora")
+    # RAVDESS: 6 emotions x 3 speakers x 2 clips
+    assert "<td>36</td>" in overview
+    total = 6 * 3 * 2 * SECONDS
+    assert f"{total:.1f}\u00a0s" in overview  # no break between number and unit
+    assert "8\u00a0kHz" in overview
+    # Classes per protocol: cross-corpus drops calm (no training corpus has it)
+    cross = overview.split("Cross-corpus")[1]
+    assert "calm" not in cross.split("</tr>")[0]
+    assert "calm" in overview.split("Speaker-independent")[1].split("</tr>")[0]
+
+
+def test_figures_are_embedded_pngs(built):
+    html = built["html"]
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    n_emotions = len({e for c in ("tess", "ravdess") for e in CORPORA[c]["emotions"]})
+    # counts heatmap + one example per emotion + UAR chart + 3 confusion grids + LSTM curves
+    assert len(images) == 1 + n_emotions + 1 + 3 + 1
+    for data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    example = _section(html, "examples")
+    assert example.count("<figure>") == n_emotions
+    assert "calm" in example and "RAVDESS" in example
+
+
+def test_no_external_resources(built):
+    html = built["html"]
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    assert "<script" not in html.lower()
+    assert "<link" not in html.lower()
+    assert "@import" not in html and "url(" not in html
+
+
+def test_lstm_curves_and_search_tables(built):
+    lstm = _section(built["html"], "lstm")
+    assert "<td>12</td>" in lstm  # epochs run
+    search = _section(built["html"], "search")
+    card = json.loads((built["models"] / "speaker" / "svm" / "card.json").read_text())
+    assert f"{card['cv_best_score']:.3f}" in search
+    best = ", ".join(f"{k}={v}" for k, v in sorted(card["best_params"].items()))
+    assert best in search and "f1_macro" in search
+    assert "early stopping" in search  # the LSTM row
+
+
+def test_provenance(built):
+    prov = _section(built["html"], "provenance")
+    digest = hashlib.sha256((built["manifests"] / "tess.parquet").read_bytes()).hexdigest()
+    assert digest in prov and digest in built["md"]
+    assert "examples_per_emotion" in prov  # params dumped
+    for package in ("numpy", "librosa", "sklearn", "keras", "jax"):
+        assert package in prov
+    assert "not a git repository" in prov  # tmp folder: no git, tolerated
+
+
+def test_confusion_is_put_in_canonical_order():
+    from ser.report.build import canonical_confusion
+
+    labels, matrix = canonical_confusion(["angry", "neutral", "sad"],
+                                         [[5, 1, 0], [2, 7, 0], [0, 3, 4]])
+    assert labels == ["neutral", "sad", "angry"]
+    assert matrix.tolist() == [[7, 0, 2], [3, 4, 0], [1, 0, 5]]
+
+
+def test_lstm_not_in_models_says_not_run(tmp_path):
+    from ser.report import build_report
+
+    fab = fabricate(tmp_path, models=("svm",), protocols=("speaker",))
+    fab["params"]["report"]["examples_per_emotion"] = 0
+    html = build_report(params=fab["params"], manifests_dir=fab["manifests"],
+                        metrics_dir=fab["metrics"], models_dir=fab["models"],
+                        out_dir=fab["reports"], project_dir=tmp_path).read_text()
+    assert "Not run" in _section(html, "lstm")
+    assert "not in params.yaml train.models" in html
+    assert "examples_per_emotion</code> is 0" in html
+
+
+@pytest.fixture()
+def small(tmp_path) -> dict[str, Any]:
+    return fabricate(tmp_path, corpora=("ravdess",), models=("svm", "lstm"),
+                     protocols=("speaker",), clips=1)
+
+
+def _build(fab: dict[str, Any]) -> Path:
+    from ser.report import build_report
+
+    return build_report(params=fab["params"], manifests_dir=fab["manifests"],
+                        metrics_dir=fab["metrics"], models_dir=fab["models"],
+                        out_dir=fab["reports"], project_dir=fab["root"])
+
+
+def test_missing_metrics_file_is_named(small):
+    missing = small["metrics"] / "speaker" / "svm" / "metrics.json"
+    missing.unlink()
+    with pytest.raises(SerError, match="evaluate stage") as err:
+        _build(small)
+    assert str(missing) in str(err.value)
+    assert not (small["reports"] / "report.html").exists()
+
+
+def test_missing_card_and_history_name_the_train_stage(small):
+    (small["models"] / "speaker" / "lstm" / "history.csv").unlink()
+    with pytest.raises(SerError, match=r"history\.csv: not found.*train stage"):
+        _build(small)
+
+
+def test_missing_manifest_names_the_manifest_stage(small):
+    (small["manifests"] / "ravdess.parquet").unlink()
+    with pytest.raises(SerError, match=r"ravdess\.parquet: not found.*manifest stage"):
+        _build(small)
+
+
+def test_missing_audio_is_a_clear_error(small):
+    for wav in (small["root"] / "audio" / "ravdess").glob("*.wav"):
+        wav.unlink()
+    with pytest.raises(SerError, match="no audio of corpus ravdess"):
+        _build(small)
+    assert not (small["reports"] / "report.html").exists()
+
+
+def test_failure_while_building_leaves_no_report(small, monkeypatch):
+    from ser.report import build
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(build.figures, "confusion_grid", broken)
+    with pytest.raises(RuntimeError):
+        _build(small)
+    assert not (small["reports"] / "report.html").exists()
+    assert not (small["reports"] / "report.md").exists()
+
+
+def test_failure_while_writing_leaves_no_report_and_keeps_the_old_one(tmp_path):
+    from ser.report.build import write_outputs
+
+    with pytest.raises(TypeError):
+        write_outputs(tmp_path, "<html></html>", None)  # the Markdown cannot be written
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "report.html").write_text("old")
+    with pytest.raises(TypeError):
+        write_outputs(tmp_path, "<html>new</html>", None)
+    assert (tmp_path / "report.html").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("report_script", ROOT / "scripts" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reports_a_missing_input_in_one_line(small, tmp_path, capsys):
+    import yaml
+
+    from ser.cli import run_cli
+
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(small["params"]))
+    (small["metrics"] / "speaker" / "lstm" / "details.json").unlink()
+    argv = ["--params", str(params_file), "--out", str(small["reports"]),
+            "--manifests", str(small["manifests"]), "--metrics", str(small["metrics"]),
+            "--models", str(small["models"])]
+    assert run_cli(_script().main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "details.json" in err and err.count("\n") == 1
+
+
+def test_cli_help_names_every_option(capsys):
+    with pytest.raises(SystemExit):
+        _script().main(["--help"])
+    out = capsys.readouterr().out
+    for option in ("--params", "--out", "--manifests", "--metrics", "--models"):
+        assert option in out
+
+
+def test_dvc_lock_outputs_are_listed_and_checked(tmp_path):
+    from ser.report.provenance import dvc_outputs
+
+    assert dvc_outputs(tmp_path) is None
+    (tmp_path / "data").mkdir()
+    manifest = tmp_path / "data" / "tess.parquet"
+    manifest.write_bytes(b"manifest bytes")
+    md5 = hashlib.md5(manifest.read_bytes()).hexdigest()
+    (tmp_path / "dvc.lock").write_text(f"""schema: '2.0'
+stages:
+  manifest@tess:
+    cmd: python scripts/prepare_manifest.py --corpus tess
+    outs:
+    - path: data/tess.parquet
+      hash: md5
+      md5: {md5}
+      size: 14
+  train@0:
+    outs:
+    - path: models/random/svm
+      md5: 0123456789abcdef.dir
+    - path: data/gone.parquet
+      md5: ffff
+""")
+    rows = {r["path"]: r for r in dvc_outputs(tmp_path)}
+    assert rows["data/tess.parquet"] == {"stage": "manifest@tess", "path": "data/tess.parquet",
+                                         "md5": md5, "matches": True}
+    assert rows["models/random/svm"]["matches"] is None  # a folder: not re-hashed
+    assert rows["data/gone.parquet"]["matches"] is None
+    manifest.write_bytes(b"changed")
+    assert dvc_outputs(tmp_path)[0]["matches"] is False
+
+
+def test_git_revision_and_dirty_flag(tmp_path):
+    from ser.report.provenance import git_revision
+
+    assert git_revision(tmp_path)["commit"] is None
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    try:
+        subprocess.run([*git, "init", "-q"], check=True)
+    except (FileNotFoundError, subprocess.CalledProcessError):
+        pytest.skip("git not available")
+    (tmp_path / "a.txt").write_text("a")
+    subprocess.run([*git, "add", "a.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a"], check=True)
+    rev = git_revision(tmp_path)
+    assert len(rev["commit"]) == 40 and rev["dirty"] is False
+    (tmp_path / "a.txt").write_text("b")
+    assert git_revision(tmp_path)["dirty"] is True
