@@ -153,6 +153,8 @@ rule report:
         markdown="reports/report.md",
     params:
         report=config["report"],
+        corpora=config["corpora"],
+        train=config["train"],
     conda:
         "environment.yml"
     log:
