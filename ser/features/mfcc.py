@@ -1,0 +1,553 @@
+"""The MFCC feature definition: the single place that turns audio into features.
+
+Training (``scripts/extract_features.py``) and prediction on new recordings
+both call these functions, so a model always sees features computed the same
+way. The definition is fixed by the ``mfcc:`` section of ``params.yaml``:
+
+1. :func:`ser.audio.load_audio` decodes the file, mixes it to mono (float32)
+   and resamples it to ``sample_rate`` (soxr, ``soxr_hq``).
+2. If ``trim_db`` is set, leading and trailing silence quieter than
+   ``trim_db`` below the clip's peak is cut (``librosa.effects.trim`` with its
+   defaults: 2048-sample frames, hop 512, reference = the loudest frame).
+3. If ``max_seconds`` is set, the clip is truncated to that many seconds;
+   with ``pad: zeros`` shorter clips are zero-padded at the end to it, so all
+   sequences then have the same number of frames.
+4. MFCCs exactly as ``librosa.feature.mfcc(y=y, sr=sr, n_mfcc=..., n_fft=...,
+   hop_length=..., n_mels=..., fmin=..., fmax=...)`` computes them (Hann
+   window, centred frames with zero padding, power spectrogram, Slaney mel
+   filterbank, ``power_to_db`` with ref 1.0 / amin 1e-10 / top_db 80 over the
+   clip, orthonormal DCT-II, no liftering). The window and the mel filterbank
+   are built once per parameter set and cached (:func:`analysis_kernels`)
+   instead of on every call; the arithmetic is otherwise librosa's, in the
+   same order and precision, so the result is bit-for-bit identical to
+   ``librosa.feature.mfcc`` run with single-threaded BLAS (checked in
+   ``tests/test_features.py``). The mel projection always runs on one BLAS
+   thread (:func:`single_threaded_blas`): OpenBLAS's multi-threaded product
+   rounds differently, by up to ~1e-7 relative, so librosa's own output
+   depends on the machine's thread count while ours does not.
+5. With ``deltas: 1`` (``2``) the deltas (and delta-deltas) from
+   ``librosa.feature.delta`` (Savitzky-Golay, width 9, ``mode="interp"``) are
+   stacked after the MFCCs as extra coefficients. Sequences shorter than 9
+   frames use the largest odd width that fits (at least 3); a sequence of 1
+   or 2 frames gets zero deltas.
+
+A sequence has shape ``(frames, coeffs)``, ``coeffs = n_mfcc * (1 + deltas)``,
+ordered ``mfcc00..mfccNN``, then ``mfcc00_d1..``, then ``mfcc00_d2..``
+(:func:`coefficient_names`).
+
+:func:`mfcc_summary` reduces a sequence to a fixed-length vector: for every
+coefficient, in this order, its mean, standard deviation (population,
+``ddof=0``), median, 10th percentile, 90th percentile and inter-quartile range
+(75th - 25th percentile); percentiles interpolate linearly between order
+statistics (numpy's default ``linear`` method), statistics are
+computed in float64 and stored as float32. :func:`summary_names` gives the
+matching column names, ``feat_<coefficient>_<statistic>``, e.g.
+``feat_mfcc00_mean``.
+
+:func:`feature_params_fingerprint` is the complete, JSON-serialisable
+description of the definition (the parameters above plus the fixed choices),
+stored with the features and with every trained model;
+:func:`check_feature_params` compares a stored fingerprint with the current
+parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser.audio import load_audio
+from ser.errors import ConfigError, SerError
+
+#: Bump when the code changes the features that the same parameters produce.
+DEFINITION_VERSION = 1
+
+#: Summary statistics, in the order they appear per coefficient.
+SUMMARY_STATS: tuple[str, ...] = ("mean", "std", "median", "p10", "p90", "iqr")
+
+#: Percentiles computed for the summary (one ``np.percentile`` call).
+_PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0)
+
+#: Prefix of every feature column of ``summary.parquet``.
+FEATURE_PREFIX = "feat_"
+
+#: Width of the delta window (``librosa.feature.delta``'s default).
+DELTA_WIDTH = 9
+
+#: The fixed parts of the definition (librosa's defaults, spelled out).
+_FIXED_DEFINITION: dict[str, Any] = {
+    "window": "hann",
+    "center": True,
+    "pad_mode": "constant",
+    "power": 2.0,
+    "mel_htk": False,
+    "mel_norm": "slaney",
+    "db_ref": 1.0,
+    "db_amin": 1e-10,
+    "db_top_db": 80.0,
+    "dct_type": 2,
+    "dct_norm": "ortho",
+    "lifter": 0,
+    "trim_frame_length": 2048,
+    "trim_hop_length": 512,
+    "delta_width": DELTA_WIDTH,
+    "summary_stats": list(SUMMARY_STATS),
+}
+
+
+class FeatureError(SerError):
+    """Audio that decodes but cannot yield features (e.g. no samples)."""
+
+    def __init__(self, reason: str, path: str | Path | None = None):
+        self.reason = reason
+        self.path = None if path is None else str(path)
+        super().__init__(reason if path is None else f"{path}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureParams:
+    """The parameters that define the MFCC features (hashable, validated).
+
+    Build it with :meth:`from_mapping` from the ``mfcc:`` section of
+    ``params.yaml``, from the whole parameters mapping, or from a stored
+    :func:`feature_params_fingerprint`.
+    """
+
+    sample_rate: int
+    n_mfcc: int
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    fmin: float = 0.0
+    fmax: float | None = None
+    deltas: int = 0
+    trim_db: float | None = None
+    max_seconds: float | None = None
+    pad: str = "none"
+
+    @classmethod
+    def from_mapping(cls, params: Mapping[str, Any] | FeatureParams) -> FeatureParams:
+        """Validate and normalise parameters.
+
+        Parameters
+        ----------
+        params
+            The ``mfcc:`` section, a whole parameters mapping holding one, a
+            fingerprint, or a :class:`FeatureParams` (returned unchanged).
+            Unknown keys (``workers``, the fingerprint's fixed choices) are
+            ignored.
+
+        Raises
+        ------
+        ConfigError
+            If a required key is missing or a value is out of range.
+        """
+        if isinstance(params, FeatureParams):
+            return params
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"mfcc parameters must be a mapping, got {type(params).__name__}")
+        if "mfcc" in params and isinstance(params["mfcc"], Mapping):
+            params = params["mfcc"]
+        missing = [k for k in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels")
+                   if k not in params]
+        if missing:
+            raise ConfigError(f"mfcc parameters: missing {', '.join(missing)}")
+        try:
+            fp = cls(
+                sample_rate=_int(params, "sample_rate"),
+                n_mfcc=_int(params, "n_mfcc"),
+                n_fft=_int(params, "n_fft"),
+                hop_length=_int(params, "hop_length"),
+                n_mels=_int(params, "n_mels"),
+                fmin=float(params.get("fmin") or 0.0),
+                fmax=_opt_float(params.get("fmax")),
+                deltas=_int(params, "deltas", 0),
+                trim_db=_opt_float(params.get("trim_db")),
+                max_seconds=_opt_float(params.get("max_seconds")),
+                pad=str(params.get("pad", "none")),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"mfcc parameters: {exc}") from None
+        fp._validate()
+        return fp
+
+    def _validate(self) -> None:
+        for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"mfcc.{name} must be a positive integer")
+        if self.n_mfcc > self.n_mels:
+            raise ConfigError(f"mfcc.n_mfcc ({self.n_mfcc}) cannot exceed mfcc.n_mels "
+                              f"({self.n_mels})")
+        if self.deltas not in (0, 1, 2):
+            raise ConfigError(f"mfcc.deltas must be 0, 1 or 2, got {self.deltas}")
+        if self.pad not in ("none", "zeros"):
+            raise ConfigError(f"mfcc.pad must be 'none' or 'zeros', got {self.pad!r}")
+        if self.pad == "zeros" and self.max_seconds is None:
+            raise ConfigError("mfcc.pad is 'zeros' but mfcc.max_seconds is null; "
+                              "set max_seconds (the length to pad to) or use pad: none")
+        nyquist = self.sample_rate / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < fmax <= nyquist:
+            raise ConfigError(f"mfcc: need 0 <= fmin < fmax <= sample_rate/2 ({nyquist:g}), "
+                              f"got fmin={self.fmin:g}, fmax={fmax:g}")
+        for name in ("trim_db", "max_seconds"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"mfcc.{name} must be positive or null, got {value:g}")
+
+    @property
+    def n_coeffs(self) -> int:
+        """Coefficients per frame: ``n_mfcc * (1 + deltas)``."""
+        return self.n_mfcc * (1 + self.deltas)
+
+    @property
+    def max_samples(self) -> int | None:
+        """``max_seconds`` in samples at ``sample_rate`` (``None``: no limit)."""
+        if self.max_seconds is None:
+            return None
+        return max(1, int(round(self.max_seconds * self.sample_rate)))
+
+
+def _int(params: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = params.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{key} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def feature_params_fingerprint(params: Mapping[str, Any] | FeatureParams) -> dict[str, Any]:
+    """Return the exact, JSON-serialisable definition of the features.
+
+    Parameters
+    ----------
+    params
+        Anything :meth:`FeatureParams.from_mapping` accepts.
+
+    Returns
+    -------
+    dict
+        ``feature_set``, ``definition_version``, every parameter of
+        :class:`FeatureParams` (numbers normalised: ``trim_db: 30`` becomes
+        ``30.0``), ``n_coeffs`` and the fixed choices (window, dB floor, DCT,
+        summary statistics, ...). Excludes settings that do not change the
+        features, such as ``workers``. Equal dicts mean equal features.
+    """
+    fp = FeatureParams.from_mapping(params)
+    return {
+        "feature_set": "mfcc",
+        "definition_version": DEFINITION_VERSION,
+        **asdict(fp),
+        "n_coeffs": fp.n_coeffs,
+        **_FIXED_DEFINITION,
+    }
+
+
+def check_feature_params(stored: Mapping[str, Any],
+                         params: Mapping[str, Any] | FeatureParams) -> None:
+    """Check that features stored with ``stored`` match ``params``.
+
+    Parameters
+    ----------
+    stored
+        A fingerprint read back from a model or from
+        :func:`ser.features.read_feature_params`.
+    params
+        The parameters new features would be computed with.
+
+    Raises
+    ------
+    ConfigError
+        Naming every differing key, if the definitions differ.
+    """
+    current = feature_params_fingerprint(params)
+    keys = sorted(set(stored) | set(current))
+    diffs = [f"{k}: stored {stored.get(k)!r}, now {current.get(k)!r}"
+             for k in keys if stored.get(k) != current.get(k)]
+    if diffs:
+        raise ConfigError("MFCC feature definition differs from the one the model/features "
+                          "were made with (" + "; ".join(diffs) + "); re-extract features "
+                          "and retrain, or restore the mfcc: parameters")
+
+
+@functools.lru_cache(maxsize=16)
+def analysis_kernels(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
+                     fmax: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Return the cached analysis window and mel filterbank for one parameter set.
+
+    Parameters
+    ----------
+    sample_rate, n_fft, n_mels, fmin, fmax
+        As in ``librosa.filters.mel`` (``fmax=None``: ``sample_rate / 2``).
+
+    Returns
+    -------
+    window : np.ndarray, shape (n_fft,), float64
+        ``librosa.filters.get_window("hann", n_fft, fftbins=True)``.
+    mel_basis : np.ndarray, shape (n_mels, 1 + n_fft // 2), float32
+        ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels,
+        fmin=fmin, fmax=fmax)`` (Slaney scale and normalisation).
+
+    Both arrays are read-only: they are shared by every later call.
+    """
+    import librosa
+
+    window = np.asarray(librosa.filters.get_window("hann", n_fft, fftbins=True))
+    window = librosa.util.pad_center(window, size=n_fft)
+    mel_basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels,
+                                    fmin=fmin, fmax=fmax)
+    window.setflags(write=False)
+    mel_basis.setflags(write=False)
+    return window, mel_basis
+
+
+def _kernels(fp: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
+    return analysis_kernels(fp.sample_rate, fp.n_fft, fp.n_mels, fp.fmin, fp.fmax)
+
+
+def prepare_signal(y: np.ndarray, *, params: Mapping[str, Any] | FeatureParams) -> np.ndarray:
+    """Apply the trim / truncate / pad steps of the definition to a mono signal.
+
+    Parameters
+    ----------
+    y
+        Mono float32 samples at ``params.sample_rate``.
+    params
+        Anything :meth:`FeatureParams.from_mapping` accepts.
+
+    Returns
+    -------
+    np.ndarray
+        The signal the MFCCs are computed from (float32, 1-D).
+    """
+    fp = FeatureParams.from_mapping(params)
+    if fp.trim_db is not None:
+        import librosa
+
+        y, _ = librosa.effects.trim(y, top_db=fp.trim_db)
+    limit = fp.max_samples
+    if limit is not None:
+        if y.shape[0] > limit:
+            y = y[:limit]
+        elif fp.pad == "zeros" and y.shape[0] < limit:
+            y = np.pad(y, (0, limit - y.shape[0]))
+    return y
+
+
+_BLAS: Any = None
+
+
+def single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
+    """Context in which BLAS (OpenBLAS/MKL) runs on one thread.
+
+    The mel projection is one small matrix product; OpenBLAS's multi-threaded
+    ``sgemm`` rounds differently from the single-threaded one (by ~1e-7
+    relative) and is slower for such sizes (much slower when cores are
+    busy). Running it on one thread makes the features independent of the
+    machine's thread settings and of the number of extraction workers. Costs
+    ~40 us per call; without ``threadpoolctl`` it does nothing.
+    """
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            _BLAS = False
+        else:
+            _BLAS = ThreadpoolController().select(user_api="blas")
+    return _BLAS.limit(limits=1) if _BLAS else contextlib.nullcontext()
+
+
+def _mfcc(y: np.ndarray, fp: FeatureParams) -> np.ndarray:
+    """``librosa.feature.mfcc`` for 1-D float32 ``y`` with cached kernels: (n_mfcc, t)."""
+    import scipy.fft
+
+    window, mel_basis = _kernels(fp)
+    n_fft, hop, half = fp.n_fft, fp.hop_length, fp.n_fft // 2
+    # librosa.stft(center=True, pad_mode="constant"): frames centred on
+    # y[t * hop], zero-padded by n_fft // 2 on both sides; the window is
+    # float64, so the FFT runs in float64 and is then stored as complex64.
+    n = y.shape[0]
+    padded = np.zeros(n + 2 * half, dtype=np.float32)
+    padded[half:half + n] = y
+    n_frames = 1 + (padded.shape[0] - n_fft) // hop
+    frames = np.lib.stride_tricks.as_strided(
+        padded, shape=(n_frames, n_fft), strides=(hop * padded.strides[0], padded.strides[0]),
+        writeable=False)
+    spec = np.fft.rfft(frames * window, axis=-1).astype(np.complex64)  # (t, f)
+    power = np.abs(spec) ** 2.0
+    # librosa's einsum("...ft,mf->...mt", S, mel_basis, optimize=True) is this
+    # one BLAS product, with S in the same memory layout (f, t) Fortran order.
+    with single_threaded_blas():
+        mel = np.dot(mel_basis, power.T)
+    # librosa.power_to_db(mel) with its defaults ref=1.0 (subtracts 0 dB),
+    # amin=1e-10, top_db=80, written out (its wrapper costs more than this).
+    log_mel = 10.0 * np.log10(np.maximum(1e-10, mel))
+    log_mel = np.maximum(log_mel, log_mel.max() - 80.0)
+    return scipy.fft.dct(log_mel, axis=-2, type=2, norm="ortho")[: fp.n_mfcc]
+
+
+def _deltas(m: np.ndarray, order: int) -> np.ndarray:
+    import librosa
+
+    n = m.shape[-1]
+    width = min(DELTA_WIDTH, n if n % 2 else n - 1)
+    if width < 3:
+        return np.zeros_like(m)
+    return librosa.feature.delta(m, width=width, order=order, axis=-1, mode="interp")
+
+
+def mfcc_sequence(y: np.ndarray, sr: int, *,
+                  params: Mapping[str, Any] | FeatureParams) -> np.ndarray:
+    """Compute the MFCC sequence of a clip (see the module docstring).
+
+    Parameters
+    ----------
+    y
+        Mono samples, already at ``params.sample_rate`` (cast to float32).
+    sr
+        Their sample rate; must equal ``params.sample_rate`` (the loader
+        resamples, this function never does).
+    params
+        The ``mfcc:`` section (or anything :meth:`FeatureParams.from_mapping`
+        accepts).
+
+    Returns
+    -------
+    np.ndarray, shape (frames, n_mfcc * (1 + deltas)), float32
+        One row per frame, C-contiguous.
+
+    Raises
+    ------
+    FeatureError
+        If ``sr`` is not ``params.sample_rate``, ``y`` is not 1-D, or it holds
+        no samples.
+    """
+    fp = FeatureParams.from_mapping(params)
+    if int(sr) != fp.sample_rate:
+        raise FeatureError(f"audio is at {sr} Hz but the features are defined at "
+                           f"{fp.sample_rate} Hz; load it with sr={fp.sample_rate}")
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise FeatureError(f"expected mono audio (1-D), got shape {y.shape}")
+    if y.shape[0] == 0:
+        raise FeatureError("holds no audio samples")
+    y = prepare_signal(y, params=fp)
+    if y.shape[0] == 0:
+        raise FeatureError("no samples left after trimming")
+    m = _mfcc(y, fp)
+    if fp.deltas:
+        m = np.concatenate([m] + [_deltas(m, order) for order in range(1, fp.deltas + 1)])
+    return np.ascontiguousarray(m.T, dtype=np.float32)
+
+
+def mfcc_summary(seq: np.ndarray) -> np.ndarray:
+    """Reduce a sequence to robust per-coefficient statistics.
+
+    Parameters
+    ----------
+    seq
+        ``(frames, coeffs)`` as returned by :func:`mfcc_sequence`.
+
+    Returns
+    -------
+    np.ndarray, shape (coeffs * 6,), float32
+        For each coefficient in turn: mean, std (ddof=0), median, 10th and
+        90th percentile, IQR (:data:`SUMMARY_STATS`); names from
+        :func:`summary_names`.
+    """
+    x = np.asarray(seq, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"expected a (frames >= 1, coeffs) sequence, got shape {x.shape}")
+    # Percentiles by linear interpolation between order statistics (numpy's
+    # default method), from one sort: 3x faster than np.percentile here.
+    x = np.sort(x, axis=0)
+    pos = (x.shape[0] - 1) * np.asarray(_PERCENTILES) / 100.0
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, x.shape[0] - 1)
+    p10, p25, p50, p75, p90 = x[lo] + (x[hi] - x[lo]) * (pos - lo)[:, None]
+    stats = np.stack([x.mean(axis=0), x.std(axis=0), p50, p10, p90, p75 - p25], axis=1)
+    return stats.astype(np.float32).ravel()
+
+
+def coefficient_names(n_coeffs: int, *, deltas: int = 0) -> list[str]:
+    """Names of a sequence's coefficients: ``mfcc00``, ..., ``mfcc00_d1``, ...
+
+    Parameters
+    ----------
+    n_coeffs
+        Coefficients per frame, ``n_mfcc * (1 + deltas)``.
+    deltas
+        0, 1 or 2, as in the parameters.
+    """
+    blocks = deltas + 1
+    if n_coeffs < 1 or n_coeffs % blocks:
+        raise ValueError(f"{n_coeffs} coefficients do not split into {blocks} equal blocks")
+    n_mfcc = n_coeffs // blocks
+    width = max(2, len(str(n_mfcc - 1)))
+    base = [f"mfcc{i:0{width}d}" for i in range(n_mfcc)]
+    return base + [f"{name}_d{order}" for order in range(1, blocks) for name in base]
+
+
+def summary_names(n_coeffs: int, *, deltas: int = 0) -> list[str]:
+    """Column names of :func:`mfcc_summary`'s vector, e.g. ``feat_mfcc00_mean``.
+
+    Parameters
+    ----------
+    n_coeffs
+        Coefficients per frame of the summarised sequence.
+    deltas
+        0, 1 or 2: how many delta blocks the coefficients hold (names only).
+    """
+    return [f"{FEATURE_PREFIX}{coef}_{stat}"
+            for coef in coefficient_names(n_coeffs, deltas=deltas) for stat in SUMMARY_STATS]
+
+
+def file_features(path: str | Path, *, params: Mapping[str, Any] | FeatureParams,
+                  ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Like :func:`features_from_file`, also returning the decoded duration in seconds."""
+    fp = FeatureParams.from_mapping(params)
+    y, sr = load_audio(path, sr=fp.sample_rate)
+    try:
+        seq = mfcc_sequence(y, sr, params=fp)
+    except FeatureError as exc:
+        raise FeatureError(exc.reason, path) from None
+    return seq, mfcc_summary(seq), y.shape[0] / sr
+
+
+def features_from_file(path: str | Path, *, params: Mapping[str, Any] | FeatureParams,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Load a recording and compute its features.
+
+    Parameters
+    ----------
+    path
+        Any audio file :func:`ser.audio.load_audio` reads.
+    params
+        The ``mfcc:`` section (or a stored fingerprint).
+
+    Returns
+    -------
+    seq : np.ndarray, shape (frames, coeffs), float32
+        :func:`mfcc_sequence` of the resampled audio.
+    summary : np.ndarray, shape (coeffs * 6,), float32
+        :func:`mfcc_summary` of ``seq``.
+
+    Raises
+    ------
+    AudioError
+        If the file is missing, empty, corrupt or not audio.
+    FeatureError
+        If it decodes but yields no features.
+    """
+    seq, summary, _ = file_features(path, params=params)
+    return seq, summary
