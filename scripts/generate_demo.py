@@ -1,0 +1,83 @@
+"""Write a synthetic demo corpus in the real layout of TESS, RAVDESS, CREMA-D, SAVEE or EMO-DB.
+
+The audio is speech-like (glottal source, formants, emotion-dependent prosody,
+per-speaker voices) and needs no download. The same seed gives byte-identical
+files. Defaults for --preset and --seed come from the ``demo:`` section of
+params.yaml; the folder is replaced atomically, so an interrupted run leaves
+the previous one (or nothing) in place.
+
+Examples
+--------
+    python scripts/generate_demo.py --corpus ravdess
+    python scripts/generate_demo.py --corpus tess --preset tiny --out /tmp/tess --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a plain script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from ser.cli import run_cli  # noqa: E402
+from ser.demo import CORPORA, PRESETS, generate_corpus, plan_corpus  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface (also used to render ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="generate_demo.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="presets:\n"
+               "  tiny  tests: 2-4 speakers and every emotion, 28-48 clips per corpus\n"
+               "  demo  a few hundred clips over the four main corpora\n"
+               "  full  the real corpus sizes: TESS 2800, RAVDESS 1440, CREMA-D 7442,\n"
+               "        SAVEE 480, EMO-DB 535\n\n"
+               "example:\n"
+               "  python scripts/generate_demo.py --corpus ravdess --preset tiny --seed 1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--corpus", required=True, choices=CORPORA,
+                        help="which corpus layout to write")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="corpus root to (re)create (default: data/demo/<corpus>)")
+    parser.add_argument("--preset", choices=PRESETS, default=None,
+                        help="size preset (default: demo.preset in --params)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed (default: demo.seed in --params)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
+                        help="parameters file holding the demo: section (default: params.yaml)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="synthesis processes, 0 = all cores (default: 1); the output does not "
+                             "depend on it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Generate one corpus; print ``wrote N clips to OUT``."""
+    args = build_parser().parse_args(argv)
+    preset, seed = args.preset, args.seed
+    if preset is None or seed is None:
+        from ser.config import load_params
+
+        demo = load_params(args.params)["demo"]
+        preset = demo["preset"] if preset is None else preset
+        seed = demo["seed"] if seed is None else seed
+    out = args.out if args.out is not None else Path("data/demo") / args.corpus
+
+    from tqdm import tqdm
+
+    total = len(plan_corpus(args.corpus, preset=preset))
+    with tqdm(total=total, unit="clip", desc=f"{args.corpus} ({preset})") as bar:
+        n = generate_corpus(args.corpus, out, preset=preset, seed=seed,
+                            workers=args.workers, progress=bar.update)
+    print(f"wrote {n} clips to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
