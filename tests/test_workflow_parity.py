@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import os
 import re
 import subprocess
 import sys
@@ -37,13 +36,20 @@ def dvc_stages() -> dict[str, str]:
 
 
 def snakemake_stages() -> dict[str, str]:
-    """Output path -> shell command, from Snakemake's detailed summary of the whole DAG."""
+    """Output path -> shell command, from a forced dry run of the whole DAG."""
     proc = subprocess.run(
-        [str(BIN / "snakemake"), "--detailed-summary", "--cores", "1", "--forceall"],
-        cwd=ROOT, capture_output=True, text=True, check=True)
-    rows = csv.DictReader(io.StringIO(proc.stdout[proc.stdout.index("output_file"):]),
-                          delimiter="\t")
-    return {r["output_file"].rstrip("/"): normalise(r["shellcmd"]) for r in rows}
+        [str(BIN / "snakemake"), "--dry-run", "--printshellcmds", "--forceall", "--cores", "1"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    out: dict[str, str] = {}
+    outputs: list[str] = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("    output: "):
+            outputs = [o.strip() for o in line.removeprefix("    output: ").split(",")]
+        elif line.startswith("Shell command: "):
+            out.update(dict.fromkeys(outputs, normalise(line.removeprefix("Shell command: "))))
+            outputs = []
+    return out
 
 
 @pytest.fixture(scope="module")
