@@ -26,7 +26,45 @@ class Predictor:
         from ser.models.store import load_model
 
         model, card = load_model(model_dir)
-        return cls(Path(model_dir), model, card)
+        predictor = cls(Path(model_dir), model, card)
+        predictor.check_card()
+        return predictor
+
+    def check_card(self) -> None:
+        """Refuse a model whose card's feature parameters do not fit the model or this code.
+
+        The card's parameters are what new recordings are extracted with, so
+        they must describe today's feature definition and give the number of
+        inputs the model was fitted on.
+        """
+        from ser.features.mfcc import (
+            FeatureParams,
+            feature_params_fingerprint,
+            summary_names,
+        )
+
+        where = self.model_dir / "card.json"
+        stored = self.card.get("feature_params")
+        if not stored:
+            raise SerError(f"{where}: has no feature_params; retrain the model")
+        try:
+            fp = FeatureParams.from_mapping(stored)
+            current = feature_params_fingerprint(fp)
+        except (SerError, TypeError, ValueError, KeyError) as exc:
+            raise SerError(f"{where}: unusable feature_params ({exc}); retrain the model") from None
+        changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        if changed:
+            raise SerError(f"{where}: the model was trained with another feature definition "
+                           f"(differs in {', '.join(changed)}); retrain it with this version")
+        if self.is_sequence_model:
+            expected, produced = int(self.model.input_shape[-1]), fp.n_coeffs
+        else:
+            expected = int(getattr(self.model, "n_features_in_", len(self.card["feature_columns"])))
+            produced = len(summary_names(fp.n_coeffs, deltas=fp.deltas))
+        if expected != produced:
+            raise SerError(f"{where}: feature_params give {produced} inputs per clip but the "
+                           f"model was trained on {expected}; the folder mixes two trainings - "
+                           "retrain it")
 
     @property
     def labels(self) -> list[str]:

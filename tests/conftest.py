@@ -23,3 +23,45 @@ def shared_data() -> Path:
             pytest.fail(f"real recordings expected at {SHARED_DATA} on CI")
         pytest.skip(f"real recordings not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def run_stage(script: str, *args: str) -> None:
+    """Run a stage script's ``main`` in-process (same code path as the CLI, no start-up cost)."""
+    import runpy
+
+    from ser.cli import run_cli
+
+    module = runpy.run_path(str(ROOT / "scripts" / script))
+    assert run_cli(module["main"], list(args)) == 0, f"{script} {' '.join(args)} failed"
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory) -> Path:
+    """The demo corpus run through every stage up to evaluation under ``speaker``.
+
+    Returns the project folder (the working directory the stages ran in); it
+    holds params.yaml, data/, models/ and metrics/ as `make demo` would.
+    """
+    import yaml
+
+    project = tmp_path_factory.mktemp("demo_project")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"]["protocols"] = ["speaker"]
+    params["lstm"].update(epochs=20, patience=4)
+    params["random_forest"]["grid"] = {"n_estimators": [100], "min_samples_leaf": [1, 3]}
+    params["evaluate"]["bootstrap"] = 200
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    old = Path.cwd()
+    os.chdir(project)
+    try:
+        for corpus in params["corpora"]:
+            run_stage("generate_demo.py", "--corpus", corpus, "--out", f"data/demo/{corpus}")
+            run_stage("prepare_manifest.py", "--corpus", corpus)
+            run_stage("extract_features.py", "--corpus", corpus, "--no-progress")
+        run_stage("make_splits.py", "--protocol", "speaker")
+        for model in params["train"]["models"]:
+            run_stage("train.py", "--model", model, "--protocol", "speaker")
+            run_stage("evaluate.py", "--model", model, "--protocol", "speaker")
+    finally:
+        os.chdir(old)
+    return project
