@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ser.cli import run_cli
+from ser.cli import add_job_arguments, run_cli
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--protocol", required=True, choices=["random", "speaker", "cross_corpus"])
+    add_job_arguments(parser, model=False)
     parser.add_argument("--params", default="params.yaml", help="parameters file (section splits)")
     parser.add_argument("--manifests", default="data/manifests", help="folder of <corpus>.parquet")
     parser.add_argument("--out", help="output Parquet (default data/splits/<protocol>.parquet)")

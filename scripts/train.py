@@ -6,14 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ser.cli import run_cli
+from ser.cli import add_job_arguments, run_cli
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True,
-                        choices=["svm", "knn", "random_forest", "decision_tree", "lstm"])
-    parser.add_argument("--protocol", required=True, choices=["random", "speaker", "cross_corpus"])
+    add_job_arguments(parser)
     parser.add_argument("--params", default="params.yaml",
                         help="parameters file (sections train, <model>)")
     parser.add_argument("--out", help="model folder (default models/<protocol>/<model>)")
