@@ -6,6 +6,23 @@ corpus' real directory layout and file-naming scheme (see
 ``/work/shared/corpora.md``). The file *set* of a preset does not depend on
 the seed; only the audio does.
 
+Sizes of the ``tiny`` and ``demo`` presets
+------------------------------------------
+=========  =========================================  ==========================================
+corpus     tiny                                       demo
+=========  =========================================  ==========================================
+TESS       28: OAF+YAF x 7 emotions x 2 words         112: 2 x 7 x 8 words
+RAVDESS    32: actors 01-04 x 8 emotions, normal      120: actors 01-08 x 15 (both intensities),
+           intensity, statement 01, repetition 01     statement 01, repetition 01
+CREMA-D    48: 2 male + 2 female actors x 6 emotions  144: 4 + 4 actors x 6 emotions x IEO, TIE,
+           x IEO, DFA (IEO at one level per actor)    DFA (IEO at LO, MD or HI, by actor)
+SAVEE      32: 4 speakers x (n01-n02 + 6 x 01)        96: 4 x (n01-n06 + 6 x 01-03)
+EMO-DB     28: 2 male + 2 female x 7 emotions x a01   140: 10 speakers x 7 x a01, b01
+=========  =========================================  ==========================================
+
+Every tiny corpus has at least two speakers (TESS exactly its two) and all of
+its emotions for each speaker.
+
 Sizes of the ``full`` preset
 ----------------------------
 * TESS 2,800 (2 speakers x 7 emotions x 200 words), as the real corpus.
@@ -390,31 +407,31 @@ LAYOUTS: dict[str, CorpusLayout] = {
     "tess": CorpusLayout(
         "tess", "Toronto Emotional Speech Set", 24414, "en", 6,
         Recording(lead=(0.08, 0.3), trail=(0.1, 0.35), level_db=-25.0, level_sd=1.5,
-                  noise_db=-66.0, noise_sd=2.0, expressiveness=2.6, style_sd=2.2,
+                  noise_db=-66.0, noise_sd=2.0, expressiveness=2.9, style_sd=2.2,
                   clip_sd=0.55, channel_db=1.5),
         _tess_plan, _no_extra),
     "ravdess": CorpusLayout(
         "ravdess", "Ryerson Audio-Visual Database of Emotional Speech and Song", 48000, "en", 9,
         Recording(lead=(0.5, 0.95), trail=(0.5, 1.0), level_db=-27.0, level_sd=2.5,
-                  noise_db=-64.0, noise_sd=3.0, expressiveness=1.9, style_sd=2.5,
+                  noise_db=-64.0, noise_sd=3.0, expressiveness=2.1, style_sd=2.5,
                   clip_sd=0.6, channel_db=2.0),
         _ravdess_plan, _no_extra),
     "cremad": CorpusLayout(
         "cremad", "Crowd-sourced Emotional Multimodal Actors Dataset", 16000, "en", 8,
         Recording(lead=(0.15, 0.45), trail=(0.15, 0.45), level_db=-26.0, level_sd=4.0,
                   noise_db=-50.0, noise_sd=5.0, hum_prob=0.25, lowpass_hz=7000.0,
-                  expressiveness=1.55, style_sd=3.0, clip_sd=0.8, channel_db=4.0),
+                  expressiveness=1.75, style_sd=3.0, clip_sd=0.8, channel_db=4.0),
         _cremad_plan, _cremad_extra),
     "savee": CorpusLayout(
         "savee", "Surrey Audio-Visual Expressed Emotion", 44100, "en", 7,
         Recording(lead=(0.2, 0.5), trail=(0.2, 0.5), level_db=-26.0, level_sd=2.0,
-                  noise_db=-58.0, noise_sd=3.0, lowpass_hz=15000.0, expressiveness=1.9,
+                  noise_db=-58.0, noise_sd=3.0, lowpass_hz=15000.0, expressiveness=2.1,
                   style_sd=2.5, clip_sd=0.6, channel_db=2.5),
         _savee_plan, _no_extra),
     "emodb": CorpusLayout(
         "emodb", "Berlin Database of Emotional Speech", 16000, "de", 7,
         Recording(lead=(0.05, 0.2), trail=(0.05, 0.25), level_db=-25.0, level_sd=2.0,
-                  noise_db=-60.0, noise_sd=3.0, expressiveness=2.4, style_sd=2.2,
+                  noise_db=-60.0, noise_sd=3.0, expressiveness=2.7, style_sd=2.2,
                   clip_sd=0.55, channel_db=2.0),
         _emodb_plan, _no_extra),
 }
