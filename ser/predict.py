@@ -91,12 +91,14 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"error: {message}" if not args.json else json.dumps({"file": path,
                                                                      "error": message}),
               file=sys.stderr if not args.json else sys.stdout)
+    sys.stdout.flush()
     if answers and (args.speak or args.speak_to):
         from ser.speech_io import speak
 
         text = "; ".join(f"{Path(a['file']).stem} sounds {a['emotion']}" for a in answers)
         speak(text, to_file=args.speak_to)
         if args.speak_to:
+            sys.stdout.flush()
             print(f"spoken answer written to {args.speak_to}", file=sys.stderr)
     if failures and not answers:
         return 2
