@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import multiprocessing
+import sys
+import types
 from pathlib import Path
 
 import librosa
@@ -114,6 +117,20 @@ def test_filterbank_is_built_once(clips, monkeypatch):
     window, basis = analysis_kernels(22050, 2048, 128, 0.0, None)
     assert not window.flags.writeable and not basis.flags.writeable
     analysis_kernels.cache_clear()
+
+
+def test_threads_share_the_cache_and_get_identical_results(clips, params):
+    """Concurrent callers (per-thread work buffers, shared BLAS limit) match serial calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    audio = [load_audio(path, sr=params["sample_rate"])[0] for path in clips]
+    p = {**params, "trim_db": None}
+    serial = [mfcc_sequence(y, params["sample_rate"], params=p) for y in audio]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda y: mfcc_sequence(y, params["sample_rate"], params=p),
+                                 audio * 3))
+    for i, seq in enumerate(threaded):
+        assert np.array_equal(seq, serial[i % len(audio)])
 
 
 @pytest.mark.parametrize("deltas", [1, 2])
@@ -308,6 +325,23 @@ def test_stage_writes_ordered_parquets_and_skips_bad_files(manifest, params, tmp
     assert _read_bytes(serial) == first, "workers=1 and workers=2 must give identical files"
 
 
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # JAX loaded by other tests
+def test_stage_without_fork_gives_the_same_files(manifest, params, tmp_path, monkeypatch):
+    """With a library that runs its own threads (JAX, ...) loaded, workers come
+    from a forkserver instead of a plain fork: same output bytes."""
+    good = manifest[~manifest["path"].str.contains("/bad/")].iloc[:4]
+    forked = tmp_path / "fork"
+    with monkeypatch.context() as patch:
+        patch.setattr(extract_mod, "_mp_context", lambda: multiprocessing.get_context("fork"))
+        extract_features(good, forked, params=params, workers=2, chunk_size=1, progress=False)
+    if "jax" not in sys.modules:
+        monkeypatch.setitem(sys.modules, "jax", types.ModuleType("jax"))
+    assert extract_mod._mp_context().get_start_method() == "forkserver"
+    served = tmp_path / "forkserver"
+    extract_features(good, served, params=params, workers=2, chunk_size=1, progress=False)
+    assert _read_bytes(served) == _read_bytes(forked)
+
+
 def test_all_files_bad_is_an_error(manifest, params, tmp_path):
     bad = manifest[manifest["path"].str.contains("/bad/")]
     out = tmp_path / "out"
@@ -316,6 +350,7 @@ def test_all_files_bad_is_an_error(manifest, params, tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # JAX loaded by other tests
 @pytest.mark.parametrize(("workers", "exc"), [(1, RuntimeError), (2, RuntimeError),
                                               (1, KeyboardInterrupt)])
 def test_failed_run_leaves_no_output(manifest, params, tmp_path, monkeypatch, workers, exc):
@@ -329,6 +364,7 @@ def test_failed_run_leaves_no_output(manifest, params, tmp_path, monkeypatch, wo
         return real(path, params=params)
 
     monkeypatch.setattr(extract_mod, "file_features", failing)  # forked workers inherit it
+    monkeypatch.setattr(extract_mod, "_mp_context", lambda: multiprocessing.get_context("fork"))
     out = tmp_path / "out"
     with pytest.raises(exc):
         extract_features(good, out, params=params, workers=workers, chunk_size=2,

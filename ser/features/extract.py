@@ -26,6 +26,11 @@ Both Parquet files carry the feature definition
 schema-metadata key ``ser_feature_params``; read it with
 :func:`read_feature_params`.
 
+Files go to ``workers`` forked processes in chunks of ``chunk_size``; at
+most four chunks per worker are in flight, results are consumed in manifest
+order and buffered rows are written one row group at a time, so memory stays
+bounded whatever the corpus size. Both files are snappy-compressed.
+
 Output is deterministic: rows follow the manifest, row groups hold
 :data:`ROW_GROUP_ROWS` rows whatever the number of workers or chunk size, and
 no timestamps are stored, so a rerun writes byte-identical files.
@@ -64,6 +69,7 @@ from ser.features.mfcc import (
     file_features,
     mfcc_sequence,
     mfcc_summary,
+    single_threaded_blas,
     summary_names,
 )
 from ser.io import atomic_path
@@ -193,12 +199,23 @@ def _warm_up(fp: FeatureParams) -> None:
     mfcc_summary(mfcc_sequence(y, fp.sample_rate, params=fp))
 
 
+#: Libraries whose own background threads make a plain fork() unsafe.
+_FORK_UNSAFE_MODULES = ("jax", "tensorflow", "torch")
+
+
 def _mp_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers in milliseconds and they inherit the imported
-    # libraries and the cached filterbank; elsewhere use the platform default.
-    if sys.platform.startswith("linux"):
+    """fork on Linux (workers start in milliseconds and inherit the imported
+    libraries and cached filterbank), unless a library that runs its own
+    threads (JAX, ...) is loaded in this process: then forkserver, which forks
+    from a clean single-threaded server, or spawn where that is missing."""
+    if sys.platform.startswith("linux") and not any(m in sys.modules
+                                                    for m in _FORK_UNSAFE_MODULES):
         return multiprocessing.get_context("fork")
-    return multiprocessing.get_context()
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["ser.features.extract"])
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 class _Results:
@@ -230,8 +247,10 @@ class _Results:
 
     def __iter__(self) -> Iterator[list[_Result]]:
         if self.pool is None:
-            for chunk in self.chunks:
-                yield _extract_chunk(chunk, self.fp)
+            # One BLAS limit for the whole run instead of one per clip.
+            with single_threaded_blas():
+                for chunk in self.chunks:
+                    yield _extract_chunk(chunk, self.fp)
             return
         while self.pending:
             try:

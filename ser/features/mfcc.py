@@ -55,7 +55,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ DEFINITION_VERSION = 1
 #: Summary statistics, in the order they appear per coefficient.
 SUMMARY_STATS: tuple[str, ...] = ("mean", "std", "median", "p10", "p90", "iqr")
 
-#: Percentiles computed for the summary (one ``np.percentile`` call).
+#: Percentiles computed for the summary (all from one sort).
 _PERCENTILES = (10.0, 25.0, 50.0, 75.0, 90.0)
 
 #: Prefix of every feature column of ``summary.parquet``.
@@ -343,28 +344,96 @@ def prepare_signal(y: np.ndarray, *, params: Mapping[str, Any] | FeatureParams) 
     return y
 
 
-_BLAS: Any = None
+_BLAS_LIBS: tuple[Any, ...] | None = None
+_BLAS_LOCK = threading.Lock()
+_BLAS_DEPTH = 0
+_BLAS_SAVED: list[Any] = []
 
 
-def single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
+def _blas_libs() -> tuple[Any, ...]:
+    """threadpoolctl controllers of the loaded BLAS libraries (found once)."""
+    global _BLAS_LIBS
+    if _BLAS_LIBS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            _BLAS_LIBS = ()
+        else:
+            _BLAS_LIBS = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
+    return _BLAS_LIBS
+
+
+def _set_blas_threads(libs: tuple[Any, ...], counts: list[Any]) -> None:
+    for lib, count in zip(libs, counts, strict=True):
+        if count is None:
+            continue
+        # threadpoolctl lets only one "controlling" thread change OpenBLAS's
+        # process-wide pool and silently ignores the others; we serialise the
+        # changes ourselves (under _BLAS_LOCK), so hand control to this thread.
+        release = getattr(type(lib), "clear_controlling_thread", None)
+        if release is not None:
+            release(force=True)
+        lib.set_num_threads(count)
+        if release is not None:
+            release(force=True)
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
     """Context in which BLAS (OpenBLAS/MKL) runs on one thread.
 
     The mel projection is one small matrix product; OpenBLAS's multi-threaded
     ``sgemm`` rounds differently from the single-threaded one (by ~1e-7
     relative) and is slower for such sizes (much slower when cores are
     busy). Running it on one thread makes the features independent of the
-    machine's thread settings and of the number of extraction workers. Costs
-    ~40 us per call; without ``threadpoolctl`` it does nothing.
+    machine's thread settings and of the number of extraction workers.
+
+    Thread-safe and re-entrant: the first thread to enter lowers the
+    process-wide limit, the last to leave restores it, so concurrent callers
+    never see it change mid-product. Costs ~20 us per outermost entry;
+    without ``threadpoolctl`` it does nothing.
     """
-    global _BLAS
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            _BLAS = False
-        else:
-            _BLAS = ThreadpoolController().select(user_api="blas")
-    return _BLAS.limit(limits=1) if _BLAS else contextlib.nullcontext()
+    global _BLAS_DEPTH, _BLAS_SAVED
+    libs = _blas_libs()
+    if not libs:
+        yield
+        return
+    with _BLAS_LOCK:
+        if _BLAS_DEPTH == 0:
+            _BLAS_SAVED = [lib.get_num_threads() for lib in libs]
+            _set_blas_threads(libs, [1] * len(libs))
+        _BLAS_DEPTH += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_DEPTH -= 1
+            if _BLAS_DEPTH == 0:
+                _set_blas_threads(libs, _BLAS_SAVED)
+
+
+#: Largest work buffer (bytes) kept for reuse between calls, per thread.
+_SCRATCH_MAX_BYTES = 64 * 1024 * 1024
+_scratch = threading.local()
+
+
+def _work_array(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """An uninitialised array backed by a per-thread buffer reused across calls.
+
+    The STFT's temporaries are megabytes per clip; glibc serves such sizes with
+    fresh ``mmap`` pages, so allocating them anew costs ~800 page faults per
+    clip (about as much CPU as the FFT). Reusing one grow-only buffer per
+    thread avoids that; callers never let these arrays escape.
+    """
+    dt = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dt.itemsize
+    if nbytes > _SCRATCH_MAX_BYTES:
+        return np.empty(shape, dt)
+    buffer = getattr(_scratch, name, None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = np.empty(max(nbytes, 1 << 20), np.uint8)
+        setattr(_scratch, name, buffer)
+    return buffer[:nbytes].view(dt).reshape(shape)
 
 
 def _mfcc(y: np.ndarray, fp: FeatureParams) -> np.ndarray:
@@ -376,15 +445,24 @@ def _mfcc(y: np.ndarray, fp: FeatureParams) -> np.ndarray:
     # librosa.stft(center=True, pad_mode="constant"): frames centred on
     # y[t * hop], zero-padded by n_fft // 2 on both sides; the window is
     # float64, so the FFT runs in float64 and is then stored as complex64.
+    # Same operations as librosa, written into reused buffers.
     n = y.shape[0]
-    padded = np.zeros(n + 2 * half, dtype=np.float32)
+    padded = _work_array("padded", (n + 2 * half,), np.float32)
+    padded[:half] = 0.0
     padded[half:half + n] = y
+    padded[half + n:] = 0.0
     n_frames = 1 + (padded.shape[0] - n_fft) // hop
+    n_bins = 1 + n_fft // 2
     frames = np.lib.stride_tricks.as_strided(
         padded, shape=(n_frames, n_fft), strides=(hop * padded.strides[0], padded.strides[0]),
         writeable=False)
-    spec = np.fft.rfft(frames * window, axis=-1).astype(np.complex64)  # (t, f)
-    power = np.abs(spec) ** 2.0
+    windowed = np.multiply(frames, window, out=_work_array("windowed", frames.shape, np.float64))
+    spec128 = np.fft.rfft(windowed, axis=-1,
+                          out=_work_array("spec128", (n_frames, n_bins), np.complex128))
+    spec = _work_array("spec", (n_frames, n_bins), np.complex64)  # (t, f)
+    spec[...] = spec128
+    power = np.abs(spec, out=_work_array("power", (n_frames, n_bins), np.float32))
+    np.square(power, out=power)  # what ``** 2.0`` computes
     # librosa's einsum("...ft,mf->...mt", S, mel_basis, optimize=True) is this
     # one BLAS product, with S in the same memory layout (f, t) Fortran order.
     with single_threaded_blas():
