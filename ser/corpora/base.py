@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser.labels import sort_labels
+from ser.labels import CORPUS_CODES, sort_labels
 
 #: Columns every manifest has, in this order; corpus-specific columns follow.
 COMMON_COLUMNS: tuple[str, ...] = ("path", "corpus", "speaker", "gender", "emotion", "label_code")
@@ -235,3 +235,14 @@ def two_digits(value: str, what: str) -> str:
     if len(value) != 2 or not value.isdigit():
         raise Reject(f"{what} {value!r} is not two digits")
     return value
+
+
+def unified_emotion(corpus: str, code: str, *, shown: str | None = None) -> str:
+    """The unified label of ``corpus``' own emotion ``code``; :class:`Reject` if unknown.
+
+    ``shown`` is how the code appears in the file name, when that differs.
+    """
+    codes = CORPUS_CODES[corpus]
+    if code not in codes:
+        raise Reject(f"unknown emotion code {shown or code!r} ({' '.join(sorted(codes))})")
+    return codes[code]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ser.corpora.base import ParseResult, Reject, parse_files, walk_files
+from ser.corpora.base import ParseResult, Reject, parse_files, unified_emotion, walk_files
 from ser.errors import ConfigError
-from ser.labels import CORPUS_CODES
 
 NAME = "cremad"
 #: Corpus-specific manifest columns (after the common ones).
@@ -115,15 +114,13 @@ def _parse_file(path: Path, sexes: dict[str, str]) -> tuple[str, dict[str, str]]
         raise Reject(f"actor {actor} out of range ({ACTORS[0]}-{ACTORS[-1]})")
     if sentence not in SENTENCES:
         raise Reject(f"unknown sentence code {sentence!r}")
-    codes = CORPUS_CODES[NAME]
-    if code not in codes:
-        raise Reject(f"unknown emotion code {code!r} ({' '.join(sorted(codes))})")
+    emotion = unified_emotion(NAME, code)
     if level not in LEVELS:
         raise Reject(f"unknown level {level!r} ({' '.join(LEVELS)})")
     row = {
         "speaker": actor,
         "gender": sexes.get(actor, "unknown"),
-        "emotion": codes[code],
+        "emotion": emotion,
         "label_code": code,
         "sentence": sentence,
         "level": level,

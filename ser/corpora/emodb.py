@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser.corpora.base import ParseResult, Reject, parse_files
-from ser.labels import CORPUS_CODES
+from ser.corpora.base import ParseResult, Reject, parse_files, unified_emotion
 
 NAME = "emodb"
 #: Corpus-specific manifest columns (after the common ones).
@@ -56,13 +55,11 @@ def _parse_file(path: Path, rel: Path) -> tuple[str, dict[str, str]]:
     code = code.upper()
     if speaker not in SPEAKERS:
         raise Reject(f"unknown speaker {speaker!r} (EMO-DB has {' '.join(sorted(SPEAKERS))})")
-    codes = CORPUS_CODES[NAME]
-    if code not in codes:
-        raise Reject(f"unknown emotion code {code!r} ({' '.join(sorted(codes))})")
+    emotion = unified_emotion(NAME, code)
     row = {
         "speaker": speaker,
         "gender": SPEAKERS[speaker],
-        "emotion": codes[code],
+        "emotion": emotion,
         "label_code": code,
         "text": text,
         "version": version,

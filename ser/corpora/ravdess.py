@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser.corpora.base import ParseResult, Reject, parse_files, two_digits
-from ser.labels import CORPUS_CODES
+from ser.corpora.base import ParseResult, Reject, parse_files, two_digits, unified_emotion
 
 NAME = "ravdess"
 #: Corpus-specific manifest columns (after the common ones).
@@ -79,12 +78,10 @@ def _parse_file(path: Path, rel: Path, *, include_song: bool) -> tuple[str, dict
                      "in params.yaml to keep song")
     if channel not in ("01", "02"):
         raise Reject(f"unknown vocal channel {channel!r} (01 speech, 02 song)")
-    codes = CORPUS_CODES[NAME]
-    if code not in codes:
-        raise Reject(f"unknown emotion code {code!r} (01-08)")
+    emotion = unified_emotion(NAME, code)
     if intensity not in ("01", "02"):
         raise Reject(f"unknown intensity {intensity!r} (01 normal, 02 strong)")
-    if intensity == "02" and codes[code] == "neutral":
+    if intensity == "02" and emotion == "neutral":
         raise Reject("neutral with strong intensity (02) does not exist in RAVDESS")
     if statement not in ("01", "02"):
         raise Reject(f"unknown statement {statement!r} (01, 02)")
@@ -99,7 +96,7 @@ def _parse_file(path: Path, rel: Path, *, include_song: bool) -> tuple[str, dict
     row = {
         "speaker": actor,
         "gender": "male" if int(actor) % 2 else "female",
-        "emotion": codes[code],
+        "emotion": emotion,
         "label_code": code,
         "modality": modality,
         "vocal_channel": channel,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ser.corpora.base import ParseResult, Reject, parse_files
-from ser.labels import CORPUS_CODES
+from ser.corpora.base import ParseResult, Reject, parse_files, unified_emotion
 
 NAME = "savee"
 #: Corpus-specific manifest columns (after the common ones).
@@ -69,13 +68,11 @@ def _parse_file(path: Path, rel: Path) -> tuple[tuple[str, str, str], dict[str, 
     else:
         raise Reject("file name is not <speaker>_<emotion><NN>.wav or <speaker>/<emotion><NN>.wav")
     speaker, code = speaker.upper(), code.lower()
-    codes = CORPUS_CODES[NAME]
-    if code not in codes:
-        raise Reject(f"unknown emotion code {code!r} ({' '.join(sorted(codes))})")
+    emotion = unified_emotion(NAME, code)
     row = {
         "speaker": speaker,
         "gender": "male",
-        "emotion": codes[code],
+        "emotion": emotion,
         "label_code": code,
         "sentence": sentence,
     }

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.corpora.base import ParseResult, Reject, parse_files
-from ser.labels import CORPUS_CODES
+from ser.corpora.base import ParseResult, Reject, parse_files, unified_emotion
 
 NAME = "tess"
 #: Corpus-specific manifest columns (after the common ones).
@@ -54,13 +53,11 @@ def _parse_file(path: Path, rel: Path) -> tuple[tuple[str, ...], dict[str, str]]
     speaker, word, code = tokens[0].upper(), "_".join(tokens[1:-1]), tokens[-1].lower()
     if speaker not in SPEAKERS:
         raise Reject(f"unknown speaker {tokens[0]!r} (TESS has {', '.join(SPEAKERS)})")
-    codes = CORPUS_CODES[NAME]
-    if code not in codes:
-        raise Reject(f"unknown emotion code {tokens[-1]!r} (TESS uses {', '.join(sorted(codes))})")
+    emotion = unified_emotion(NAME, code, shown=tokens[-1])
     row = {
         "speaker": speaker,
         "gender": "female",
-        "emotion": codes[code],
+        "emotion": emotion,
         "label_code": code,
         "word": word,
     }
