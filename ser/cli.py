@@ -43,7 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ser import commands
 
-    parser = argparse.ArgumentParser(prog="ser", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ser",
+        description="Speech-emotion-recognition workflow tools: import or download corpora, "
+                    "evaluate a trained model on a folder. The pipeline itself runs with "
+                    "`snakemake` or `dvc repro`; `predict.py` classifies recordings.")
     commands.add_subcommands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return run_cli(lambda _argv: args.func(args))

@@ -65,7 +65,8 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
         raise ConfigError(f"corpus {name!r}: unknown parser option(s) {', '.join(unknown)}; "
                           f"it accepts {', '.join(allowed) or 'none'}")
     root = Path(root)
-    how = (f"generate the demo corpus (the demo stage) or point params.yaml "
+    how = (f"generate the demo corpus (python scripts/generate_demo.py --corpus {name}) "
+           f"or point params.yaml "
            f"'corpora.{name}' at a downloaded copy (see 'ser data download {name}' "
            f"or 'ser data import {name} <archive-or-folder>')")
     if not root.exists():
