@@ -145,13 +145,13 @@ def predictions_frame(rows: pd.DataFrame, proba: np.ndarray, labels: list[str]) 
 def evaluate_stage(params: dict, model: str, protocol: str, *, model_dir: Path,
                    out_dir: Path) -> dict[str, Any]:
     """Stage body: predict the protocol's test clips with a trained model; write metrics."""
+    from ser.features import check_feature_params
     from ser.inference import Predictor
-    from ser.models.store import check_feature_params
     from ser.training import load_protocol_data, load_sequences_for
 
     predictor = Predictor.load(model_dir)
     data = load_protocol_data(params, protocol)
-    check_feature_params(predictor.card, data.feature_params, source=str(data.features_dir))
+    check_feature_params(predictor.card["feature_params"], data.feature_params)
     test = data.test
     if predictor.is_sequence_model:
         proba = predictor.proba_from_sequences(load_sequences_for(data, test["path"]))

@@ -37,11 +37,7 @@ class Predictor:
         they must describe today's feature definition and give the number of
         inputs the model was fitted on.
         """
-        from ser.features.mfcc import (
-            FeatureParams,
-            feature_params_fingerprint,
-            summary_names,
-        )
+        from ser.features.mfcc import FeatureParams, check_feature_params, summary_names
 
         where = self.model_dir / "card.json"
         stored = self.card.get("feature_params")
@@ -49,13 +45,13 @@ class Predictor:
             raise SerError(f"{where}: has no feature_params; retrain the model")
         try:
             fp = FeatureParams.from_mapping(stored)
-            current = feature_params_fingerprint(fp)
-        except (SerError, TypeError, ValueError, KeyError) as exc:
-            raise SerError(f"{where}: unusable feature_params ({exc}); retrain the model") from None
-        changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
-        if changed:
+            # The stored fingerprint must be what this code's definition gives for it.
+            check_feature_params(stored, fp)
+        except SerError as exc:
             raise SerError(f"{where}: the model was trained with another feature definition "
-                           f"(differs in {', '.join(changed)}); retrain it with this version")
+                           f"({exc}); retrain it with this version") from None
+        except (TypeError, ValueError, KeyError) as exc:
+            raise SerError(f"{where}: unusable feature_params ({exc}); retrain the model") from None
         if self.is_sequence_model:
             expected, produced = int(self.model.input_shape[-1]), fp.n_coeffs
         else:

@@ -11,9 +11,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from ser.errors import SerError
+from ser.features import check_feature_params, feature_params_fingerprint
 from ser.models.classical import tune
 from ser.models.lstm import SequenceScaler, fit_lstm
-from ser.models.store import check_feature_params, load_model, save_model
+from ser.models.store import load_model, save_model
 
 EMOTIONS = np.array(["angry", "happy", "neutral", "sad"])
 
@@ -100,10 +101,13 @@ def test_missing_or_unfinished_model_folder_is_a_clear_error(tmp_path):
 
 
 def test_feature_params_must_match_the_card():
-    card = {"feature_params": {"n_mfcc": 40, "sample_rate": 16000}}
-    check_feature_params(card, {"n_mfcc": 40, "sample_rate": 16000}, source="x")
-    with pytest.raises(SerError, match="n_mfcc: model 40 vs 20"):
-        check_feature_params(card, {"n_mfcc": 20, "sample_rate": 16000}, source="x")
+    from ser.config import load_params
+
+    mfcc = load_params()["mfcc"]
+    card = {"feature_params": feature_params_fingerprint(mfcc)}
+    check_feature_params(card["feature_params"], mfcc)
+    with pytest.raises(SerError, match="n_mfcc: stored 40, now 20"):
+        check_feature_params(card["feature_params"], {**mfcc, "n_mfcc": 20})
 
 
 def test_sequence_scaler_uses_training_frames_and_masks_padding():

@@ -80,19 +80,6 @@ def load_model(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     return keras.saving.load_model(path, safe_mode=True, compile=False), card
 
 
-def check_feature_params(card: dict[str, Any], feature_params: dict[str, Any],
-                         *, source: str) -> None:
-    """Refuse features whose parameters differ from the ones the model was trained on."""
-    trained = card["feature_params"]
-    diff = {k: (trained.get(k), feature_params.get(k))
-            for k in sorted(set(trained) | set(feature_params))
-            if trained.get(k) != feature_params.get(k)}
-    if diff:
-        shown = ", ".join(f"{k}: model {a!r} vs {b!r}" for k, (a, b) in diff.items())
-        raise SerError(f"{source}: features were made with other parameters than the model "
-                       f"was trained on ({shown}); re-extract features or retrain")
-
-
 def _require(path: Path) -> None:
     if not path.is_file():
         raise SerError(f"{path}: model file missing; rerun the train stage")
