@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # Facts from ../shared/data/README.md, written out independently of ser.labels.
 RAVDESS_EMOTION = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
                    "06": "fearful", "07": "disgust", "08": "surprised"}
-MISSING_ACTOR_01 = ("03-01-02-01-01-02-01.wav", "03-01-08-01-02-02-01.wav")
+ACTORS = [f"{a:02d}" for a in range(1, 13)]
+N_FILES = 716
+#: Files absent from the subset, per actor (the README's "Missing files").
+MISSING = {"01": ("03-01-02-01-01-02-01.wav", "03-01-08-01-02-02-01.wav"),
+           "05": ("03-01-02-01-02-02-05.wav", "03-01-02-02-02-01-05.wav")}
 SHORT_FILE = "Actor_02/03-01-07-02-01-01-02.wav"
 
 
@@ -65,8 +69,8 @@ def real_ravdess(shared_data):
 def test_real_ravdess_every_file_parses_correctly(real_ravdess):
     result = parse_corpus("ravdess", real_ravdess)
     files = sorted(real_ravdess.glob("Actor_*/*.wav"))
-    assert len(files) == 238
-    assert len(result.rows) == 238
+    assert len(files) == N_FILES
+    assert len(result.rows) == N_FILES
     assert result.rejected == []
     assert {r["path"] for r in result.rows} == {str(p) for p in files}
     for row in result.rows:
@@ -82,30 +86,31 @@ def test_real_ravdess_every_file_parses_correctly(real_ravdess):
         assert (row["intensity"], row["statement"], row["repetition"]) == tuple(fields[3:6])
         assert row["corpus"] == "ravdess"
     per_actor = Counter(r["speaker"] for r in result.rows)
-    assert per_actor == {"01": 58, "02": 60, "03": 60, "04": 60}
+    assert per_actor == {a: 58 if a in MISSING else 60 for a in ACTORS}
     genders = {r["speaker"]: r["gender"] for r in result.rows}
-    assert genders == {"01": "male", "02": "female", "03": "male", "04": "female"}
-    # 4 neutral and 8 of every other emotion per actor, minus Actor_01's two gaps
+    assert genders == {a: "male" if int(a) % 2 else "female" for a in ACTORS}
+    # 4 neutral and 8 of every other emotion per actor, minus the missing files
     counts = Counter((r["speaker"], r["emotion"]) for r in result.rows)
-    for actor in ("01", "02", "03", "04"):
+    for actor in ACTORS:
+        gaps = Counter(RAVDESS_EMOTION[name.split("-")[2]] for name in MISSING.get(actor, ()))
         for emotion in RAVDESS_EMOTION.values():
-            expected = 4 if emotion == "neutral" else 8
-            if actor == "01" and emotion in ("calm", "surprised"):
-                expected -= 1
+            expected = (4 if emotion == "neutral" else 8) - gaps[emotion]
             assert counts[(actor, emotion)] == expected, (actor, emotion)
-    for missing in MISSING_ACTOR_01:
-        assert not (real_ravdess / "Actor_01" / missing).exists()
-        assert missing not in by_name(result)
+    for actor, names in MISSING.items():
+        for missing in names:
+            assert not (real_ravdess / f"Actor_{actor}" / missing).exists()
+            assert missing not in by_name(result)
 
 
 def test_real_ravdess_frame_and_summary(real_ravdess):
     result = ravdess.parse(real_ravdess)
     frame = result.to_frame()
     assert list(frame.columns) == list(COLUMNS["ravdess"])
-    assert len(frame) == 238
+    assert len(frame) == N_FILES
     text = result.summary()
-    assert "238 clips from 4 speakers, 0 rejected" in text
-    assert "neutral 16" in text and "calm 31" in text and "surprised 31" in text
+    assert f"{N_FILES} clips from 12 speakers, 0 rejected" in text
+    # 12 actors x 4 neutral; 12 x 8 calm minus 3 missing; 12 x 8 surprised minus 1
+    assert "neutral 48" in text and "calm 93" in text and "surprised 95" in text
 
 
 def test_real_ravdess_audio_opens(real_ravdess):
@@ -390,9 +395,9 @@ def test_prepare_manifest_on_real_ravdess(real_ravdess, tmp_path):
     out = tmp_path / "manifests" / "ravdess.parquet"
     proc = run_stage("--corpus", "ravdess", "--root", str(real_ravdess), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "238 clips" in proc.stdout
+    assert f"{N_FILES} clips" in proc.stdout
     frame = pd.read_parquet(out)
-    assert list(frame.columns) == list(COLUMNS["ravdess"]) and len(frame) == 238
+    assert list(frame.columns) == list(COLUMNS["ravdess"]) and len(frame) == N_FILES
     assert (tmp_path / "manifests" / "ravdess_rejected.csv").read_text().strip() == "path,reason"
     assert [p.name for p in out.parent.iterdir()] != []
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".partial")]

@@ -152,7 +152,7 @@ def test_ser_evaluate_on_real_folder(shared_data, svm, tmp_path):
                    str(shared_data / "ravdess"), "--out", str(out), "--bootstrap", "50"])
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["protocol"] == "external:ravdess" and m["n_test"] == 238
+    assert m["protocol"] == "external:ravdess" and m["n_test"] == 716
     assert {"accuracy", "uar", "f1_macro", "ci95"} <= set(m)
     details = json.loads((out / "details.json").read_text())
-    assert sum(row["support"] for row in details["per_class"].values()) == 238
+    assert sum(row["support"] for row in details["per_class"].values()) == 716
