@@ -254,7 +254,8 @@ def read_segment(f: sf.SoundFile, segment: Segment) -> np.ndarray:
 
 def emotion_timeline(path: str | Path, model: SignalModel, *,
                      params: TimelineParams = TimelineParams(),
-                     progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+                     progress: Callable[[int], object] | None = None,
+                     planned: Callable[[int], object] | None = None) -> pd.DataFrame:
     """Classify every segment of a long recording.
 
     Parameters
@@ -267,6 +268,9 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
         Segmentation settings.
     progress
         Called with ``1`` after each segment (e.g. ``tqdm.update``).
+    planned
+        Called once with the number of segments, after the first pass (e.g. to
+        set a progress bar's total).
 
     Returns
     -------
@@ -278,6 +282,8 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
     path = Path(path)
     db, _sr, duration = frame_energies(path, params=params)
     segments = plan_segments(db, duration, params=params)
+    if planned is not None:
+        planned(len(segments))
     labels = list(model.labels)
     rows: list[dict[str, Any]] = []
     with _open(path) as f:
@@ -340,8 +346,12 @@ def plot_timeline(frame: pd.DataFrame, out: str | Path, *, title: str = "") -> N
     colours = {x: plt.get_cmap("tab10")(i % 10) for i, x in enumerate(labels)}
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 4.5), sharex=True,
                                       gridspec_kw={"height_ratios": [1, 3]})
+    span = float(frame["end"].max() - frame["start"].min()) if len(frame) else 1.0
     for r in frame.itertuples(index=False):
         top.axvspan(r.start, r.end, color=colours[r.emotion], alpha=0.35 + 0.6 * r.probability)
+        if r.end - r.start >= 0.05 * span:  # name the emotion where there is room
+            top.text((r.start + r.end) / 2, 0.5, r.emotion, ha="center", va="center",
+                     fontsize=7, transform=top.get_xaxis_transform())
     top.set_yticks([])
     top.set_ylabel("emotion")
     mid = ((frame["start"] + frame["end"]) / 2).to_numpy()
@@ -402,7 +412,8 @@ def _timeline_command(args) -> int:
     model = PredictorSignalModel(Predictor.load(model_dir))
     out = Path(args.out or f"timelines/{audio.stem}-{model_dir.name}")
     with tqdm(desc=f"timeline {audio.name}", unit="segment", disable=not args.progress) as bar:
-        frame = emotion_timeline(audio, model, params=params, progress=bar.update)
+        frame = emotion_timeline(audio, model, params=params, progress=bar.update,
+                                 planned=lambda n: setattr(bar, "total", n))
     if frame.empty:
         raise AudioError(audio, "no segment could be classified (silent or too short?)")
     write_timeline(frame, out, source=audio, model=str(model_dir), params=params,

@@ -18,7 +18,3 @@ def test_license_is_an_spdx_string_with_a_setuptools_that_knows_it():
     minimum = re.search(r">=\s*(\d+)", setuptools)
     assert minimum and int(minimum.group(1)) >= 77, setuptools   # PEP 639 support
 
-
-def test_timeline_and_plots_modules_are_packaged():
-    text = (ROOT / "pyproject.toml").read_text()
-    assert 'include = ["ser*"]' in text          # ser.plots and ser.timeline ship with ser
