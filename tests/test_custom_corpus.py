@@ -159,3 +159,13 @@ def test_manifest_file_as_root(tmp_path):
 def test_audio_extensions():
     assert {"wav", "flac", "ogg", "aiff"} <= custom.audio_extensions()
     assert custom.is_audio("A.WAV") and not custom.is_audio("notes.txt")
+
+
+def test_flac_only_folder_and_find_inputs(tmp_path):
+    root = tmp_path / "flac_only"
+    for i, clip in enumerate(CLIPS[:4]):
+        _write(root / clip.emotion / "spk" / f"{i}.flac", clip, stereo_flac=True)
+    assert len(custom.parse(root).rows) == 4
+    assert [p.suffix for p in custom.find_inputs(root)] == [".flac"] * 4
+    (root / "manifest.csv").write_text("path,emotion\n")
+    assert custom.find_inputs(root) == [root / "manifest.csv"]

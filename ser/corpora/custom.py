@@ -71,6 +71,20 @@ def is_audio(name: str) -> bool:
     return not name.startswith(".") and Path(name).suffix.lower().lstrip(".") in audio_extensions()
 
 
+def find_inputs(root: Path) -> list[Path]:
+    """What this parser would read under ``root``: a manifest, else the audio files.
+
+    For :func:`ser.corpora.parse_corpus`'s "is there anything here" check,
+    which otherwise looks for ``.wav`` files only (a FLAC-only folder or a
+    manifest of absolute paths would be refused).
+    """
+    root = Path(root)
+    table = _find_manifest(root, None)
+    if table is not None:
+        return [table]
+    return walk_files(root, is_audio)
+
+
 def parse(root: Path, *, manifest: str | None = None) -> ParseResult:
     """Parse a user's own recordings into one row per clip.
 
