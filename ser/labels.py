@@ -176,9 +176,9 @@ class LabelMap:
             raise ConfigError(f"labels.merge: {', '.join(chained)} is both merged into another "
                               "label and a merge target; merge straight into the final label")
         if keep is not None:
-            if not keep:
-                raise ConfigError("labels.keep is empty; list the emotions to model or leave "
-                                  "it out to keep every label")
+            if len(keep) < 2:
+                raise ConfigError(f"labels.keep lists {len(keep)} emotion(s); a classifier "
+                                  "needs at least two (or leave it out to keep every label)")
             both = sorted(set(keep) & set(drop))
             if both:
                 raise ConfigError(f"labels: {', '.join(both)} is in both keep and drop")

@@ -80,10 +80,11 @@ def test_from_mapping_and_describe():
 @pytest.mark.parametrize(("section", "message"), [
     ({"preset": "three"}, "preset 'three' is unknown"),
     ({"kep": ["sad"]}, "unknown key"),
-    ({"keep": []}, "keep is empty"),
-    ({"keep": ["sad"], "drop": ["sad"]}, "both keep and drop"),
+    ({"keep": []}, "at least two"),
+    ({"keep": ["sad"]}, "at least two"),
+    ({"keep": ["sad", "angry"], "drop": ["sad"]}, "both keep and drop"),
     ({"merge": {"calm": "neutral", "neutral": "sad"}}, "merge straight into the final"),
-    ({"keep": ["sad"], "merge": {"calm": "neutral"}}, "not in labels.keep"),
+    ({"keep": ["sad", "angry"], "merge": {"calm": "neutral"}}, "not in labels.keep"),
     ({"merge": ["calm"]}, "must map a label"),
 ])
 def test_bad_sections(section, message):
