@@ -9,9 +9,9 @@ CORES ?= $(shell nproc)
 export KERAS_BACKEND := jax
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install system-deps demo test test-slow lint dvc-demo clean
+.PHONY: install system-deps plots-assets demo test test-slow lint dvc-demo clean
 
-install: system-deps $(STAMP)
+install: system-deps $(STAMP) plots-assets
 
 # The virtualenv is rebuilt when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -20,14 +20,40 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# espeak-ng: the voice for `predict.py --speak` and for the transcription tests.
+# System packages, installed with apt when run as root (else the command is printed):
+#   espeak-ng  the voice for `predict.py --speak` and for the transcription tests
+#   chromium   headless browser for the offline `dvc plots` rendering test
+#   npm        fetches Vega for the offline `dvc plots show` template (make plots-assets)
+# A held apt lock (waited for up to 60 s), no network or any apt failure only warns:
+# the Python install goes on without them.
+APT_PACKAGES := espeak-ng chromium npm
+APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=60 -qq
 system-deps:
-	@command -v espeak-ng >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; \
-	  else \
-	    echo "espeak-ng missing: run 'sudo apt-get install espeak-ng' (needed for --speak)"; \
-	  fi; }
+	@missing=""; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || missing="$$missing chromium"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "note: optional system packages missing:$$missing"; \
+	  echo "      install them with: sudo apt-get install$$missing"; \
+	  exit 0; \
+	fi; \
+	echo "Installing system packages with apt-get:$$missing"; \
+	echo "  (espeak-ng: voice for --speak; chromium: plot rendering test; npm: offline Vega)"; \
+	if $(APT) update && $(APT) install -y$$missing >/dev/null; then \
+	  echo "installed:$$missing"; \
+	else \
+	  echo "warning: apt-get could not install$$missing (apt lock held by another process,"; \
+	  echo "         no network or no such package); continuing with the Python install."; \
+	  echo "         Later: apt-get install$$missing"; \
+	fi
+
+# Vega, Vega-Lite and Vega-Embed from npm, inlined into the template that .dvc/config's
+# plots.html_template names, so `dvc plots show` renders offline (CDN fallback without npm).
+plots-assets: $(STAMP)
+	$(BIN)/python -m ser.plots
 
 demo: install
 	snakemake --cores $(CORES)

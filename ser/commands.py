@@ -8,6 +8,7 @@ import importlib
 COMMAND_MODULES: tuple[str, ...] = (
     "ser.datasets",
     "ser.evaluation",
+    "ser.timeline",
 )
 
 

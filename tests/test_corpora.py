@@ -377,7 +377,7 @@ def test_parse_corpus_errors(tmp_path):
 
 
 def test_parsers_registry():
-    assert set(PARSERS) == {"tess", "ravdess", "cremad", "savee", "emodb"}
+    assert set(PARSERS) == {"tess", "ravdess", "cremad", "savee", "emodb", "custom"}
     for name, columns in COLUMNS.items():
         assert columns[:6] == ("path", "corpus", "speaker", "gender", "emotion", "label_code")
         assert PARSERS[name].__doc__ and "<root>" in PARSERS[name].__doc__

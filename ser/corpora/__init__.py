@@ -18,13 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ser.corpora import cremad, emodb, ravdess, savee, tess
+from ser.corpora import cremad, custom, emodb, ravdess, savee, tess
 from ser.corpora.base import COMMON_COLUMNS, ParseResult, find_wavs
 from ser.errors import ConfigError
 
 __all__ = ["COLUMNS", "COMMON_COLUMNS", "PARSERS", "ParseResult", "parse_corpus"]
 
-_MODULES = (tess, ravdess, cremad, savee, emodb)
+_MODULES = (tess, ravdess, cremad, savee, emodb, custom)
 
 #: Corpus name -> parse function.
 PARSERS: dict[str, Callable[..., ParseResult]] = {m.NAME: m.parse for m in _MODULES}

@@ -1,0 +1,427 @@
+"""Emotions over time in a long recording: speech segments -> one prediction each.
+
+The file is never loaded whole. A first pass reads it in blocks of
+``window`` seconds and keeps one energy value per 20 ms frame; an
+energy-based voice-activity detector turns those into speech segments
+(silences shorter than ``min_silence`` bridged, bursts shorter than
+``min_speech`` ignored). A segment longer than ``window`` is cut into
+windows of ``window`` seconds every ``hop`` seconds; when no speech is found
+(or ``vad=False``) the whole file is covered by such windows. A second pass
+reads each segment (at most ``window`` seconds) and classifies it.
+
+Outputs (:func:`write_timeline`): ``timeline.csv`` and ``timeline.json``
+(``start``, ``end``, ``kind``, ``emotion``, ``probability`` and one
+``p_<label>`` column per class) and ``timeline.png``.
+
+Examples
+--------
+>>> from ser.inference import Predictor                                 # doctest: +SKIP
+>>> model = PredictorSignalModel(Predictor.load("models/speaker/svm"))  # doctest: +SKIP
+>>> frame = emotion_timeline("interview.flac", model)                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from ser.errors import AudioError, ConfigError, SerError
+from ser.io import atomic_path
+
+
+@dataclass(frozen=True)
+class TimelineParams:
+    """How a long recording is cut into segments.
+
+    Attributes
+    ----------
+    window
+        Longest stretch classified at once, in seconds; also the most audio
+        held in memory at any time.
+    hop
+        Step between windows where a segment (or, without speech detection,
+        the file) is longer than ``window``; ``hop < window`` overlaps them.
+    vad
+        Detect speech by energy; ``False`` covers the whole file with windows.
+    frame
+        Energy frame length in seconds.
+    margin_db
+        A frame is speech if its energy is this far above the noise floor
+        (the 10th percentile of frame energies) ...
+    floor_dbfs
+        ... and above this absolute level (dB re full scale).
+    min_speech
+        Speech bursts shorter than this (seconds) are ignored.
+    min_silence
+        Pauses shorter than this (seconds) do not end a segment.
+    pad
+        Seconds added before and after each speech segment.
+    """
+
+    window: float = 4.0
+    hop: float = 2.0
+    vad: bool = True
+    frame: float = 0.02
+    margin_db: float = 15.0
+    floor_dbfs: float = -55.0
+    min_speech: float = 0.4
+    min_silence: float = 0.35
+    pad: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.frame < self.window:
+            raise ConfigError(f"timeline: frame ({self.frame} s) must be > 0 and shorter "
+                              f"than window ({self.window} s)")
+        if not 0 < self.hop <= self.window:
+            raise ConfigError(f"timeline: hop ({self.hop} s) must be > 0 and at most "
+                              f"window ({self.window} s)")
+        if min(self.min_speech, self.min_silence, self.pad, self.margin_db) < 0:
+            raise ConfigError("timeline: min_speech, min_silence, pad and margin_db must be >= 0")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the recording to classify (seconds); ``kind`` is speech or window."""
+
+    start: float
+    end: float
+    kind: str
+
+
+class SignalModel(Protocol):
+    """Anything that gives class probabilities for a mono signal."""
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    def proba_from_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
+        """Probabilities, shape ``(len(labels),)``, for mono float32 samples ``y`` at ``sr``."""
+        ...
+
+
+class PredictorSignalModel:
+    """Adapter: a :class:`ser.inference.Predictor` as a :class:`SignalModel`.
+
+    Features are computed in memory with the model's own feature parameters
+    (resampled to their rate, then :func:`ser.features.mfcc.mfcc_sequence`
+    and :func:`~ser.features.mfcc.mfcc_summary`), exactly as
+    ``Predictor.features_for_files`` does after decoding a file.
+    """
+
+    def __init__(self, predictor: Any):
+        from ser.features.mfcc import FeatureParams
+
+        self.predictor = predictor
+        self.feature_params = FeatureParams.from_mapping(predictor.card["feature_params"])
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.predictor.labels)
+
+    def proba_from_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
+        from ser.features.mfcc import mfcc_sequence, mfcc_summary
+
+        target = self.feature_params.sample_rate
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        if sr != target:
+            import librosa
+
+            y = librosa.resample(y, orig_sr=sr, target_sr=target, res_type="soxr_hq")
+        seq = mfcc_sequence(y, target, params=self.feature_params)
+        summary = mfcc_summary(seq)[None, :]
+        return self.predictor.proba_from_features([seq], summary)[0]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _open(path: Path) -> sf.SoundFile:
+    if not path.is_file():
+        raise AudioError(path, "file not found; check the path" if not path.exists()
+                         else "is a folder, not an audio file")
+    try:
+        return sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        detail = str(exc).split(":")[-1].strip() or type(exc).__name__
+        raise AudioError(path, f"not a readable audio file ({detail}); "
+                               "expected WAV/FLAC/OGG/AIFF") from None
+
+
+def frame_energies(path: str | Path, *, params: TimelineParams = TimelineParams()
+                   ) -> tuple[np.ndarray, int, float]:
+    """Energy (dBFS) of every ``params.frame`` of the file, read ``window`` seconds at a time.
+
+    Returns
+    -------
+    db : np.ndarray
+        One value per complete frame (a final partial frame counts too).
+    sr : int
+        The file's sample rate.
+    duration : float
+        Length in seconds.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        sr = f.samplerate
+        frame_len = max(1, round(params.frame * sr))
+        block = max(frame_len, int(params.window * sr) // frame_len * frame_len)
+        values: list[np.ndarray] = []
+        total = 0
+        while True:
+            data = f.read(block, dtype="float32", always_2d=True)
+            if data.shape[0] == 0:
+                break
+            total += data.shape[0]
+            mono = data.mean(axis=1)
+            n = -(-mono.shape[0] // frame_len)
+            padded = np.zeros(n * frame_len, dtype=np.float32)
+            padded[: mono.shape[0]] = mono
+            frames = padded.reshape(n, frame_len)
+            lengths = np.full(n, frame_len)
+            lengths[-1] = mono.shape[0] - (n - 1) * frame_len
+            power = (frames.astype(np.float64) ** 2).sum(axis=1) / lengths
+            values.append(10 * np.log10(np.maximum(power, 1e-12)))
+            del data, mono, padded, frames
+    if total == 0:
+        raise AudioError(path, "holds no audio samples (0 frames)")
+    return np.concatenate(values), int(sr), total / sr
+
+
+def speech_segments(db: np.ndarray, *, params: TimelineParams = TimelineParams(),
+                    duration: float | None = None) -> list[Segment]:
+    """Energy-based voice activity: frames -> padded speech segments (may be empty)."""
+    frame = params.frame
+    duration = len(db) * frame if duration is None else duration
+    floor = float(np.percentile(db, 10))
+    threshold = max(params.floor_dbfs, floor + params.margin_db)
+    active = db > threshold
+    if not active.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
+    runs = [[s * frame, e * frame] for s, e in zip(edges[::2], edges[1::2], strict=True)]
+    merged: list[list[float]] = [runs[0]]
+    for start, end in runs[1:]:
+        if start - merged[-1][1] < params.min_silence:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return [Segment(max(0.0, s - params.pad), min(duration, e + params.pad), "speech")
+            for s, e in merged if e - s >= params.min_speech]
+
+
+def fixed_windows(start: float, end: float, *, window: float, hop: float,
+                  kind: str = "window") -> list[Segment]:
+    """Windows of ``window`` s every ``hop`` s over ``[start, end]``; the last ends at ``end``."""
+    if end - start <= window:
+        return [Segment(start, end, kind)]
+    starts = list(np.arange(start, end - window, hop))
+    if starts[-1] + window < end:
+        starts.append(end - window)
+    return [Segment(float(s), float(min(s + window, end)), kind) for s in starts]
+
+
+def plan_segments(db: np.ndarray, duration: float, *,
+                  params: TimelineParams = TimelineParams()) -> list[Segment]:
+    """Speech segments (each at most ``window`` s), or fixed windows when there is no speech."""
+    speech = speech_segments(db, params=params, duration=duration) if params.vad else []
+    if not speech:
+        return fixed_windows(0.0, duration, window=params.window, hop=params.hop)
+    out: list[Segment] = []
+    for seg in speech:
+        out.extend(fixed_windows(seg.start, seg.end, window=params.window, hop=params.hop,
+                                 kind="speech"))
+    return out
+
+
+def read_segment(f: sf.SoundFile, segment: Segment) -> np.ndarray:
+    """Mono float32 samples of ``segment`` (seeks; reads only that stretch)."""
+    sr = f.samplerate
+    start = int(round(segment.start * sr))
+    n = max(0, int(round(segment.end * sr)) - start)
+    f.seek(start)
+    return f.read(n, dtype="float32", always_2d=True).mean(axis=1)
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+def emotion_timeline(path: str | Path, model: SignalModel, *,
+                     params: TimelineParams = TimelineParams(),
+                     progress: Callable[[int], object] | None = None,
+                     planned: Callable[[int], object] | None = None) -> pd.DataFrame:
+    """Classify every segment of a long recording.
+
+    Parameters
+    ----------
+    path
+        Any file libsndfile reads, any rate and channel count (channels are averaged).
+    model
+        A :class:`SignalModel`, e.g. :class:`PredictorSignalModel`.
+    params
+        Segmentation settings.
+    progress
+        Called with ``1`` after each segment (e.g. ``tqdm.update``).
+    planned
+        Called once with the number of segments, after the first pass (e.g. to
+        set a progress bar's total).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``start, end, kind, emotion, probability`` and ``p_<label>`` per class,
+        one row per segment in time order. Segments too short or silent to
+        yield features are left out.
+    """
+    path = Path(path)
+    db, _sr, duration = frame_energies(path, params=params)
+    segments = plan_segments(db, duration, params=params)
+    if planned is not None:
+        planned(len(segments))
+    labels = list(model.labels)
+    rows: list[dict[str, Any]] = []
+    with _open(path) as f:
+        for seg in segments:
+            y = read_segment(f, seg)
+            try:
+                proba = np.asarray(model.proba_from_signal(y, f.samplerate), dtype=np.float64)
+            except SerError:  # e.g. nothing left after trimming
+                proba = None
+            if proba is not None:
+                best = int(np.argmax(proba))
+                rows.append({"start": round(seg.start, 3), "end": round(seg.end, 3),
+                             "kind": seg.kind, "emotion": labels[best],
+                             "probability": float(proba[best]),
+                             **{f"p_{label}": float(p) for label, p in zip(labels, proba,
+                                                                          strict=True)}})
+            if progress is not None:
+                progress(1)
+    columns = ["start", "end", "kind", "emotion", "probability"] + [f"p_{x}" for x in labels]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Path,
+                   model: str, params: TimelineParams = TimelineParams(),
+                   plot: bool = True) -> dict[str, Path]:
+    """Write ``timeline.csv``, ``timeline.json`` and (``plot``) ``timeline.png`` into ``out_dir``.
+
+    Each file is written atomically; other files in ``out_dir`` are left alone.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = [c[2:] for c in frame.columns if c.startswith("p_")]
+    paths = {"csv": out_dir / "timeline.csv", "json": out_dir / "timeline.json"}
+    with atomic_path(paths["csv"]) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.4f")
+    doc = {"file": str(source), "model": str(model), "labels": labels,
+           "params": asdict(params),
+           "segments": [{"start": float(r.start), "end": float(r.end), "kind": r.kind,
+                         "emotion": r.emotion, "probability": round(float(r.probability), 4),
+                         "probabilities": {x: round(float(getattr(r, f"p_{x}")), 4)
+                                           for x in labels}}
+                        for r in frame.itertuples(index=False)]}
+    with atomic_path(paths["json"]) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    if plot:
+        paths["png"] = out_dir / "timeline.png"
+        with atomic_path(paths["png"]) as tmp:
+            plot_timeline(frame, tmp, title=f"{Path(source).name} - {model}")
+    return paths
+
+
+def plot_timeline(frame: pd.DataFrame, out: str | Path, *, title: str = "") -> None:
+    """PNG: the winning emotion per segment (top) and every class' probability (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [c[2:] for c in frame.columns if c.startswith("p_")]
+    colours = {x: plt.get_cmap("tab10")(i % 10) for i, x in enumerate(labels)}
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 4.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [1, 3]})
+    span = float(frame["end"].max() - frame["start"].min()) if len(frame) else 1.0
+    for r in frame.itertuples(index=False):
+        top.axvspan(r.start, r.end, color=colours[r.emotion], alpha=0.35 + 0.6 * r.probability)
+        if r.end - r.start >= 0.05 * span:  # name the emotion where there is room
+            top.text((r.start + r.end) / 2, 0.5, r.emotion, ha="center", va="center",
+                     fontsize=7, transform=top.get_xaxis_transform())
+    top.set_yticks([])
+    top.set_ylabel("emotion")
+    mid = ((frame["start"] + frame["end"]) / 2).to_numpy()
+    for x in labels:
+        bottom.plot(mid, frame[f"p_{x}"].to_numpy(), marker="o", ms=3, lw=1.2,
+                    color=colours[x], label=x)
+    bottom.set_ylim(0, 1)
+    bottom.set_ylabel("probability")
+    bottom.set_xlabel("time (s)")
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    top.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100, format="png")
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- command
+
+
+def register(subparsers) -> None:
+    """``ser timeline``: emotions over time in a long recording."""
+    d = TimelineParams()
+    p = subparsers.add_parser(
+        "timeline", help="emotions over time in a long recording (CSV, JSON, PNG)",
+        description="Split a long recording into speech segments (energy-based voice "
+                    "activity; fixed overlapping windows when none is found), classify each "
+                    "with a trained model and write timeline.csv, timeline.json and "
+                    "timeline.png. Memory is bounded by --window, not by the file.")
+    p.add_argument("--model", required=True, metavar="DIR", help="trained model folder")
+    p.add_argument("--file", required=True, metavar="AUDIO",
+                   help="recording: any rate/channels/format libsndfile reads")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default timelines/<file stem>-<model folder name>)")
+    p.add_argument("--window", type=float, default=d.window,
+                   help="longest stretch classified at once, seconds (default %(default)s)")
+    p.add_argument("--hop", type=float, default=d.hop,
+                   help="step between windows in long segments, seconds (default %(default)s)")
+    p.add_argument("--no-vad", dest="vad", action="store_false",
+                   help="no speech detection: cover the whole file with overlapping windows")
+    p.add_argument("--margin-db", type=float, default=d.margin_db,
+                   help="speech is this many dB above the noise floor (default %(default)s)")
+    p.add_argument("--min-silence", type=float, default=d.min_silence,
+                   help="shorter pauses do not end a segment, seconds (default %(default)s)")
+    p.add_argument("--no-plot", dest="plot", action="store_false", help="skip timeline.png")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
+    p.set_defaults(func=_timeline_command)
+
+
+def _timeline_command(args) -> int:
+    from tqdm import tqdm
+
+    from ser.inference import Predictor
+
+    params = TimelineParams(window=args.window, hop=args.hop, vad=args.vad,
+                            margin_db=args.margin_db, min_silence=args.min_silence)
+    model_dir, audio = Path(args.model), Path(args.file)
+    model = PredictorSignalModel(Predictor.load(model_dir))
+    out = Path(args.out or f"timelines/{audio.stem}-{model_dir.name}")
+    with tqdm(desc=f"timeline {audio.name}", unit="segment", disable=not args.progress) as bar:
+        frame = emotion_timeline(audio, model, params=params, progress=bar.update,
+                                 planned=lambda n: setattr(bar, "total", n))
+    if frame.empty:
+        raise AudioError(audio, "no segment could be classified (silent or too short?)")
+    write_timeline(frame, out, source=audio, model=str(model_dir), params=params,
+                   plot=args.plot)
+    share = frame.groupby("emotion").apply(lambda g: (g["end"] - g["start"]).sum(),
+                                           include_groups=False)
+    share = (share / share.sum()).sort_values(ascending=False)
+    print(f"{audio}: {len(frame)} segments ({frame['kind'].iloc[0]}-based) classified with "
+          f"{model_dir}; time share: "
+          + ", ".join(f"{e} {s:.0%}" for e, s in share.items()) + f" -> {out}")
+    return 0
