@@ -33,3 +33,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(target, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` as printable UTF-8 text: bytes that are not UTF-8 shown as ``\\xff`` escapes.
+
+    A folder name in another encoding (Latin-1 ``\\xff``) reaches Python as a
+    lone surrogate that cannot be printed or written to Parquet/CSV; this
+    keeps the name recognisable instead of crashing.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
