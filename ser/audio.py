@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -16,7 +17,7 @@ def audio_info(path: str | Path) -> sf._SoundFileInfo:
     path = Path(path)
     _check_file(path)
     try:
-        return sf.info(str(path))
+        return sf.info(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(path, _unreadable(exc)) from None
 
@@ -56,7 +57,8 @@ def load_audio(
     path = Path(path)
     _check_file(path)
     try:
-        with sf.SoundFile(str(path)) as fh:
+        # bytes: a name that is not valid UTF-8 still opens (str would not encode)
+        with sf.SoundFile(os.fsencode(path)) as fh:
             file_sr = fh.samplerate
             frames = -1 if max_seconds is None else max(1, int(np.ceil(max_seconds * file_sr)))
             data = fh.read(frames=frames, dtype="float32", always_2d=True)

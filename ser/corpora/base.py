@@ -159,8 +159,8 @@ def walk_files(
             sub = Path(dirpath) / d
             target = Path(os.path.realpath(sub))
             if not target.is_relative_to(real_root):
-                reject(sub, f"symbolic link to a folder outside the corpus root (-> {target}); "
-                            "not followed")
+                reject(sub, "symbolic link to a folder outside the corpus root "
+                            f"(-> {display_path(target)}); not followed")
                 continue
             kept.append(d)
         dirnames[:] = kept
@@ -183,13 +183,16 @@ def _not_a_plain_file(path: Path, real_root: Path) -> str | None:
     except OSError as exc:
         return f"cannot read the file ({exc.strerror or exc})"
     if stat.S_ISLNK(st.st_mode):
+        try:
+            target_st = path.stat()
+        except OSError:
+            return (f"dangling symbolic link (-> {display_path(os.readlink(path))}); "
+                    "the target is missing")
         target = Path(os.path.realpath(path))
         if not target.is_relative_to(real_root):
-            return f"symbolic link pointing outside the corpus root (-> {target}); left out"
-        try:
-            st = path.stat()
-        except OSError:
-            return f"dangling symbolic link (-> {os.readlink(path)}); the target is missing"
+            return (f"symbolic link pointing outside the corpus root "
+                    f"(-> {display_path(target)}); left out")
+        st = target_st
     if stat.S_ISREG(st.st_mode):
         return None
     kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode)
