@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import threading
 import zipfile
 from pathlib import Path
