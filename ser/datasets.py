@@ -705,7 +705,7 @@ def download_corpus(
     dest_dir
         Download cache folder; default :func:`default_download_dir`. An
         archive already there (with a matching hash) is not fetched again.
-    dest, dvc_add
+    dest, dvc_add, force, max_unpacked_gb, max_ratio
         Passed to :func:`import_corpus`.
 
     Raises
