@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ser.errors import SerError
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -16,9 +18,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     Works for files and folders. On an exception the temporary is removed and
     ``path`` is left as it was, so a half-written output is never mistaken
-    for a finished one.
+    for a finished one. An existing ``path`` is replaced whole, so callers
+    pass only outputs the tool owns: user-chosen folders (``ser data import
+    --dest``, ``ser evaluate --out``) are checked by their commands first and
+    never replaced when they hold anything else. The current folder or one
+    above it is always refused.
     """
     path = Path(path)
+    if path.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(path.resolve()):
+        # Replacing it would delete the working tree (and files the tool never wrote).
+        raise SerError(f"{path}: is the current folder or one above it; refusing to replace "
+                       "it - write the output to a folder of its own")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     target = tmp / path.name

@@ -646,3 +646,15 @@ def test_validate_or_exit_prints_the_scripts_line_for_snakemake(capsys):
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1
     assert err.startswith("error: params.yaml: unknown parameter splits.test_sise")
+
+
+def test_atomic_path_never_replaces_the_working_tree(tmp_path, monkeypatch):
+    from ser.io import atomic_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text("keep")
+    for target in (".", str(tmp_path), str(tmp_path.parent)):
+        with pytest.raises(SerError) as exc, atomic_path(target) as tmp:
+            tmp.mkdir()
+        assert "current folder or one above it" in one_line(exc)
+    assert (tmp_path / "mine.txt").read_text() == "keep"
