@@ -42,13 +42,22 @@ def validate_params(params: Any, *, source: str = "params") -> None:
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.path))
     if errors:
         err = errors[0]
-        where = ".".join(str(p) for p in err.path) or "(top level)"
+        path = [str(p) for p in err.path]
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = set(err.schema.get("properties", {}))
+            extra = sorted(str(k) for k in err.instance if k not in allowed)
+            where = ".".join([*path, extra[0]]) if extra else ".".join(path)
+            hint = f"; known keys: {', '.join(sorted(allowed))}" if allowed else ""
+            raise ConfigError(f"{source}: unknown parameter {where} (a typo?){hint}")
+        where = ".".join(path) or "(top level)"
         raise ConfigError(f"{source}: bad parameter {where}: {err.message}")
     train = params["train"]
     for model in train["models"]:
         if model != "lstm" and model not in params:
             raise ConfigError(f"{source}: model {model!r} is listed in train.models "
                               f"but has no '{model}:' section with a grid")
+        if model != "lstm":
+            check_grid(model, params[model]["grid"], source=source)
     if "cross_corpus" in train["protocols"]:
         corpora = params["corpora"]
         test = params["splits"]["cross_corpus_test"]
@@ -58,3 +67,66 @@ def validate_params(params: Any, *, source: str = "params") -> None:
         if test not in corpora:
             raise ConfigError(f"{source}: splits.cross_corpus_test is {test!r}, "
                               f"which is not an enabled corpus ({', '.join(corpora)})")
+
+
+def check_grid(model: str, grid: dict[str, list[Any]], *, source: str = "params") -> None:
+    """Refuse a grid key the estimator does not have, or a value it would refuse.
+
+    Uses the estimator's own ``get_params()`` and scikit-learn's parameter
+    constraints (``_validate_params``), so ``svm C: [-1]`` or ``knn weights:
+    [heavy]`` is one line naming the key before any work starts, not a
+    traceback from inside GridSearchCV.
+    """
+    from sklearn.base import clone
+
+    from ser.models.classical import make_pipeline, param_grid
+
+    try:
+        pipeline = make_pipeline(model, seed=0)
+    except ConfigError:
+        return  # a model this module does not build is checked where it is built
+    known = pipeline.get_params()
+    for key, values in param_grid(model, grid).items():
+        shown = key.split("__", 1)[-1]
+        if key not in known:
+            clf = pipeline.steps[-1][1]
+            raise ConfigError(f"{source}: bad parameter {model}.grid.{shown}: "
+                              f"{type(clf).__name__} has no parameter {shown!r}")
+        for value in values:
+            candidate = clone(pipeline).set_params(**{key: value})
+            estimator = candidate.steps[-1][1]
+            try:
+                estimator._validate_params()
+            except (ValueError, TypeError) as exc:
+                reason = str(exc).splitlines()[0]
+                raise ConfigError(f"{source}: bad parameter {model}.grid.{shown}: value "
+                                  f"{value!r} is refused ({reason})") from None
+
+
+def check_neighbors(grid: dict[str, list[Any]], n_fit: int, *, model: str = "knn") -> None:
+    """Refuse ``n_neighbors`` larger than the smallest cross-validation training fold.
+
+    ``n_fit`` is the number of clips the smallest fold fits on; call this at
+    train time before fitting.
+    """
+    too_big = [k for k in grid.get("n_neighbors", []) if isinstance(k, int) and k > n_fit]
+    if too_big:
+        raise ConfigError(f"params: bad parameter {model}.grid.n_neighbors: {too_big} "
+                          f"exceed the {n_fit} clips of the smallest training fold; use "
+                          f"values <= {n_fit}")
+
+
+def validate_or_exit(config: Any, source: str = "params.yaml") -> None:
+    """Validate a config for the Snakefile: on a fault print the one-line message and exit 2.
+
+    The Snakefile calls this instead of ``snakemake.utils.validate``, so the
+    workflow engines report a bad parameter with the same line the stage
+    scripts print (``error: params.yaml: bad parameter splits.test_sise: ...``).
+    """
+    import sys
+
+    try:
+        validate_params(config, source=source)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -6,14 +6,23 @@ must recognise its files), unpacks it into ``data/raw/<name>`` without
 letting any member escape that folder, and runs ``dvc add data/raw/<name>``
 so the audio is versioned by DVC, not git. ``ser data download NAME`` fetches
 the corpora that have a stable public URL first (with pooch), then imports.
-Only audio (``.wav``) and small metadata files (``.csv``, ``.txt``, ...) are
-kept; videos, MP3s and the like are skipped and counted.
+Only audio (``.wav`` and the other formats libsndfile reads: ``.flac``,
+``.ogg``, ...) and small metadata files (``.csv``, ``.txt``, ...) are kept;
+videos and the like are skipped and counted.
+
+Nothing the tool did not write is ever deleted: an existing, non-empty
+``--dest`` is refused unless ``--force``, and even then only the files a
+previous import recorded in ``.ser-import.json`` are replaced. An archive that
+would unpack to more than ``--max-unpacked-gb`` or expands more than
+``--max-ratio`` times its own size (a zip bomb) is refused before anything is
+written.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import posixpath
 import re
@@ -22,6 +31,7 @@ import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -29,7 +39,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ser.corpora import PARSERS, ParseResult
-from ser.corpora.base import walk_files
+from ser.corpora.base import AUDIO_EXTENSIONS, walk_files
 from ser.errors import ConfigError, SerError
 from ser.io import atomic_path
 
@@ -39,6 +49,13 @@ DOWNLOAD_CACHE_ENV = "SER_DOWNLOAD_DIR"
 
 #: Suffixes of the small metadata files kept besides ``.wav`` audio.
 METADATA_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".md", ".json", ".yaml", ".yml", ".pdf"})
+#: Record of the files an import wrote into its destination (what ``--force`` may replace).
+IMPORT_RECORD = ".ser-import.json"
+#: Default limits of an archive import (raise with --max-unpacked-gb / --max-ratio).
+MAX_UNPACKED_GB = 50.0
+MAX_RATIO = 20.0
+#: Archives unpacking to less than this are never refused for their ratio.
+RATIO_FLOOR_BYTES = 16 << 20
 #: File-name prefixes (upper case) of licence/readme files kept.
 METADATA_PREFIXES = ("LICENSE", "LICENCE", "README", "COPYING")
 
@@ -218,7 +235,7 @@ def is_wanted(rel: PurePosixPath) -> bool:
     if any(part.startswith(".") or part == "__MACOSX" for part in rel.parts):
         return False
     suffix = rel.suffix.lower()
-    return (suffix == ".wav" or suffix in METADATA_SUFFIXES
+    return (suffix in AUDIO_EXTENSIONS or suffix in METADATA_SUFFIXES
             or rel.name.upper().startswith(METADATA_PREFIXES))
 
 
@@ -257,6 +274,7 @@ def _link_escapes(rel: PurePosixPath, target: str) -> bool:
 class _Member:
     rel: PurePosixPath
     open: Any  # () -> binary file object
+    size: int = 0  # unpacked bytes (as the archive declares them)
 
 
 def _zip_members(archive: Path, zf: zipfile.ZipFile) -> tuple[list[_Member], int]:
@@ -274,7 +292,7 @@ def _zip_members(archive: Path, zf: zipfile.ZipFile) -> tuple[list[_Member], int
         if not is_wanted(rel):
             skipped += 1
             continue
-        members.append(_Member(rel, lambda info=info: zf.open(info)))
+        members.append(_Member(rel, lambda info=info: zf.open(info), info.file_size))
     return members, skipped
 
 
@@ -297,7 +315,7 @@ def _tar_members(archive: Path, tf: tarfile.TarFile) -> tuple[list[_Member], int
         if not is_wanted(rel):
             skipped += 1
             continue
-        members.append(_Member(rel, lambda info=info: tf.extractfile(info)))
+        members.append(_Member(rel, lambda info=info: tf.extractfile(info), info.size))
     return members, skipped
 
 
@@ -357,6 +375,96 @@ def _open_source(source: Path) -> _Opened:
             raise
     raise SerError(f"{source}: not a .zip/.tar.gz/.tar archive (or a truncated one) nor a "
                    "folder; pass the complete archive as downloaded, or the unpacked folder")
+
+
+def check_archive_size(source: Path, members: list[_Member], *,
+                       max_unpacked_gb: float = MAX_UNPACKED_GB,
+                       max_ratio: float = MAX_RATIO) -> None:
+    """Refuse an archive that unpacks to too much, or far more than its own size (zip bomb).
+
+    Raises
+    ------
+    SerError
+        Naming the archive, the limit and the option that raises it.
+    """
+    if source.is_dir():
+        return
+    total = sum(m.size for m in members)
+    packed = max(1, source.stat().st_size)
+    if total > max_unpacked_gb * 1e9:
+        raise SerError(f"{source}: would unpack to {total / 1e9:.1f} GB, above the limit of "
+                       f"{max_unpacked_gb:g} GB; nothing was written - if the archive is "
+                       "genuine, raise the limit with --max-unpacked-gb")
+    ratio = total / packed
+    if total > RATIO_FLOOR_BYTES and ratio > max_ratio:
+        raise SerError(f"{source}: expands {ratio:.0f} times ({packed / 1e6:.1f} MB -> "
+                       f"{total / 1e6:.0f} MB), above the limit of {max_ratio:g}x for audio; "
+                       "nothing was written - it looks like a zip bomb; if it is genuine, "
+                       "raise the limit with --max-ratio")
+
+
+def _check_dest(dest: Path, *, force: bool, name: str) -> list[str] | None:
+    """Refuse a destination the import could damage; return the files a previous import wrote.
+
+    ``None``: ``dest`` is missing or empty (written whole, atomically).
+    """
+    here = Path.cwd().resolve()
+    resolved = dest.resolve()
+    if here.is_relative_to(resolved):
+        raise SerError(f"--dest {dest}: is the current folder or one above it; the corpus "
+                       f"needs a folder of its own, e.g. --dest data/raw/{name}")
+    if dest.exists() and not dest.is_dir():
+        raise SerError(f"--dest {dest}: exists and is not a folder; choose another --dest")
+    if not dest.is_dir() or not any(dest.iterdir()):
+        return None
+    if not force:
+        raise SerError(f"--dest {dest}: exists and is not empty; an import never deletes files "
+                       f"it did not write - choose a new folder (e.g. data/raw/{name}) or pass "
+                       "--force to add the corpus there, replacing only the files a previous "
+                       "import wrote")
+    record = dest / IMPORT_RECORD
+    if not record.is_file():
+        return []
+    try:
+        files = json.loads(record.read_text())["files"]
+    except (ValueError, KeyError, TypeError):
+        raise SerError(f"{record}: unreadable import record; delete it if you are sure the "
+                       "folder holds nothing of yours, or choose another --dest") from None
+    return [str(f) for f in files]
+
+
+def _merge_into(staging: Path, dest: Path, previous: list[str]) -> None:
+    """Move a verified staging copy into an existing ``dest``.
+
+    Only files listed in ``previous`` (a former import's record) are removed;
+    a new file that would overwrite anything else is refused before any change.
+    """
+    root = dest.resolve()
+    new = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
+    new.discard(IMPORT_RECORD)
+    owned = set(previous)
+    clashes = sorted(rel for rel in new if rel not in owned
+                     and ((dest / rel).exists() or (dest / rel).is_symlink()))
+    if clashes:
+        raise SerError(f"--dest {dest}: {len(clashes)} file(s) there were not written by an "
+                       f"import and would be overwritten (e.g. {clashes[0]}); nothing was "
+                       "changed - move them away or choose another --dest")
+    for rel in sorted(owned - new):
+        old = dest / rel
+        if old.resolve().is_relative_to(root) and (old.is_file() or old.is_symlink()):
+            old.unlink()
+    for rel in sorted(new):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / rel, target)
+    os.replace(staging / IMPORT_RECORD, dest / IMPORT_RECORD)
+
+
+def _write_record(folder: Path, name: str, source: Path) -> None:
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.is_file() and p.name != IMPORT_RECORD)
+    (folder / IMPORT_RECORD).write_text(json.dumps(
+        {"corpus": name, "source": str(source), "files": files}, indent=1) + "\n")
 
 
 def _copy_members(members: list[_Member], dest: Path, source: Path) -> int:
@@ -440,6 +548,9 @@ def import_corpus(
     dest: str | Path | None = None,
     dvc_add: bool = True,
     expected_sha256: str | None = None,
+    force: bool = False,
+    max_unpacked_gb: float = MAX_UNPACKED_GB,
+    max_ratio: float = MAX_RATIO,
 ) -> ImportResult:
     """Verify a corpus archive or folder, unpack it safely into ``dest``, track it with DVC.
 
@@ -450,12 +561,20 @@ def import_corpus(
     source
         A ``.zip``/``.tar.gz``/``.tgz``/``.tar`` archive, or a folder.
     dest
-        Where the corpus goes; default ``data/raw/<name>``. An existing
-        ``dest`` is replaced only once the new copy is complete and verified.
+        Where the corpus goes; default ``data/raw/<name>``. A missing or empty
+        ``dest`` is written only once the new copy is complete and verified.
+        A non-empty one is refused unless ``force``.
     dvc_add
         Run ``dvc add <dest>`` if ``dest`` is inside a DVC repository.
     expected_sha256
         Refuse an archive whose SHA-256 differs (hex digest).
+    force
+        Import into a non-empty ``dest``: files a previous import recorded in
+        ``.ser-import.json`` are replaced, every other file is kept (and an
+        import that would overwrite one is refused).
+    max_unpacked_gb, max_ratio
+        Refuse an archive unpacking to more than this many GB, or more than
+        this many times its own size (see :func:`check_archive_size`).
 
     Returns
     -------
@@ -492,12 +611,29 @@ def import_corpus(
         if source.is_dir() and dest.resolve().is_relative_to(source.resolve()):
             raise SerError(f"{dest}: the destination is inside the source folder {source}; "
                            "choose another --dest")
+        previous = _check_dest(dest, force=force, name=name)
         opened = _open_source(source)
         try:
-            with atomic_path(dest) as staging:
-                staging.mkdir()
-                written = _copy_members(opened.members, staging, source)
-                _verify(name, staging, source, info)
+            check_archive_size(source, opened.members, max_unpacked_gb=max_unpacked_gb,
+                               max_ratio=max_ratio)
+            if previous is None:  # new or empty folder: written whole, atomically
+                with atomic_path(dest) as staging:
+                    staging.mkdir()
+                    written = _copy_members(opened.members, staging, source)
+                    _verify(name, staging, source, info)
+                    _write_record(staging, name, source)
+            else:  # an existing folder is never replaced: staged beside it, then merged
+                tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial",
+                                            dir=dest.parent))
+                try:
+                    staging = tmp / dest.name
+                    staging.mkdir()
+                    written = _copy_members(opened.members, staging, source)
+                    _verify(name, staging, source, info)
+                    _write_record(staging, name, source)
+                    _merge_into(staging, dest, previous)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
         finally:
             opened.close()
         skipped = opened.skipped
@@ -550,6 +686,9 @@ def download_corpus(
     dest_dir: str | Path | None = None,
     dest: str | Path | None = None,
     dvc_add: bool = True,
+    force: bool = False,
+    max_unpacked_gb: float = MAX_UNPACKED_GB,
+    max_ratio: float = MAX_RATIO,
 ) -> ImportResult:
     """Download a corpus archive with pooch (progress bar, hash check), then import it.
 
@@ -566,7 +705,7 @@ def download_corpus(
     dest_dir
         Download cache folder; default :func:`default_download_dir`. An
         archive already there (with a matching hash) is not fetched again.
-    dest, dvc_add
+    dest, dvc_add, force, max_unpacked_gb, max_ratio
         Passed to :func:`import_corpus`.
 
     Raises
@@ -595,7 +734,8 @@ def download_corpus(
         raise SerError(f"{url}: download failed ({type(exc).__name__}: {exc}); check the URL "
                        f"and connection, or download it yourself and run "
                        f"'ser data import {name} <file>'") from None
-    return import_corpus(name, Path(archive), dest=dest, dvc_add=dvc_add)
+    return import_corpus(name, Path(archive), dest=dest, dvc_add=dvc_add, force=force,
+                         max_unpacked_gb=max_unpacked_gb, max_ratio=max_ratio)
 
 
 # ---------------------------------------------------------------- command line
@@ -622,6 +762,7 @@ def register(subparsers: Any) -> None:
     imp.add_argument("--sha256", default=None, metavar="HEX",
                      help="refuse the archive unless its SHA-256 is this")
     imp.add_argument("--no-dvc", action="store_true", help="do not run 'dvc add'")
+    _add_safety_arguments(imp)
     imp.set_defaults(func=_cmd_import)
 
     dl = sub.add_parser(
@@ -639,6 +780,7 @@ def register(subparsers: Any) -> None:
     dl.add_argument("--dest", type=Path, default=None,
                     help="destination folder (default: data/raw/NAME)")
     dl.add_argument("--no-dvc", action="store_true", help="do not run 'dvc add'")
+    _add_safety_arguments(dl)
     dl.set_defaults(func=_cmd_download)
 
     ls = sub.add_parser("list", help="list the known corpora and how to get each",
@@ -646,16 +788,30 @@ def register(subparsers: Any) -> None:
     ls.set_defaults(func=_cmd_list)
 
 
+def _add_safety_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="import into a non-empty --dest: replace only the files a previous "
+                             "import wrote there, keep everything else")
+    parser.add_argument("--max-unpacked-gb", type=float, default=MAX_UNPACKED_GB, metavar="GB",
+                        help=f"refuse an archive unpacking to more (default {MAX_UNPACKED_GB:g})")
+    parser.add_argument("--max-ratio", type=float, default=MAX_RATIO, metavar="R",
+                        help="refuse an archive expanding more than R times its size "
+                             f"(zip bomb; default {MAX_RATIO:g})")
+
+
 def _cmd_import(args: Any) -> int:
     result = import_corpus(args.name, args.source, dest=args.dest, dvc_add=not args.no_dvc,
-                           expected_sha256=args.sha256)
+                           expected_sha256=args.sha256, force=args.force,
+                           max_unpacked_gb=args.max_unpacked_gb, max_ratio=args.max_ratio)
     print(result.report())
     return 0
 
 
 def _cmd_download(args: Any) -> int:
     result = download_corpus(args.name, url=args.url, known_hash=args.known_hash,
-                             dest_dir=args.cache_dir, dest=args.dest, dvc_add=not args.no_dvc)
+                             dest_dir=args.cache_dir, dest=args.dest, dvc_add=not args.no_dvc,
+                             force=args.force, max_unpacked_gb=args.max_unpacked_gb,
+                             max_ratio=args.max_ratio)
     print(result.report())
     return 0
 

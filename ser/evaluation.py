@@ -167,18 +167,50 @@ def evaluate_stage(params: dict, model: str, protocol: str, *, model_dir: Path,
     return metrics
 
 
+#: The files ``ser evaluate`` writes into its output folder (all it may replace there).
+EXTERNAL_FILES = ("metrics.json", "details.json", "predictions.csv")
+
+
+def default_external_out(model_dir: Path, corpus: str) -> Path:
+    """``metrics/external/<corpus>--<model dir path with '-' for '/'>``: unique per model folder.
+
+    ``models/speaker/svm`` and ``models/random/svm`` get different folders.
+    """
+    parts = [p for p in Path(model_dir).parts if p not in ("/", ".", "..")]
+    return Path("metrics/external") / f"{corpus}--{'-'.join(parts) or 'model'}"
+
+
 def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
-                    bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+                    bootstrap: int = 1000, seed: int = 0, force: bool = False) -> dict[str, Any]:
     """Evaluate a trained model on a corpus folder it never saw.
 
     The folder is parsed with the corpus' parser and features are extracted
     with the model's own feature parameters; emotions the model does not know
     are left out (and counted), since it can never predict them.
+
+    ``out_dir`` must be new or empty unless ``force``; then only the files
+    this command writes (:data:`EXTERNAL_FILES`) are replaced in it and
+    everything else there is kept.
     """
+    import os
+    import shutil
+    import tempfile
+
     from ser.corpora import parse_corpus
     from ser.errors import SerError
     from ser.inference import Predictor
 
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SerError(f"--out {out_dir}: exists and is not a folder; choose another --out")
+    if Path.cwd().resolve().is_relative_to(out_dir.resolve()):
+        raise SerError(f"--out {out_dir}: is the current folder or one above it; give the "
+                       "results a folder of their own")
+    existing = out_dir.is_dir() and any(out_dir.iterdir())
+    if existing and not force:
+        raise SerError(f"--out {out_dir}: exists and is not empty; ser evaluate never deletes "
+                       "files it did not write - choose a new folder or pass --force to "
+                       f"replace only its own files there ({', '.join(EXTERNAL_FILES)})")
     predictor = Predictor.load(model_dir)
     rows = parse_corpus(corpus, root).to_frame()
     known = rows["emotion"].isin(predictor.labels)
@@ -197,7 +229,18 @@ def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
     metrics = {"model": predictor.card["model"], "protocol": f"external:{corpus}",
                "model_dir": str(model_dir), "n_unknown_emotion": int((~known).sum()),
                "n_unreadable": len(failures)} | metrics
-    write_evaluation(out_dir, metrics, details, preds)
+    if not existing:
+        write_evaluation(out_dir, metrics, details, preds)
+        return metrics
+    # A folder with other content is never replaced: write beside it, move our files in.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial",
+                                dir=out_dir.parent))
+    try:
+        write_evaluation(tmp / "out", metrics, details, preds)
+        for name in EXTERNAL_FILES:
+            os.replace(tmp / "out" / name, out_dir / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return metrics
 
 
@@ -211,16 +254,20 @@ def register(subparsers) -> None:
                    "savee or emodb")
     p.add_argument("--root", required=True, metavar="PATH", help="folder with the recordings")
     p.add_argument("--out", metavar="DIR", help="output folder (default metrics/external/"
-                   "<corpus>-<model>)")
+                   "<corpus>--<model dir>, e.g. ravdess--models-speaker-svm); must be new or "
+                   "empty unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty --out, replacing only the files ser evaluate "
+                        "writes (metrics.json, details.json, predictions.csv)")
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the 95%% CIs")
     p.set_defaults(func=_evaluate_command)
 
 
 def _evaluate_command(args) -> int:
     model_dir = Path(args.model)
-    out = Path(args.out or f"metrics/external/{args.corpus}-{model_dir.name}")
+    out = Path(args.out) if args.out else default_external_out(model_dir, args.corpus)
     m = evaluate_folder(model_dir, args.corpus, Path(args.root), out_dir=out,
-                        bootstrap=args.bootstrap)
+                        bootstrap=args.bootstrap, force=args.force)
     ci = m["ci95"].get("uar", [float("nan")] * 2)
     print(f"{model_dir} on {args.corpus} ({args.root}): UAR {m['uar']:.3f} "
           f"[{ci[0]:.3f}, {ci[1]:.3f}], accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f} "

@@ -122,6 +122,45 @@ class Predictor:
         return ok, self.proba_from_features(seqs, summaries), failures
 
 
+#: A top probability below this multiple of chance (1 / number of emotions) gets a
+#: low-confidence note: the model cannot tell the emotions apart on that clip.
+LOW_CONFIDENCE_RATIO = 1.5
+#: A clip whose level (DC removed) is below this many dBFS gets a no-speech note.
+NO_SPEECH_DB = -50.0
+
+
+def clip_notes(path: str | Path, proba: np.ndarray, *, feature_params: dict[str, Any],
+               confidence_ratio: float = LOW_CONFIDENCE_RATIO,
+               no_speech_db: float = NO_SPEECH_DB) -> list[str]:
+    """Warnings that belong with a prediction: no speech, low confidence, truncated file.
+
+    Reads only what feature extraction reads (``max_seconds`` plus margin).
+    """
+    from ser.audio import load_audio, rms_db, wav_truncation
+    from ser.features.mfcc import read_seconds
+
+    notes = []
+    try:
+        y, _ = load_audio(path, max_seconds=read_seconds(feature_params))
+        level = rms_db(y)
+    except SerError:
+        level = None
+    if level is not None and level < no_speech_db:
+        shown = "-inf" if level == float("-inf") else f"{level:.0f}"
+        notes.append(f"no speech: the clip is silent or nearly so (level {shown} dBFS, "
+                     f"below {no_speech_db:g}); the emotion is meaningless")
+    chance = 1.0 / len(proba)
+    top = float(np.max(proba))
+    if top < confidence_ratio * chance:
+        notes.append(f"low confidence: top probability {top:.2f} is below "
+                     f"{confidence_ratio:g} x chance ({confidence_ratio * chance:.2f}); "
+                     "the model cannot tell the emotions apart on this clip")
+    truncated = wav_truncation(path)
+    if truncated:
+        notes.append(truncated)
+    return notes
+
+
 def default_model_dir(models_root: str | Path = "models",
                       metrics_root: str | Path = "metrics") -> Path:
     """The trained model with the best speaker-independent UAR (falls back to any protocol)."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from ser.cli import run_cli
 from ser.errors import SerError
+from ser.io import display_path
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc", ".mp3", ".au"}
 
@@ -29,8 +30,9 @@ def collect_files(items: Sequence[str]) -> list[Path]:
     for item in items:
         path = Path(item)
         if path.is_dir():
+            # is_file() is False for FIFOs/devices, so nothing here can block.
             found = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+                           if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
             if not found:
                 raise SerError(f"{path}: folder holds no audio files "
                                f"({', '.join(sorted(AUDIO_SUFFIXES))})")
@@ -52,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=3, metavar="K",
                         help="how many emotions to list with their probability (default 3)")
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    parser.add_argument("--confidence-ratio", type=float, default=None, metavar="R",
+                        help="note 'low confidence' when the top probability is below R x "
+                             "chance (default 1.5)")
     parser.add_argument("--transcribe", action="store_true",
                         help="also print what was said (offline pocketsphinx)")
     parser.add_argument("--speak", action="store_true", help="say the emotion aloud (espeak-ng)")
@@ -68,7 +73,11 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.top_k < 1:
         raise SerError("--top-k must be at least 1")
-    from ser.inference import Predictor, default_model_dir
+    from ser.inference import LOW_CONFIDENCE_RATIO, Predictor, clip_notes, default_model_dir
+
+    ratio = LOW_CONFIDENCE_RATIO if args.confidence_ratio is None else args.confidence_ratio
+    if ratio <= 0:
+        raise SerError("--confidence-ratio must be positive")
 
     model_dir = Path(args.model) if args.model else default_model_dir()
     predictor = Predictor.load(model_dir)
@@ -78,9 +87,13 @@ def _main(argv: Sequence[str] | None) -> int:
     answers = []
     for path, p in zip(ok, proba, strict=True):
         order = np.argsort(-p)[: args.top_k]
-        result = {"file": path, "emotion": labels[order[0]],
+        result = {"file": display_path(path), "emotion": labels[order[0]],
                   "probabilities": {labels[i]: round(float(p[i]), 4) for i in order},
-                  "model": str(model_dir)}
+                  "model": display_path(model_dir)}
+        notes = clip_notes(path, p, feature_params=predictor.card["feature_params"],
+                           confidence_ratio=ratio)
+        if notes:
+            result["notes"] = notes
         if args.transcribe:
             from ser.speech_io import transcribe
 
@@ -88,6 +101,7 @@ def _main(argv: Sequence[str] | None) -> int:
         answers.append(result)
         print(json.dumps(result) if args.json else _format(result))
     for path, message in failures:
+        path, message = display_path(path), display_path(message)
         print(f"error: {message}" if not args.json else json.dumps({"file": path,
                                                                      "error": message}),
               file=sys.stderr if not args.json else sys.stdout)
@@ -108,6 +122,8 @@ def _main(argv: Sequence[str] | None) -> int:
 def _format(result: dict) -> str:
     probs = "  ".join(f"{k} {v:.2f}" for k, v in result["probabilities"].items())
     line = f"{result['file']}: {result['emotion'].upper()}   ({probs})"
+    for note in result.get("notes", []):
+        line += f"\n  note: {note}"
     if "transcript" in result:
         line += f'\n  said: "{result["transcript"]}"'
     return line

@@ -363,13 +363,13 @@ def test_parse_corpus_errors(tmp_path):
     assert "demo" in message and "corpora.ravdess" in message and "\n" not in message
     (tmp_path / "empty").mkdir()
     make_tree(tmp_path / "empty", ["readme.txt"])
-    with pytest.raises(ConfigError, match="no .wav files"):
+    with pytest.raises(ConfigError, match="no audio files"):
         parse_corpus("tess", tmp_path / "empty")
     write_wav(tmp_path / "a.wav")
     with pytest.raises(ConfigError, match="is a file"):
         parse_corpus("tess", tmp_path / "a.wav")
     make_tree(tmp_path / "wrong", ["03-01-05-01-01-01-01.wav"])
-    with pytest.raises(ConfigError, match="none of the 1 .wav files"):
+    with pytest.raises(ConfigError, match="none of the 1 audio files"):
         parse_corpus("tess", tmp_path / "wrong")
     with pytest.raises(ConfigError, match="unknown parser option"):
         parse_corpus("tess", tmp_path / "wrong", include_song=True)

@@ -358,10 +358,10 @@ def test_failed_run_leaves_no_output(manifest, params, tmp_path, monkeypatch, wo
     good = manifest[~manifest["path"].str.contains("/bad/")]
     victim = good["path"].iloc[5]
 
-    def failing(path, *, params):
+    def failing(path, *, params, **options):
         if path == victim:
             raise exc("boom")
-        return real(path, params=params)
+        return real(path, params=params, **options)
 
     monkeypatch.setattr(extract_mod, "file_features", failing)  # forked workers inherit it
     monkeypatch.setattr(extract_mod, "_mp_context", lambda: multiprocessing.get_context("fork"))

@@ -87,7 +87,7 @@ def test_skops_round_trip_and_card(tmp_path):
 
 def test_untrusted_skops_content_is_refused(tmp_path):
     evil = Pipeline([("f", FunctionTransformer(operator.attrgetter("real")))])
-    save_model(tmp_path / "m", evil, {"format": "skops", "labels": [], "feature_params": {}})
+    save_model(tmp_path / "m", evil, {"format": "skops", "labels": ["a"], "feature_params": {}})
     with pytest.raises(SerError, match="untrusted"):
         load_model(tmp_path / "m")
 

@@ -122,6 +122,11 @@ def test_model_with_other_feature_params_is_refused(demo_project, capsys, tmp_pa
     card["feature_params"]["n_coeffs"] = 20
     (tampered / "card.json").write_text(json.dumps(card))
     rc, _, err = predict(capsys, "--file", str(demo_clip(demo_project)), "--model", str(tampered))
+    assert rc == 2 and "card.json: checksum differs" in err and err.count("\n") == 1
+    from ser.models.store import write_checksums
+
+    write_checksums(tampered)  # a self-consistent folder: the card check itself must catch it
+    rc, _, err = predict(capsys, "--file", str(demo_clip(demo_project)), "--model", str(tampered))
     assert rc == 2 and "trained on" in err and err.count("\n") == 1
 
 

@@ -53,7 +53,7 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
     ------
     ConfigError
         Unknown corpus or option; root missing, not a folder, without any
-        ``.wav`` file, or with no file that parses as this corpus.
+        audio file, or with no file that parses as this corpus.
     """
     if name not in PARSERS:
         raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(PARSERS)}")
@@ -75,11 +75,12 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
         raise ConfigError(f"corpus {name!r}: root {root} is a file, not a folder; an archive "
                           f"must be unpacked first: 'ser data import {name} {root}'")
     if not find_wavs(root):
-        raise ConfigError(f"corpus {name!r}: no .wav files in or under {root}; {how}")
+        raise ConfigError(f"corpus {name!r}: no audio files (.wav, .flac, ...) in or under "
+                          f"{root}; {how}")
     result = parser(root, **options)
     if not result.rows:
         reason, count = Counter(r for _, r in result.rejected).most_common(1)[0]
-        raise ConfigError(f"corpus {name!r}: none of the {len(result.rejected)} .wav files under "
+        raise ConfigError(f"corpus {name!r}: none of the {len(result.rejected)} audio files under "
                           f"{root} parse as {name} (most common reason, {count} files: {reason}); "
                           f"is it the right folder?")
     return result

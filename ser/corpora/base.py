@@ -1,7 +1,8 @@
 """Machinery shared by the corpus parsers: walking a root, rows, rejections, summaries.
 
-A parser turns a corpus folder into one row per usable clip. Every ``.wav``
-file under the root either becomes a row or is *rejected* with a reason, so
+A parser turns a corpus folder into one row per usable clip. Every audio file
+(``.wav``, ``.flac``, ``.ogg``, ... any extension libsndfile reads) under the
+root either becomes a row or is *rejected* with a reason, so
 nothing is silently dropped or mislabelled: the manifest stage writes the
 rejections next to the manifest and prints their most common reasons.
 """
@@ -9,6 +10,7 @@ rejections next to the manifest and prints their most common reasons.
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ser.audio import wav_truncation
+from ser.io import display_path
 from ser.labels import CORPUS_CODES, sort_labels
 
 #: Columns every manifest has, in this order; corpus-specific columns follow.
@@ -111,25 +115,91 @@ def _counts(counter: Counter, order: Iterable[str]) -> str:
     return ", ".join(f"{key} {counter[key]}" for key in order)
 
 
-def walk_files(root: Path, keep: Callable[[str], bool]) -> list[Path]:
+#: Extensions libsndfile decodes (soundfile); the scan accepts all of them, so
+#: a corpus converted to FLAC or OGG parses like its WAV original.
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff",
+                              ".aif", ".aifc", ".au", ".caf", ".w64", ".rf64"})
+
+
+def walk_files(
+    root: Path,
+    keep: Callable[[str], bool],
+    *,
+    rejected: list[tuple[str, str]] | None = None,
+) -> list[Path]:
     """Return files under ``root`` whose name passes ``keep``, sorted by relative path.
 
-    Symbolic links to folders are followed (a copy may be linked in from
-    elsewhere) with a guard against loops. Hidden folders (``.git``, ``.dvc``,
-    ...) and ``__MACOSX`` are not searched.
+    The walk never leaves ``root``: every folder and file is resolved, and a
+    symbolic link pointing outside the root (``-> ..``, ``-> /``), a dangling
+    link, and anything that is not a regular file (FIFO, device, socket) is
+    left out and recorded in ``rejected`` as ``(path, reason)`` (if given).
+    Nothing is opened, so a FIFO can never block the scan. Links inside the
+    root are followed, with a guard against loops. Hidden folders (``.git``,
+    ``.dvc``, ...) and ``__MACOSX`` are not searched.
     """
     root = Path(root)
+    real_root = Path(os.path.realpath(root))
     found: list[Path] = []
     seen: set[str] = set()
+
+    def reject(path: Path, reason: str) -> None:
+        if rejected is not None:
+            rejected.append((display_path(path), reason))
+
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
         if real in seen:
             dirnames[:] = []
             continue
         seen.add(real)
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS]
-        found.extend(Path(dirpath) / name for name in filenames if keep(name))
+        kept = []
+        for d in dirnames:
+            if d.startswith(".") or d in SKIPPED_DIRS:
+                continue
+            sub = Path(dirpath) / d
+            target = Path(os.path.realpath(sub))
+            if not target.is_relative_to(real_root):
+                reject(sub, "symbolic link to a folder outside the corpus root "
+                            f"(-> {display_path(target)}); not followed")
+                continue
+            kept.append(d)
+        dirnames[:] = kept
+        for name in filenames:
+            if not keep(name):
+                continue
+            path = Path(dirpath) / name
+            reason = _not_a_plain_file(path, real_root)
+            if reason:
+                reject(path, reason)
+            else:
+                found.append(path)
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _not_a_plain_file(path: Path, real_root: Path) -> str | None:
+    """Why ``path`` is not a regular file inside the root (never opens it), or ``None``."""
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        return f"cannot read the file ({exc.strerror or exc})"
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target_st = path.stat()
+        except OSError:
+            return (f"dangling symbolic link (-> {display_path(os.readlink(path))}); "
+                    "the target is missing")
+        target = Path(os.path.realpath(path))
+        if not target.is_relative_to(real_root):
+            return (f"symbolic link pointing outside the corpus root "
+                    f"(-> {display_path(target)}); left out")
+        st = target_st
+    if stat.S_ISREG(st.st_mode):
+        return None
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode)
+            else "a socket" if stat.S_ISSOCK(st.st_mode)
+            else "a device file" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "not a regular file")
+    return f"{kind}, not an audio file; left out without opening it"
 
 
 def is_wav(name: str) -> bool:
@@ -137,9 +207,18 @@ def is_wav(name: str) -> bool:
     return name.lower().endswith(".wav")
 
 
-def find_wavs(root: Path) -> list[Path]:
-    """Return every ``.wav`` file (any case) under ``root``, sorted by relative path."""
-    return walk_files(root, is_wav)
+def is_audio(name: str) -> bool:
+    """True for a name with an extension libsndfile reads (:data:`AUDIO_EXTENSIONS`)."""
+    return os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS
+
+
+def find_wavs(root: Path, *, rejected: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Return every audio file (``.wav`` or another :data:`AUDIO_EXTENSIONS`) under ``root``.
+
+    Sorted by relative path; links outside the root and special files go to
+    ``rejected`` (see :func:`walk_files`).
+    """
+    return walk_files(root, is_audio, rejected=rejected)
 
 
 #: A per-file parser: (path, path relative to the root) -> (clip key, columns
@@ -181,10 +260,10 @@ def parse_files(
     root = Path(root)
     result = ParseResult(corpus=corpus, root=root, columns=COMMON_COLUMNS + extra_columns)
     first_seen: dict[Hashable, str] = {}
-    for path in find_wavs(root) if files is None else files:
+    for path in find_wavs(root, rejected=result.rejected) if files is None else files:
         outcome = _parse_one(path, root, parse_file)
         if isinstance(outcome, str):
-            result.rejected.append((str(path), outcome))
+            result.rejected.append((display_path(path), outcome))
             continue
         key, values = outcome
         if key in first_seen:
@@ -208,6 +287,10 @@ def _parse_one(
     if path.name.startswith("._"):
         return "macOS metadata file (AppleDouble '._' name), not audio"
     try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "file or folder name is not valid UTF-8; rename it (e.g. convmv -f latin1 -t utf8)"
+    try:
         outcome = parse_file(path, path.relative_to(root))
     except Reject as reason:
         return str(reason)
@@ -219,6 +302,9 @@ def _parse_one(
         return f"only {size} bytes: too small to hold any audio"
     if size < 1024 and _head(path).startswith(GIT_LFS_POINTER):
         return "Git LFS pointer, not the audio: run 'git lfs pull' in the clone"
+    truncated = wav_truncation(path)
+    if truncated:
+        return truncated
     return outcome
 
 

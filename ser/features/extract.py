@@ -62,6 +62,7 @@ import pyarrow.parquet as pq
 
 from ser.errors import AudioError, SerError
 from ser.features.mfcc import (
+    DEFAULT_MIN_RMS_DB,
     FEATURE_PREFIX,
     FeatureError,
     FeatureParams,
@@ -145,12 +146,13 @@ def _init_worker() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def _extract_chunk(items: list[tuple[int, str]], fp: FeatureParams) -> list[_Result]:
-    """Features of a few files; undecodable files become skip records."""
+def _extract_chunk(items: list[tuple[int, str]], fp: FeatureParams,
+                   min_rms_db: float | None = None) -> list[_Result]:
+    """Features of a few files; undecodable or silent files become skip records."""
     results: list[_Result] = []
     for index, path in items:
         try:
-            seq, summary, duration = file_features(path, params=fp)
+            seq, summary, duration = file_features(path, params=fp, min_rms_db=min_rms_db)
         except (AudioError, FeatureError) as exc:
             results.append((index, None, None, 0.0, exc.reason))
         else:
@@ -226,9 +228,10 @@ class _Results:
     """
 
     def __init__(self, chunks: Iterable[list[tuple[int, str]]], fp: FeatureParams, *,
-                 workers: int) -> None:
+                 workers: int, min_rms_db: float | None = None) -> None:
         self.chunks = iter(chunks)
         self.fp = fp
+        self.min_rms_db = min_rms_db
         self.pool: ProcessPoolExecutor | None = None
         self.pending: deque = deque()
         if workers > 1:
@@ -243,14 +246,15 @@ class _Results:
     def _submit(self, n: int) -> None:
         assert self.pool is not None
         for chunk in islice(self.chunks, n):
-            self.pending.append(self.pool.submit(_extract_chunk, chunk, self.fp))
+            self.pending.append(self.pool.submit(_extract_chunk, chunk, self.fp,
+                                                  self.min_rms_db))
 
     def __iter__(self) -> Iterator[list[_Result]]:
         if self.pool is None:
             # One BLAS limit for the whole run instead of one per clip.
             with single_threaded_blas():
                 for chunk in self.chunks:
-                    yield _extract_chunk(chunk, self.fp)
+                    yield _extract_chunk(chunk, self.fp, self.min_rms_db)
             return
         while self.pending:
             try:
@@ -384,6 +388,15 @@ def _warn(message: str) -> None:
     tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
+def _min_rms_db(params: Mapping[str, Any] | FeatureParams) -> float | None:
+    """``mfcc.min_rms_db`` (default :data:`DEFAULT_MIN_RMS_DB`; null turns the check off)."""
+    if not isinstance(params, Mapping):
+        return DEFAULT_MIN_RMS_DB
+    section = params["mfcc"] if isinstance(params.get("mfcc"), Mapping) else params
+    value = section.get("min_rms_db", DEFAULT_MIN_RMS_DB)
+    return None if value is None else float(value)
+
+
 def extract_features(
     manifest: str | Path | pd.DataFrame | pa.Table,
     out_dir: str | Path,
@@ -428,6 +441,7 @@ def extract_features(
     start = time.perf_counter()
     fp = FeatureParams.from_mapping(params)
     n_workers = resolve_workers(workers, params=params if isinstance(params, Mapping) else None)
+    min_rms_db = _min_rms_db(params)
     if chunk_size < 1:
         raise SerError(f"chunk_size must be >= 1, got {chunk_size}")
     table = _read_manifest(manifest)
@@ -445,7 +459,8 @@ def extract_features(
         tmp.mkdir()
         # Fork the workers first: before the output files are open and before
         # tqdm starts its monitor thread.
-        with closing(_Results(chunks, fp, workers=n_workers)) as results:
+        with closing(_Results(chunks, fp, workers=n_workers,
+                                     min_rms_db=min_rms_db)) as results:
             sink = _ParquetSink(tmp, table, fp)
             try:
                 with tqdm(total=n_files, unit="file", desc=desc, disable=not progress,

@@ -5,7 +5,9 @@ both call these functions, so a model always sees features computed the same
 way. The definition is fixed by the ``mfcc:`` section of ``params.yaml``:
 
 1. :func:`ser.audio.load_audio` decodes the file, mixes it to mono (float32)
-   and resamples it to ``sample_rate`` (soxr, ``soxr_hq``).
+   and resamples it to ``sample_rate`` (soxr, ``soxr_hq``). Only the first
+   ``max_seconds + READ_MARGIN_SECONDS`` are decoded (all if ``max_seconds``
+   is null), so a long recording costs no more memory than a short one.
 2. If ``trim_db`` is set, leading and trailing silence quieter than
    ``trim_db`` below the clip's peak is cut (``librosa.effects.trim`` with its
    defaults: 2048-sample frames, hop 512, reference = the loudest frame).
@@ -590,16 +592,56 @@ def summary_names(n_coeffs: int, *, deltas: int = 0) -> list[str]:
             for coef in coefficient_names(n_coeffs, deltas=deltas) for stat in SUMMARY_STATS]
 
 
-def file_features(path: str | Path, *, params: Mapping[str, Any] | FeatureParams,
-                  ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Like :func:`features_from_file`, also returning the decoded duration in seconds."""
+#: Seconds decoded beyond ``max_seconds``, so the leading silence that
+#: ``trim_db`` cuts can still be cut: a clip up to ``max_seconds + READ_MARGIN_SECONDS``
+#: long is decoded whole (features bit-identical to decoding everything); a
+#: longer one is read only that far, so memory is flat in the clip's length.
+READ_MARGIN_SECONDS = 2.0
+
+#: Default of ``mfcc.min_rms_db``: clips whose level (DC removed) is below this
+#: many dB re full scale are skipped as silent. It selects clips and does not
+#: change any feature value, so it is not part of the fingerprint.
+DEFAULT_MIN_RMS_DB = -60.0
+
+
+def read_seconds(params: Mapping[str, Any] | FeatureParams) -> float | None:
+    """How many seconds of a file feature extraction decodes (``None``: all of it)."""
     fp = FeatureParams.from_mapping(params)
-    y, sr = load_audio(path, sr=fp.sample_rate)
+    return None if fp.max_seconds is None else fp.max_seconds + READ_MARGIN_SECONDS
+
+
+def file_features(path: str | Path, *, params: Mapping[str, Any] | FeatureParams,
+                  min_rms_db: float | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Like :func:`features_from_file`, also returning the clip's duration in seconds.
+
+    At most :func:`read_seconds` of audio is decoded. With ``min_rms_db`` set,
+    a clip whose level (DC removed, :func:`ser.audio.rms_db`) is below it
+    raises :class:`FeatureError` ("silent"), so extraction skips it with that
+    reason.
+    """
+    fp = FeatureParams.from_mapping(params)
+    limit = read_seconds(fp)
+    y, sr = load_audio(path, sr=fp.sample_rate, max_seconds=limit)
+    duration = y.shape[0] / sr
+    if limit is not None and duration >= limit:  # cut: take the length from the header
+        from ser.audio import audio_info
+
+        info = audio_info(path)
+        duration = max(duration, info.frames / info.samplerate)
+    if min_rms_db is not None:
+        from ser.audio import rms_db
+
+        level = rms_db(y)
+        if level < min_rms_db:
+            shown = "-inf" if level == float("-inf") else f"{level:.1f}"
+            raise FeatureError(f"silent or near-silent clip (level {shown} dBFS, below "
+                               f"mfcc.min_rms_db {min_rms_db:g}); skipped", path)
     try:
         seq = mfcc_sequence(y, sr, params=fp)
     except FeatureError as exc:
         raise FeatureError(exc.reason, path) from None
-    return seq, mfcc_summary(seq), y.shape[0] / sr
+    return seq, mfcc_summary(seq), duration
 
 
 def features_from_file(path: str | Path, *, params: Mapping[str, Any] | FeatureParams,
