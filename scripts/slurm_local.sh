@@ -6,6 +6,7 @@
 #                                   write slurm.conf, start munged, slurmctld, slurmd and
 #                                   wait until the node is idle
 #   scripts/slurm_local.sh status   show the daemons this script started and `sinfo`
+#                                   (exit 3 when the cluster is not running)
 #   scripts/slurm_local.sh stop     stop exactly the daemons this script started (by pid)
 #   scripts/slurm_local.sh env      print `export SLURM_CONF=...` for sbatch/squeue/sinfo
 #
@@ -34,7 +35,7 @@ say() { printf 'slurm_local: %s\n' "$*"; }
 die() { printf 'slurm_local: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
 }
 
 install_packages() {
@@ -239,5 +240,6 @@ case ${1:-} in
     status) cmd_status ;;
     env) echo "export SLURM_CONF=$CONF" ;;
     -h|--help|help) usage ;;
-    *) usage >&2; exit 2 ;;
+    *) printf 'slurm_local: error: unknown command %s (start, stop, status, env)\n\n' "'${1:-}'" >&2
+       usage >&2; exit 2 ;;
 esac
