@@ -241,7 +241,8 @@ def read_benchmark_tsvs(project: Path) -> list[dict]:
             continue
         rel = tsv.relative_to(project / "logs" / "benchmarks")
         rss = [float(r["max_rss"]) for r in rows if r.get("max_rss") not in (None, "", "NA", "-")]
-        jobs.append({"stage": rel.parts[0], "job": str(rel.with_suffix("")),
+        stage = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        jobs.append({"stage": stage, "job": str(rel.with_suffix("")),
                      "wall_s": float(np.mean([float(r["s"]) for r in rows])),
                      "peak_rss_mb": max(rss) if rss else None})
     return jobs
