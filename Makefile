@@ -9,7 +9,7 @@ CORES ?= $(shell nproc)
 export KERAS_BACKEND := jax
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install system-deps plots-assets demo test test-slow lint dvc-demo clean
+.PHONY: install system-deps plots-assets demo test test-slow test-slurm lint dvc-demo clean
 
 install: system-deps $(STAMP) plots-assets
 
@@ -65,6 +65,11 @@ test: install
 # Whole-pipeline tests (Snakemake and DVC on the tiny demo); CI runs them as a second step.
 test-slow: install
 	$(BIN)/pytest -m slow; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# The tiny pipeline on a single-node SLURM cluster (scripts/slurm_local.sh; installs
+# slurm-wlm and munge with apt-get as root) against a local run, byte for byte.
+test-slurm: install
+	$(BIN)/pytest -m slurm; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 lint: install
 	$(BIN)/ruff check ser scripts tests benchmarks predict.py
