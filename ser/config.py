@@ -45,10 +45,17 @@ def validate_params(params: Any, *, source: str = "params") -> None:
         where = ".".join(str(p) for p in err.path) or "(top level)"
         raise ConfigError(f"{source}: bad parameter {where}: {err.message}")
     train = params["train"]
+    from ser.models import MODEL_SPECS
+
     for model in train["models"]:
-        if model != "lstm" and model not in params:
+        section = MODEL_SPECS[model].section
+        if section not in params:
             raise ConfigError(f"{source}: model {model!r} is listed in train.models "
-                              f"but has no '{model}:' section with a grid")
+                              f"but has no '{section}:' section")
+    for feature_set in train["feature_sets"]:
+        if feature_set not in params:
+            raise ConfigError(f"{source}: feature set {feature_set!r} is listed in "
+                              f"train.feature_sets but has no '{feature_set}:' section")
     if "cross_corpus" in train["protocols"]:
         corpora = params["corpora"]
         test = params["splits"]["cross_corpus_test"]
