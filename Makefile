@@ -9,7 +9,7 @@ CORES ?= $(shell nproc)
 export KERAS_BACKEND := jax
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install system-deps plots-assets demo test test-slow test-slurm lint dvc-demo clean
+.PHONY: install system-deps plots-assets demo test test-slow test-slurm lint dvc-demo wiring pull clean
 
 install: system-deps $(STAMP) plots-assets
 
@@ -75,10 +75,20 @@ lint: install
 	$(BIN)/ruff check ser scripts tests benchmarks predict.py
 	snakemake --lint
 
-# The same pipeline through DVC instead of Snakemake.
+# The same pipeline through DVC instead of Snakemake; then Snakemake records DVC's work
+# (snakemake -n has nothing to do afterwards).
 dvc-demo: install
 	dvc repro
+	$(BIN)/python -m ser.wiring adopt
 	dvc metrics show
+
+# Regenerate dvc.yaml from the Snakefile (after editing rules or params.yaml lists).
+wiring:
+	$(BIN)/python -m ser.wiring write
+
+# Fresh clone: restore DVC-tracked data; pipeline outputs never pushed are rebuilt instead.
+pull:
+	dvc pull --allow-missing
 
 clean:
 	rm -rf data/demo data/manifests data/features data/splits models metrics reports logs .snakemake

@@ -9,7 +9,7 @@ decodes and resamples everything first, as the code did before the limit.
 Usage
 -----
 python benchmarks/bench_long_audio.py                      # 60-min file, 48 kHz mono
-python benchmarks/bench_long_audio.py --minutes 10 --model models/speaker/svm
+python benchmarks/bench_long_audio.py --minutes 10 --model models/speaker/mfcc/svm
 """
 
 from __future__ import annotations

@@ -50,19 +50,27 @@ def main() -> None:
     params["train"]["models"] = MODELS
     (args.out / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    stage("prepare_manifest.py", "--corpus", "ravdess", cwd=args.out)
-    stage("extract_features.py", "--corpus", "ravdess", cwd=args.out)
+    manifest, features = "data/manifests/ravdess.parquet", "data/features/mfcc"
+    stage("prepare_manifest.py", "--corpus", "ravdess", "--root", str(args.root.resolve()),
+          "--out", manifest, cwd=args.out)
+    stage("extract_features.py", "--feature-set", "mfcc", "--corpus", "ravdess",
+          "--manifest", manifest, "--out", f"{features}/ravdess", cwd=args.out)
     for protocol in PROTOCOLS:
-        stage("make_splits.py", "--protocol", protocol, cwd=args.out)
+        split = f"data/splits/{protocol}.parquet"
+        stage("make_splits.py", "--protocol", protocol, "--out", split, manifest, cwd=args.out)
         for model in MODELS:
-            stage("train.py", "--model", model, "--protocol", protocol, cwd=args.out)
-            stage("evaluate.py", "--model", model, "--protocol", protocol, cwd=args.out)
+            common = ["--protocol", protocol, "--features", features, "--split", split]
+            stage("train.py", "--model", model, *common,
+                  "--out", f"models/{protocol}/mfcc/{model}", cwd=args.out)
+            stage("evaluate.py", *common, "--model-dir", f"models/{protocol}/mfcc/{model}",
+                  "--out", f"metrics/{protocol}/mfcc/{model}", cwd=args.out)
 
     print(f"\n{'model':14s} {'protocol':9s} {'UAR':>6s}  {'95% CI':15s} {'acc':>6s} "
           f"{'F1':>6s} {'n':>4s}")
     for protocol in PROTOCOLS:
         for model in MODELS:
-            m = json.loads((args.out / "metrics" / protocol / model / "metrics.json").read_text())
+            m = json.loads((args.out / "metrics" / protocol / "mfcc" / model / "metrics.json")
+                           .read_text())
             lo, hi = m["ci95"]["uar"]
             print(f"{model:14s} {protocol:9s} {m['uar']:6.3f}  [{lo:.3f}, {hi:.3f}]  "
                   f"{m['accuracy']:6.3f} {m['f1_macro']:6.3f} {m['n_test']:4d}")

@@ -1,36 +1,46 @@
-"""Stage: evaluate one trained model on its protocol's test split (metrics/<protocol>/<model>/)."""
+"""Stage: evaluate one trained model on its protocol's test split.
+
+    python scripts/evaluate.py --protocol speaker --model-dir models/speaker/mfcc/svm \
+        --features data/features/mfcc --split data/splits/speaker.parquet \
+        --out metrics/speaker/mfcc/svm --params params.yaml
+
+Reads params sections corpora and evaluate.
+"""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-from ser.cli import add_job_arguments, run_cli
+from ser.stage import read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_job_arguments(parser)
-    parser.add_argument("--params", default="params.yaml",
-                        help="parameters file (section evaluate)")
-    parser.add_argument("--model-dir", help="trained model (default models/<protocol>/<model>)")
-    parser.add_argument("--out", help="output folder (default metrics/<protocol>/<model>)")
+    from ser.splits import PROTOCOLS
+
+    parser = stage_parser(__doc__)
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--model-dir", type=Path, required=True, help="trained model folder")
+    parser.add_argument("--features", type=Path, required=True, help="feature-set folder")
+    parser.add_argument("--split", type=Path, required=True, help="split Parquet")
+    parser.add_argument("--out", type=Path, required=True, help="metrics folder to write")
     args = parser.parse_args(argv)
 
-    from ser.config import load_params
+    from ser.data import load_protocol_data
     from ser.evaluation import evaluate_stage
+    from ser.settings import EvaluateSettings
 
-    params = load_params(args.params)
-    model_dir = Path(args.model_dir or f"models/{args.protocol}/{args.model}")
-    out = Path(args.out or f"metrics/{args.protocol}/{args.model}")
-    m = evaluate_stage(params, args.model, args.protocol, model_dir=model_dir, out_dir=out)
+    params = read_params(args.params)
+    data = load_protocol_data(split_path=args.split, features_dir=args.features,
+                              corpora=list(params["corpora"]))
+    m = evaluate_stage(model_dir=args.model_dir, data=data, protocol=args.protocol,
+                       settings=EvaluateSettings.from_section(params["evaluate"]),
+                       out_dir=args.out)
     ci = m["ci95"].get("uar", [float("nan")] * 2)
-    print(f"{args.model}/{args.protocol}: UAR {m['uar']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], "
+    print(f"{m['model']}/{args.protocol}: UAR {m['uar']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], "
           f"accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f} on {m['n_test']} clips "
-          f"(chance {m['chance_uar']:.3f}) -> {out}")
+          f"(chance {m['chance_uar']:.3f}) -> {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    run_stage(main)

@@ -1,56 +1,45 @@
-"""Stage: MFCC features of one corpus -> data/features/mfcc/<corpus>/.
+"""Stage: features of one corpus with one feature set.
 
-Reads the corpus manifest (data/manifests/<corpus>.parquet) and writes, atomically,
-summary.parquet (manifest columns + n_frames, duration_s + feat_* statistics),
-sequences.parquet (per-clip MFCC sequences for the LSTM) and skipped.csv (files
-that could not be decoded). The feature definition is the mfcc: section of
-params.yaml; see ser/features/mfcc.py and ser/features/extract.py.
+    python scripts/extract_features.py --feature-set mfcc --corpus tess \
+        --manifest data/manifests/tess.parquet --out data/features/mfcc/tess --params params.yaml
+
+Writes, atomically, OUT/summary.parquet (manifest columns + n_frames, duration_s +
+feat_* statistics), OUT/sequences.parquet (per-clip frame sequences for sequence
+models) and OUT/skipped.csv (files that could not be decoded). The settings are the
+params section named like the feature set (e.g. mfcc:, whose `workers` sets the
+number of extraction processes); see ser/features/.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from ser.cli import run_cli
-from ser.config import load_params
-from ser.features import extract_features
-from ser.features.extract import keep_freed_memory
+from ser.stage import read_params, run_stage, stage_parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Command-line options of the stage."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", required=True, help="corpus name (e.g. ravdess)")
-    parser.add_argument("--params", default="params.yaml", type=Path,
-                        help="parameters file (default: %(default)s)")
-    parser.add_argument("--manifest", type=Path,
-                        help="manifest Parquet (default: data/manifests/CORPUS.parquet)")
-    parser.add_argument("--out", type=Path,
-                        help="output folder (default: data/features/mfcc/CORPUS)")
-    parser.add_argument("--workers", type=int,
-                        help="extraction processes (default: mfcc.workers; 0 = all cores)")
+def main(argv=None) -> int:
+    from ser.features.sets import FEATURE_SETS, feature_set_spec
+
+    parser = stage_parser(__doc__)
+    parser.add_argument("--feature-set", required=True, choices=sorted(FEATURE_SETS))
+    parser.add_argument("--corpus", required=True, help="corpus name (progress label)")
+    parser.add_argument("--manifest", type=Path, required=True, help="manifest Parquet")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
+    args = parser.parse_args(argv)
 
+    from ser.features.extract import keep_freed_memory
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the stage; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    params = load_params(args.params)
-    manifest = args.manifest or Path("data/manifests") / f"{args.corpus}.parquet"
-    out = args.out or Path("data/features/mfcc") / args.corpus
+    section = read_params(args.params)[args.feature_set]
     keep_freed_memory()  # fewer page faults when extracting in this process
-    result = extract_features(manifest, out, params=params["mfcc"], workers=args.workers,
-                              progress=not args.no_progress, desc=f"mfcc {args.corpus}")
-    print(f"{args.corpus}: wrote features of {result.n_rows}/{result.n_files} files to {out} "
-          f"({len(result.skipped)} skipped, {result.workers} workers, "
+    extract = feature_set_spec(args.feature_set).extract_function()
+    result = extract(args.manifest, args.out, params=section, progress=not args.no_progress,
+                     desc=f"{args.feature_set} {args.corpus}")
+    print(f"{args.corpus}: wrote features of {result.n_rows}/{result.n_files} files to "
+          f"{args.out} ({len(result.skipped)} skipped, {result.workers} workers, "
           f"{result.seconds:.1f} s)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    run_stage(main)

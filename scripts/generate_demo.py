@@ -3,12 +3,12 @@
 The audio is speech-like (glottal source, formants, emotion-dependent prosody,
 per-speaker voices) and needs no download. The same seed gives byte-identical
 files. Defaults for --preset and --seed come from the ``demo:`` section of
-params.yaml; the folder is replaced atomically, so an interrupted run leaves
-the previous one (or nothing) in place.
+the --params file; the folder is replaced atomically, so an interrupted run
+leaves the previous one (or nothing) in place.
 
 Examples
 --------
-    python scripts/generate_demo.py --corpus ravdess
+    python scripts/generate_demo.py --corpus ravdess --out data/demo/ravdess
     python scripts/generate_demo.py --corpus tess --preset tiny --out /tmp/tess --seed 1
 """
 
@@ -19,12 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(ROOT))
-
-from ser.cli import run_cli  # noqa: E402
-from ser.demo import CORPORA, PRESETS, generate_corpus, plan_corpus  # noqa: E402
+from ser.cli import run_cli
+from ser.corpora.demo import CORPORA, PRESETS, generate_corpus, plan_corpus
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--corpus", required=True, choices=CORPORA,
                         help="which corpus layout to write")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="corpus root to (re)create (default: data/demo/<corpus>)")
+    parser.add_argument("--out", type=Path, required=True, help="corpus root to (re)create")
     parser.add_argument("--preset", choices=PRESETS, default=None,
                         help="size preset (default: demo.preset in --params)")
     parser.add_argument("--seed", type=int, default=None,
@@ -67,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo = load_params(args.params)["demo"]
         preset = demo["preset"] if preset is None else preset
         seed = demo["seed"] if seed is None else seed
-    out = args.out if args.out is not None else Path("data/demo") / args.corpus
+    out = args.out
 
     from tqdm import tqdm
 

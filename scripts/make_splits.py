@@ -1,31 +1,34 @@
-"""Stage: write the train/test assignment of one protocol (data/splits/<protocol>.parquet)."""
+"""Stage: write the train/test assignment of one protocol over the pooled manifests.
+
+    python scripts/make_splits.py --protocol speaker --out data/splits/speaker.parquet \
+        --params params.yaml data/manifests/tess.parquet data/manifests/ravdess.parquet
+
+Reads params section splits.
+"""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-from ser.cli import add_job_arguments, run_cli
+from ser.stage import read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_job_arguments(parser, model=False)
-    parser.add_argument("--params", default="params.yaml", help="parameters file (section splits)")
-    parser.add_argument("--manifests", default="data/manifests", help="folder of <corpus>.parquet")
-    parser.add_argument("--out", help="output Parquet (default data/splits/<protocol>.parquet)")
+    from ser.splits import PROTOCOLS
+
+    parser = stage_parser(__doc__)
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--out", type=Path, required=True, help="split Parquet to write")
+    parser.add_argument("manifests", type=Path, nargs="+", help="manifest Parquet files")
     args = parser.parse_args(argv)
 
-    from ser.config import load_params
+    from ser.settings import SplitSettings
     from ser.splits import write_split
 
-    params = load_params(args.params)
-    out = Path(args.out or f"data/splits/{args.protocol}.parquet")
-    summary = write_split(params, args.protocol, manifests=Path(args.manifests), out=out)
-    print(summary)
+    settings = SplitSettings.from_section(read_params(args.params)["splits"])
+    print(write_split(args.protocol, manifests=args.manifests, settings=settings, out=args.out))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    run_stage(main)

@@ -5,49 +5,37 @@ the evaluation of each model x protocol (metrics/<protocol>/<model>/), the
 model cards and LSTM histories (models/<protocol>/<model>/) and a few audio
 files for the example waveforms - and writes one HTML page with every table
 and figure embedded (no network access needed to view it) plus a Markdown
-summary of the tables. Corpora, models and protocols come from params.yaml
-('corpora:', 'train.models', 'train.protocols'; 'report:' for the options).
-Both files are written atomically: a failed build leaves no half-written report.
-Run from the project root:
+summary of the tables. Corpora, models, feature sets and protocols come from the
+--params file ('corpora:', 'train:'; 'report:' for the options). Both files are
+written atomically: a failed build leaves no half-written report.
 
-    python scripts/report.py
-    python scripts/report.py --out /tmp/report --metrics other/metrics
+    python scripts/report.py --manifests data/manifests --metrics metrics \
+        --models models --out reports --params params.yaml
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # never open a window, whatever the machine
 
-try:
-    import ser  # noqa: F401
-except ImportError:  # not installed: run from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ser.cli import run_cli
+from ser.stage import run_stage, stage_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of this stage."""
-    parser = argparse.ArgumentParser(
-        prog="report.py", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="parameters file (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("reports"),
-                        help="output folder for report.html and report.md "
-                             "(default: %(default)s)")
-    parser.add_argument("--manifests", type=Path, default=Path("data/manifests"),
-                        help="manifest folder, from the manifest stage (default: %(default)s)")
-    parser.add_argument("--metrics", type=Path, default=Path("metrics"),
-                        help="metrics folder, from the evaluate stage (default: %(default)s)")
-    parser.add_argument("--models", type=Path, default=Path("models"),
-                        help="model folder, from the train stage (default: %(default)s)")
+    parser = stage_parser(__doc__, prog="report.py")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output folder for report.html and report.md")
+    parser.add_argument("--manifests", type=Path, required=True,
+                        help="manifest folder, from the manifest stage")
+    parser.add_argument("--metrics", type=Path, required=True,
+                        help="metrics folder, from the evaluate stage")
+    parser.add_argument("--models", type=Path, required=True,
+                        help="model folder, from the train stage")
     return parser
 
 
@@ -75,4 +63,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    run_stage(main)

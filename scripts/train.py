@@ -1,35 +1,49 @@
-"""Stage: tune/train one model under one protocol (models/<protocol>/<model>/)."""
+"""Stage: tune/train one model on one protocol's split and one feature set.
+
+    python scripts/train.py --model svm --protocol speaker --features data/features/mfcc \
+        --split data/splits/speaker.parquet --out models/speaker/mfcc/svm --params params.yaml
+
+Reads params sections corpora, train and the model's own section.
+"""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
-from ser.cli import add_job_arguments, run_cli
+from ser.stage import read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_job_arguments(parser)
-    parser.add_argument("--params", default="params.yaml",
-                        help="parameters file (sections train, <model>)")
-    parser.add_argument("--out", help="model folder (default models/<protocol>/<model>)")
+    from ser.models import MODELS, model_spec
+    from ser.splits import PROTOCOLS
+
+    parser = stage_parser(__doc__)
+    parser.add_argument("--model", required=True, choices=MODELS)
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--features", type=Path, required=True, help="feature-set folder")
+    parser.add_argument("--split", type=Path, required=True, help="split Parquet")
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
     parser.add_argument("--jobs", type=int, default=1, help="GridSearchCV processes")
     args = parser.parse_args(argv)
 
-    from ser.config import load_params
+    from ser.data import load_protocol_data
+    from ser.settings import TrainSettings
     from ser.training import train
 
-    params = load_params(args.params)
-    out = Path(args.out or f"models/{args.protocol}/{args.model}")
-    card = train(params, args.model, args.protocol, out_dir=out, n_jobs=args.jobs)
+    params = read_params(args.params)
+    spec = model_spec(args.model)
+    data = load_protocol_data(split_path=args.split, features_dir=args.features,
+                              corpora=list(params["corpora"]))
+    card = train(spec, args.protocol, data, out_dir=args.out,
+                 settings=TrainSettings.from_section(params["train"]),
+                 section=params[spec.section], n_jobs=args.jobs)
     score = card.get("cv_best_score", card.get("best_val_loss"))
     print(f"{args.model}/{args.protocol}: trained on {card['n_train']} clips "
           f"({len(card['labels'])} classes); best params {card['best_params']}; "
-          f"{'CV score' if 'cv_best_score' in card else 'best val loss'} {score:.3f} -> {out}")
+          f"{'CV score' if 'cv_best_score' in card else 'best val loss'} {score:.3f} "
+          f"-> {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    run_stage(main)

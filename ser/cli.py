@@ -27,16 +27,6 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None],
         return 130
 
 
-def add_job_arguments(parser, *, model: bool = True) -> None:
-    """``--model`` and ``--protocol`` with the choices the package defines (one list)."""
-    from ser.models import MODELS
-    from ser.splits import PROTOCOLS
-
-    if model:
-        parser.add_argument("--model", required=True, choices=MODELS)
-    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ser`` command (sub-commands are added by each module)."""
     import argparse

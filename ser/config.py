@@ -52,12 +52,19 @@ def validate_params(params: Any, *, source: str = "params") -> None:
         where = ".".join(path) or "(top level)"
         raise ConfigError(f"{source}: bad parameter {where}: {err.message}")
     train = params["train"]
+    from ser.models import MODEL_SPECS
+
     for model in train["models"]:
-        if model != "lstm" and model not in params:
+        section = MODEL_SPECS[model].section
+        if section not in params:
             raise ConfigError(f"{source}: model {model!r} is listed in train.models "
-                              f"but has no '{model}:' section with a grid")
-        if model != "lstm":
-            check_grid(model, params[model]["grid"], source=source)
+                              f"but has no '{section}:' section")
+        if MODEL_SPECS[model].kind == "classical":
+            check_grid(model, params[section]["grid"], source=source)
+    for feature_set in train["feature_sets"]:
+        if feature_set not in params:
+            raise ConfigError(f"{source}: feature set {feature_set!r} is listed in "
+                              f"train.feature_sets but has no '{feature_set}:' section")
     if "cross_corpus" in train["protocols"]:
         corpora = params["corpora"]
         test = params["splits"]["cross_corpus_test"]

@@ -142,27 +142,29 @@ def predictions_frame(rows: pd.DataFrame, proba: np.ndarray, labels: list[str]) 
     return out
 
 
-def evaluate_stage(params: dict, model: str, protocol: str, *, model_dir: Path,
-                   out_dir: Path) -> dict[str, Any]:
-    """Stage body: predict the protocol's test clips with a trained model; write metrics."""
+def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
+                   protocol: str) -> dict[str, Any]:
+    """Stage body: predict the test clips of ``data`` (:class:`ser.data.ProtocolData`)
+    with the model in ``model_dir``; write metrics to ``out_dir``.
+
+    ``settings`` is a :class:`ser.settings.EvaluateSettings` (bootstrap resamples, seed).
+    """
     from ser.features import check_feature_params
     from ser.inference import Predictor
-    from ser.training import load_protocol_data, load_sequences_for
 
     predictor = Predictor.load(model_dir)
-    data = load_protocol_data(params, protocol)
     check_feature_params(predictor.card["feature_params"], data.feature_params)
     test = data.test
     if predictor.is_sequence_model:
-        proba = predictor.proba_from_sequences(load_sequences_for(data, test["path"]))
+        proba = predictor.proba_from_sequences(data.sequences(test["path"]))
     else:
         proba = predictor.proba_from_summaries(test)
     preds = predictions_frame(test, proba, predictor.labels)
-    cfg = params["evaluate"]
     metrics, details = evaluate_predictions(
         preds, labels=predictor.labels, train_labels=data.train["emotion"].to_numpy(),
-        bootstrap=cfg["bootstrap"], seed=cfg["seed"])
-    metrics = {"model": model, "protocol": protocol} | metrics
+        bootstrap=settings.bootstrap, seed=settings.seed)
+    metrics = {"model": predictor.card["model"], "protocol": protocol,
+               "feature_set": data.feature_set} | metrics
     write_evaluation(out_dir, metrics, details, preds)
     return metrics
 

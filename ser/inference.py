@@ -166,10 +166,12 @@ def default_model_dir(models_root: str | Path = "models",
     """The trained model with the best speaker-independent UAR (falls back to any protocol)."""
     import json
 
+    from ser.layout import run_dir, run_key
+
     best: tuple[float, Path] | None = None
     for protocol in ("speaker", "cross_corpus", "random"):
-        for metrics in sorted(Path(metrics_root).glob(f"{protocol}/*/metrics.json")):
-            model_dir = Path(models_root) / protocol / metrics.parent.name
+        for metrics in sorted(Path(metrics_root).glob(f"{protocol}/*/*/metrics.json")):
+            model_dir = run_dir(models_root, *run_key(metrics.parent, metrics_root))
             uar = json.loads(metrics.read_text()).get("uar")
             if uar is not None and (model_dir / "card.json").is_file():
                 if best is None or uar > best[0]:

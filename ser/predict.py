@@ -4,7 +4,7 @@ Examples
 --------
 python predict.py --file clip.wav
 python predict.py --file a.wav --file recordings/ --top-k 3 --json
-python predict.py --file clip.wav --model models/speaker/svm --transcribe --speak-to answer.wav
+python predict.py --file clip.wav --model models/speaker/mfcc/svm --transcribe --speak-to answer.wav
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--file", "-f", action="append", required=True, metavar="PATH",
                         help="audio file or folder (repeatable); any format libsndfile reads")
     parser.add_argument("--model", metavar="DIR",
-                        help="trained model folder, e.g. models/speaker/svm "
+                        help="trained model folder, e.g. models/speaker/mfcc/svm "
                              "(default: best speaker-independent UAR under models/)")
     parser.add_argument("--top-k", type=int, default=3, metavar="K",
                         help="how many emotions to list with their probability (default 3)")

@@ -172,14 +172,17 @@ def validation_split(
     return np.sort(train_idx), np.sort(val_idx)
 
 
-def write_split(params: dict, protocol: str, *, manifests, out) -> str:
-    """Stage body: pool the enabled corpora's manifests, split, write; return a summary."""
-    from ser.tables import load_manifests, write_table
+def write_split(protocol: str, *, manifests: list, settings, out) -> str:
+    """Stage body: pool the manifests, split, write; return a summary.
 
-    cfg = params["splits"]
-    manifest = load_manifests(manifests, params["corpora"])
-    split = make_split(manifest, protocol, test_size=cfg["test_size"], seed=cfg["seed"],
-                       test_corpus=cfg["cross_corpus_test"])
+    ``manifests`` are the per-corpus manifest Parquet files, ``settings`` a
+    :class:`ser.settings.SplitSettings`.
+    """
+    from ser.tables import read_manifests, write_table
+
+    manifest = read_manifests(manifests)
+    split = make_split(manifest, protocol, test_size=settings.test_size, seed=settings.seed,
+                       test_corpus=settings.cross_corpus_test)
     write_table(split, out)
     return describe_split(split, protocol)
 

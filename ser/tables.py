@@ -28,12 +28,12 @@ def read_table(path: str | Path, *, what: str, hint: str,
     return pq.read_table(path, columns=columns).to_pandas()
 
 
-def load_manifests(folder: str | Path, corpora: Iterable[str]) -> pd.DataFrame:
-    """Concatenate ``<folder>/<corpus>.parquet`` for every enabled corpus."""
+def read_manifests(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Concatenate the manifest Parquet files ``paths`` (one per corpus)."""
     frames = [
-        read_table(Path(folder) / f"{c}.parquet", what=f"manifest of {c}",
+        read_table(p, what="manifest",
                    hint="run the manifest stage first (snakemake / dvc repro)")
-        for c in corpora
+        for p in paths
     ]
     return pd.concat(frames, ignore_index=True)
 

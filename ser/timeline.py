@@ -16,7 +16,7 @@ Outputs (:func:`write_timeline`): ``timeline.csv`` and ``timeline.json``
 Examples
 --------
 >>> from ser.inference import Predictor                                 # doctest: +SKIP
->>> model = PredictorSignalModel(Predictor.load("models/speaker/svm"))  # doctest: +SKIP
+>>> model = PredictorSignalModel(Predictor.load("models/speaker/mfcc/svm"))  # doctest: +SKIP
 >>> frame = emotion_timeline("interview.flac", model)                   # doctest: +SKIP
 """
 

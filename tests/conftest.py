@@ -54,14 +54,25 @@ def demo_project(tmp_path_factory) -> Path:
     old = Path.cwd()
     os.chdir(project)
     try:
+        manifests = []
         for corpus in params["corpora"]:
+            manifest = f"data/manifests/{corpus}.parquet"
             run_stage("generate_demo.py", "--corpus", corpus, "--out", f"data/demo/{corpus}")
-            run_stage("prepare_manifest.py", "--corpus", corpus)
-            run_stage("extract_features.py", "--corpus", corpus, "--no-progress")
-        run_stage("make_splits.py", "--protocol", "speaker")
+            run_stage("prepare_manifest.py", "--corpus", corpus, "--root", f"data/demo/{corpus}",
+                      "--out", manifest)
+            run_stage("extract_features.py", "--feature-set", "mfcc", "--corpus", corpus,
+                      "--manifest", manifest, "--out", f"data/features/mfcc/{corpus}",
+                      "--no-progress")
+            manifests.append(manifest)
+        split = "data/splits/speaker.parquet"
+        run_stage("make_splits.py", "--protocol", "speaker", "--out", split, *manifests)
         for model in params["train"]["models"]:
-            run_stage("train.py", "--model", model, "--protocol", "speaker")
-            run_stage("evaluate.py", "--model", model, "--protocol", "speaker")
+            common = ["--features", "data/features/mfcc", "--split", split]
+            run_stage("train.py", "--model", model, "--protocol", "speaker", *common,
+                      "--out", f"models/speaker/mfcc/{model}")
+            run_stage("evaluate.py", "--protocol", "speaker", *common,
+                      "--model-dir", f"models/speaker/mfcc/{model}",
+                      "--out", f"metrics/speaker/mfcc/{model}")
     finally:
         os.chdir(old)
     return project

@@ -412,11 +412,11 @@ def test_prepare_manifest_rejections_params_and_errors(tmp_path):
         .replace("ravdess: data/demo/ravdess", f"ravdess: {root}"))
     out = tmp_path / "m" / "ravdess.parquet"
     proc = run_stage("--corpus", "ravdess", "--params", str(tmp_path / "params.yaml"),
-                     "--out", str(out))
+                     "--root", str(root), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert len(pd.read_parquet(out)) == 2  # song kept by manifest.ravdess_song
 
-    proc = run_stage("--corpus", "ravdess", "--root", str(root), "--out", str(out))
+    proc = run_stage("--corpus", "ravdess", "--root", str(root), "--out", str(out))  # no song
     assert proc.returncode == 0, proc.stderr
     assert len(pd.read_parquet(out)) == 1
     rejected = pd.read_csv(tmp_path / "m" / "ravdess_rejected.csv")
@@ -467,16 +467,17 @@ DEMO_EMOTIONS = {
 
 def _demo_ready() -> bool:
     try:
-        return importlib.util.find_spec("ser.demo") is not None and hasattr(
-            importlib.import_module("ser.demo"), "generate_corpus")
+        return importlib.util.find_spec("ser.corpora.demo") is not None and hasattr(
+            importlib.import_module("ser.corpora.demo"), "generate_corpus")
     except ImportError:
         return False
 
 
-@pytest.mark.skipif(not _demo_ready(), reason="ser.demo.generate_corpus not available yet")
+@pytest.mark.skipif(not _demo_ready(),
+                    reason="ser.corpora.demo.generate_corpus not available yet")
 @pytest.mark.parametrize("corpus", sorted(DEMO_EMOTIONS))
 def test_demo_corpora_parse_cleanly(tmp_path, corpus):
-    from ser.demo import generate_corpus
+    from ser.corpora.demo import generate_corpus
 
     generate_corpus(corpus, tmp_path / corpus, preset="tiny", seed=0)
     result = parse_corpus(corpus, tmp_path / corpus)

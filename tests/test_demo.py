@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import ser.demo.generate as demo_generate
-from ser.demo import CORPORA, PRESETS, generate_corpus, plan_corpus
-from ser.demo.synth import derive_rng, text_to_syllables
+import ser.corpora.demo.generate as demo_generate
+from ser.corpora.demo import CORPORA, PRESETS, generate_corpus, plan_corpus
+from ser.corpora.demo.synth import derive_rng, text_to_syllables
 from ser.errors import ConfigError
 from ser.labels import CORPUS_CODES
 
@@ -221,8 +221,9 @@ def test_cli(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == f"wrote 28 clips to {out}"
     res = subprocess.run(
-        [sys.executable, "scripts/generate_demo.py", "--corpus", "tess", "--params",
-         str(tmp_path / "missing.yaml")], cwd=ROOT, capture_output=True, text=True, check=False)
+        [sys.executable, "scripts/generate_demo.py", "--corpus", "tess", "--out",
+         str(tmp_path / "tess"), "--params", str(tmp_path / "missing.yaml")], cwd=ROOT,
+        capture_output=True, text=True, check=False)
     assert res.returncode == 2 and res.stderr.startswith("error: ")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from threadpoolctl import threadpool_limits
 
 import ser.features.extract as extract_mod
@@ -390,12 +391,20 @@ def test_stage_cli(manifest, tmp_path, capsys):
     src = tmp_path / "m.parquet"
     manifest.iloc[:4].to_parquet(src, index=False)
     out = tmp_path / "feat"
-    argv = ["--corpus", "ravdess", "--params", str(ROOT / "params.yaml"), "--manifest",
-            str(src), "--out", str(out), "--workers", "1", "--no-progress"]
-    assert script.run_cli(script.main, argv) == 0
-    assert "wrote features of 3/4 files" in capsys.readouterr().out
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["mfcc"]["workers"] = 1  # mfcc.workers sets the extraction processes
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    argv = ["--feature-set", "mfcc", "--corpus", "ravdess", "--params",
+            str(tmp_path / "params.yaml"), "--manifest", str(src), "--out", str(out),
+            "--no-progress"]
+    from ser.cli import run_cli
+
+    assert run_cli(script.main, argv) == 0
+    out_text = capsys.readouterr().out
+    assert "wrote features of 3/4 files" in out_text and "1 workers" in out_text
     assert len(pd.read_parquet(out / "summary.parquet")) == 3
-    missing = ["--corpus", "nope", "--params", str(ROOT / "params.yaml"),
-               "--manifest", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "x")]
-    assert script.run_cli(script.main, missing) == 2
+    missing = ["--feature-set", "mfcc", "--corpus", "nope", "--params",
+               str(ROOT / "params.yaml"), "--manifest", str(tmp_path / "nope.parquet"),
+               "--out", str(tmp_path / "x")]
+    assert run_cli(script.main, missing) == 2
     assert "manifest not found" in capsys.readouterr().err

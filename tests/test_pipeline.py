@@ -2,7 +2,8 @@
 
 Checks the issue-level promises: both engines build manifests -> features ->
 splits -> models -> metrics -> report from a clean copy, their split files are
-byte-identical, and a parameter edit reruns exactly the stages downstream of it.
+byte-identical, a parameter edit reruns exactly the stages downstream of it, each engine
+sees the other's work as up to date, and `--configfile` is honoured end to end.
 """
 
 from __future__ import annotations
@@ -88,17 +89,46 @@ def test_snakemake_builds_everything(smk):
     params = yaml.safe_load((smk / "params.yaml").read_text())
     for protocol in params["train"]["protocols"]:
         for model in params["train"]["models"]:
-            assert (smk / "metrics" / protocol / model / "metrics.json").is_file()
+            assert (smk / "metrics" / protocol / "mfcc" / model / "metrics.json").is_file()
+            assert (smk / "logs" / "benchmarks" / "train" / protocol / "mfcc" /
+                    f"{model}.tsv").is_file()
     assert (smk / "reports" / "report.html").stat().st_size > 10_000
     assert snakemake_jobs(smk) == {}
+
+
+def test_after_snakemake_dvc_is_up_to_date(smk):
+    """Snakemake's onsuccess hook recorded its build in dvc.lock: nothing to recompute."""
+    assert "up to date" in run(["dvc", "status"], smk).lower()
+    assert dvc_repro_stages(smk) == set()
+    assert snakemake_jobs(smk) == {}  # and recording it did not disturb Snakemake
+    out = run(["dvc", "metrics", "show"], smk)
+    assert "metrics/speaker/mfcc/svm/metrics.json" in out
 
 
 def test_dvc_builds_everything_and_shows_metrics(dvc):
     out = run(["dvc", "metrics", "show"], dvc)
     for model in ("svm", "knn", "random_forest", "decision_tree", "lstm"):
-        assert f"metrics/speaker/{model}/metrics.json" in out
-    assert "up to date" in run(["dvc", "status"], dvc).lower() or \
-        run(["dvc", "status"], dvc).strip() == ""
+        assert f"metrics/speaker/mfcc/{model}/metrics.json" in out
+    assert "up to date" in run(["dvc", "status"], dvc).lower()
+
+
+def test_after_dvc_repro_snakemake_has_nothing_to_do(dvc):
+    run([sys.executable, "-m", "ser.wiring", "adopt"], dvc)
+    assert snakemake_jobs(dvc) == {}
+    assert "up to date" in run(["dvc", "status"], dvc).lower()
+
+
+def test_editing_splits_code_shows_in_dvc_status(dvc):
+    splits = dvc / "ser" / "splits.py"
+    original = splits.read_text()
+    splits.write_text(original + "\n# an edit\n")
+    try:
+        status = run(["dvc", "status"], dvc)
+        changed = set(re.findall(r"^(\S+):\s*$", status, re.M))
+        assert {"splits-speaker", "train-speaker-mfcc-svm", "evaluate-speaker-mfcc-svm"} \
+            <= changed
+    finally:
+        splits.write_text(original)
 
 
 def test_split_files_are_byte_identical_across_engines(smk, dvc):
@@ -124,8 +154,8 @@ def test_dvc_mfcc_edit_marks_features_and_downstream(dvc):
     edit_params(dvc, "mfcc", "n_mfcc", 20)
     status = run(["dvc", "status"], dvc)
     changed = set(re.findall(r"^(\S+):\s*$", status, re.M))
-    assert any(s.startswith("features@") for s in changed)
-    assert not any(s.startswith(("manifest@", "generate_demo@", "splits@")) for s in changed)
+    assert any(s.startswith("features-") for s in changed)
+    assert not any(s.startswith(("manifest-", "generate_demo-", "splits-")) for s in changed)
     edit_params(dvc, "mfcc", "n_mfcc", 40)
 
 
@@ -134,7 +164,22 @@ def test_dvc_knn_grid_edit_reruns_only_knn_and_report(dvc):
     params["knn"]["grid"] = {"n_neighbors": [2], "weights": ["uniform"]}
     (dvc / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = dvc_repro_stages(dvc)
-    allowed = {f"{s}@{p}-knn" for s in ("train", "evaluate")
+    allowed = {f"{s}-{p}-mfcc-knn" for s in ("train", "evaluate")
                for p in params["train"]["protocols"]} | {"report"}
     assert ran and ran <= allowed, ran
-    assert {f"train@{p}-knn" for p in params["train"]["protocols"]} <= ran
+    assert {f"train-{p}-mfcc-knn" for p in params["train"]["protocols"]} <= ran
+
+
+def test_snakemake_configfile_is_honoured_end_to_end(smk):
+    """`snakemake --configfile other.yaml` builds with other.yaml's values (last: it
+    rebuilds one corpus' features with them)."""
+    other = yaml.safe_load((smk / "params.yaml").read_text())
+    other["mfcc"]["n_mfcc"] = 13
+    (smk / "other.yaml").write_text(yaml.safe_dump(other, sort_keys=False))
+    target = "data/features/mfcc/tess/summary.parquet"
+    run(["snakemake", target, "--cores", "2", "--configfile", "other.yaml"], smk)
+    import pandas as pd
+
+    summary = pd.read_parquet(smk / target)
+    assert sum(c.endswith("_mean") and c.startswith("feat_mfcc") for c in summary.columns) \
+        == 13, list(summary.columns)

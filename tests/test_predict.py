@@ -25,7 +25,7 @@ def predict(capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def svm(demo_project) -> str:
-    return str(demo_project / "models" / "speaker" / "svm")
+    return str(demo_project / "models" / "speaker" / "mfcc" / "svm")
 
 
 def demo_clip(demo_project) -> Path:
@@ -35,10 +35,11 @@ def demo_clip(demo_project) -> Path:
 @pytest.mark.parametrize("model", ["svm", "knn", "random_forest", "decision_tree", "lstm"])
 def test_every_model_predicts_a_demo_clip(demo_project, capsys, model):
     rc, out, _ = predict(capsys, "--file", str(demo_clip(demo_project)), "--json",
-                         "--model", str(demo_project / "models" / "speaker" / model))
+                         "--model", str(demo_project / "models" / "speaker" / "mfcc" / model))
     result = json.loads(out)
     assert rc == 0
-    card = json.loads((demo_project / "models" / "speaker" / model / "card.json").read_text())
+    card = json.loads((demo_project / "models" / "speaker" / "mfcc" / model / "card.json")
+                      .read_text())
     assert result["emotion"] in card["labels"]
     assert len(result["probabilities"]) == 3
     assert max(result["probabilities"].values()) == result["probabilities"][result["emotion"]]
@@ -72,10 +73,10 @@ def test_text_output_and_folder(demo_project, svm, capsys):
 def test_default_model_is_best_speaker_uar(demo_project, monkeypatch, capsys):
     monkeypatch.chdir(demo_project)
     uars = {p.parent.name: json.loads(p.read_text())["uar"]
-            for p in (demo_project / "metrics" / "speaker").glob("*/metrics.json")}
+            for p in (demo_project / "metrics" / "speaker" / "mfcc").glob("*/metrics.json")}
     rc, out, _ = predict(capsys, "--file", str(demo_clip(demo_project)), "--json")
     assert rc == 0
-    assert json.loads(out)["model"] == f"models/speaker/{max(uars, key=uars.get)}"
+    assert json.loads(out)["model"] == f"models/speaker/mfcc/{max(uars, key=uars.get)}"
 
 
 def test_bad_files_give_one_line_each_and_good_ones_still_run(demo_project, svm, capsys,
@@ -116,7 +117,7 @@ def test_missing_and_unfinished_model_folders(demo_project, capsys, tmp_path):
 @pytest.mark.parametrize("model", ["svm", "lstm"])
 def test_model_with_other_feature_params_is_refused(demo_project, capsys, tmp_path, model):
     tampered = tmp_path / model
-    shutil.copytree(demo_project / "models" / "speaker" / model, tampered)
+    shutil.copytree(demo_project / "models" / "speaker" / "mfcc" / model, tampered)
     card = json.loads((tampered / "card.json").read_text())
     card["feature_params"]["n_mfcc"] = 20
     card["feature_params"]["n_coeffs"] = 20

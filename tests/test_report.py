@@ -110,9 +110,10 @@ def fabricate(root: Path, *, corpora: tuple[str, ...] = ("tess", "ravdess"),
                 metrics, details = evaluate_predictions(
                     preds, labels=labels, train_labels=train["emotion"].to_numpy(),
                     bootstrap=50, seed=0)
-            write_evaluation(dirs["metrics"] / protocol / model,
+            write_evaluation(dirs["metrics"] / protocol / "mfcc" / model,
                              {"model": model, "protocol": protocol} | metrics, details, preds)
-            _write_model(dirs["models"] / protocol / model, model, protocol, train, labels,
+            _write_model(dirs["models"] / protocol / "mfcc" / model, model, protocol, train,
+                         labels,
                          list(corpora), rng, params)
     return {"params": params, "root": root, **dirs}
 
@@ -180,7 +181,7 @@ def built(tmp_path_factory) -> dict[str, Any]:
 
 
 def _metrics(fab: dict[str, Any], protocol: str, model: str) -> dict[str, Any]:
-    return json.loads((fab["metrics"] / protocol / model / "metrics.json").read_text())
+    return json.loads((fab["metrics"] / protocol / "mfcc" / model / "metrics.json").read_text())
 
 
 def _section(html: str, anchor: str) -> str:
@@ -244,7 +245,8 @@ def test_per_corpus_breakdown_with_human_rates(built):
     results = _section(built["html"], "results")
     assert "Human listeners" in results
     assert "0.820" in results and "0.620" in results  # TESS, RAVDESS
-    details = json.loads((built["metrics"] / "random" / "svm" / "details.json").read_text())
+    details = json.loads((built["metrics"] / "random" / "mfcc" / "svm" / "details.json")
+                         .read_text())
     tess = details["per_corpus"]["tess"]
     assert f"{tess['uar']:.3f} / {tess['accuracy']:.3f}" in results
     assert "single corpus" in results.split('id="results-cross_corpus"')[1]
@@ -288,7 +290,7 @@ def test_lstm_curves_and_search_tables(built):
     lstm = _section(built["html"], "lstm")
     assert "<td>12</td>" in lstm  # epochs run
     search = _section(built["html"], "search")
-    card = json.loads((built["models"] / "speaker" / "svm" / "card.json").read_text())
+    card = json.loads((built["models"] / "speaker" / "mfcc" / "svm" / "card.json").read_text())
     assert f"{card['cv_best_score']:.3f}" in search
     best = ", ".join(f"{k}={v}" for k, v in sorted(card["best_params"].items()))
     assert best in search and "f1_macro" in search
@@ -323,7 +325,7 @@ def test_lstm_not_in_models_says_not_run(tmp_path):
                         metrics_dir=fab["metrics"], models_dir=fab["models"],
                         out_dir=fab["reports"], project_dir=tmp_path).read_text()
     assert "Not run" in _section(html, "lstm")
-    assert "not in params.yaml train.models" in html
+    assert "is in params.yaml train.models" in html
     assert "examples_per_emotion</code> is 0" in html
 
 
@@ -342,7 +344,7 @@ def _build(fab: dict[str, Any]) -> Path:
 
 
 def test_missing_metrics_file_is_named(small):
-    missing = small["metrics"] / "speaker" / "svm" / "metrics.json"
+    missing = small["metrics"] / "speaker" / "mfcc" / "svm" / "metrics.json"
     missing.unlink()
     with pytest.raises(SerError, match="evaluate stage") as err:
         _build(small)
@@ -351,7 +353,7 @@ def test_missing_metrics_file_is_named(small):
 
 
 def test_missing_card_and_history_name_the_train_stage(small):
-    (small["models"] / "speaker" / "lstm" / "history.csv").unlink()
+    (small["models"] / "speaker" / "mfcc" / "lstm" / "history.csv").unlink()
     with pytest.raises(SerError, match=r"history\.csv: not found.*train stage"):
         _build(small)
 
@@ -410,7 +412,7 @@ def test_cli_reports_a_missing_input_in_one_line(small, tmp_path, capsys):
 
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(small["params"]))
-    (small["metrics"] / "speaker" / "lstm" / "details.json").unlink()
+    (small["metrics"] / "speaker" / "mfcc" / "lstm" / "details.json").unlink()
     argv = ["--params", str(params_file), "--out", str(small["reports"]),
             "--manifests", str(small["manifests"]), "--metrics", str(small["metrics"]),
             "--models", str(small["models"])]

@@ -1,4 +1,5 @@
-"""Snakefile and dvc.yaml wire the same scripts to the same outputs, so they cannot drift."""
+"""One wiring: dvc.yaml is generated from the Snakefile and must be current; the tables
+of models, feature sets and corpora agree with the params schema; every params key is read."""
 
 from __future__ import annotations
 
@@ -9,81 +10,145 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+SCHEMA = yaml.safe_load((ROOT / "ser" / "schemas" / "params.schema.yaml").read_text())
 
 
-def normalise(cmd: str) -> str:
-    """A stage command without Snakemake's log redirect and the core count."""
-    cmd = re.sub(r"\s*>\s*\S+\s+2>&1\s*$", "", cmd.strip())
-    cmd = re.sub(r"\s+--workers\s+\d+", "", cmd)
-    return " ".join(cmd.split())
-
-
-def dvc_stages() -> dict[str, str]:
-    """Output path -> command, from the resolved dvc.yaml."""
-    from dvc.repo import Repo
-
-    out: dict[str, str] = {}
-    with Repo(str(ROOT)) as repo:
-        for stage in repo.index.stages:
-            if not getattr(stage, "cmd", None):
-                continue  # a .dvc file (raw data), not a pipeline stage
-            for o in stage.outs:
-                out[Path(o.fs_path).relative_to(ROOT).as_posix()] = normalise(stage.cmd)
-    return out
-
-
-def snakemake_stages() -> dict[str, str]:
-    """Output path -> shell command, from a forced dry run of the whole DAG."""
-    proc = subprocess.run(
-        [str(BIN / "snakemake"), "--dry-run", "--printshellcmds", "--forceall", "--cores", "1"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
-    out: dict[str, str] = {}
-    outputs: list[str] = []
-    for line in proc.stdout.splitlines():
-        if line.startswith("    output: "):
-            outputs = [o.strip() for o in line.removeprefix("    output: ").split(",")]
-        elif line.startswith("Shell command: "):
-            out.update(dict.fromkeys(outputs, normalise(line.removeprefix("Shell command: "))))
-            outputs = []
-    return out
+def smk(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, capture_output=True,
+                          text=True, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
 
 
 @pytest.fixture(scope="module")
-def both():
-    return dvc_stages(), snakemake_stages()
+def generated() -> str:
+    from ser.wiring import generate
+
+    old = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        return generate()
+    finally:
+        os.chdir(old)
 
 
-def test_same_outputs(both):
-    dvc, smk = both
-    assert set(dvc) == set(smk), (
-        f"only in dvc.yaml: {sorted(set(dvc) - set(smk))}; "
-        f"only in Snakefile: {sorted(set(smk) - set(dvc))}")
+def test_committed_dvc_yaml_is_generated_from_the_snakefile(generated):
+    assert (ROOT / "dvc.yaml").read_text() == generated, (
+        "dvc.yaml is out of date: run `python -m ser.wiring write` and commit it")
 
 
-def test_same_commands_for_each_output(both):
-    dvc, smk = both
-    differ = {o: (dvc[o], smk[o]) for o in dvc.keys() & smk.keys() if dvc[o] != smk[o]}
-    assert not differ
-
-
-def test_every_model_and_protocol_is_a_stage(both):
-    import yaml
-
+def test_dvc_stages_cover_the_package_and_name_their_params(generated):
+    stages = yaml.safe_load(generated)["stages"]
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    dvc, _ = both
-    for protocol in params["train"]["protocols"]:
-        for model in params["train"]["models"]:
-            assert f"models/{protocol}/{model}" in dvc
-            assert f"metrics/{protocol}/{model}/metrics.json" in dvc
-    for corpus in params["corpora"]:
-        assert f"data/manifests/{corpus}.parquet" in dvc
+    for name, stage in stages.items():
+        script = stage["cmd"].split()[1]
+        assert stage["cmd"].startswith("python scripts/") and "--params params.yaml" in \
+            stage["cmd"], name
+        assert script in stage["deps"] and "ser" in stage["deps"], name
+        for key in stage.get("params", []):
+            node = params
+            for part in key.split("."):
+                node = node[part]  # every listed key exists in params.yaml
+    runs = {(p, f, m) for p in params["train"]["protocols"]
+            for f in params["train"]["feature_sets"] for m in params["train"]["models"]}
+    for p, f, m in runs:
+        assert f"models/{p}/{f}/{m}" in stages[f"train-{p}-{f}-{m}"]["outs"]
+        assert m in stages[f"train-{p}-{f}-{m}"]["params"]
+        metrics = stages[f"evaluate-{p}-{f}-{m}"]["metrics"]
+        assert {f"metrics/{p}/{f}/{m}/metrics.json": {"cache": False}} in metrics
+    assert "splits" in stages["splits-speaker"]["params"]
+    assert stages["features-mfcc-tess"]["params"] == ["mfcc"]
+
+
+def test_snakemake_runs_the_interpreter_it_runs_in_and_the_config_it_was_given(tmp_path):
+    other = yaml.safe_load((ROOT / "params.yaml").read_text())
+    other["mfcc"]["n_mfcc"] = 13
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    proc = smk("data/features/mfcc/tess/summary.parquet", "-n", "-p", "--forceall",
+               "--configfile", str(tmp_path / "other.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    cmds = re.findall(r"^(?:Shell command: )?(python scripts/\S+.*)$", proc.stdout, re.M)
+    assert cmds and all("--params .snakemake/ser/params.yaml" in c for c in cmds)
+    resolved = yaml.safe_load((ROOT / ".snakemake" / "ser" / "params.yaml").read_text())
+    assert resolved["mfcc"]["n_mfcc"] == 13
+    smk("-n", "--forceall")  # back to params.yaml for the other tests
+    assert yaml.safe_load((ROOT / ".snakemake" / "ser" / "params.yaml").read_text()) == \
+        yaml.safe_load((ROOT / "params.yaml").read_text())
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    assert "sys.executable" in common and "shell.prefix" in common
+
+
+def test_tables_match_the_schema_enums():
+    from ser.corpora import CORPUS_SPECS
+    from ser.features.sets import FEATURE_SETS
+    from ser.models import MODEL_SPECS
+
+    props = SCHEMA["properties"]
+    train = props["train"]["properties"]
+    assert set(train["models"]["items"]["enum"]) == set(MODEL_SPECS)
+    assert set(train["feature_sets"]["items"]["enum"]) == set(FEATURE_SETS)
+    assert set(props["corpora"]["propertyNames"]["enum"]) == set(CORPUS_SPECS)
+    for spec in MODEL_SPECS.values():
+        assert spec.section in props, spec.name
+        assert callable(spec.train_function())
+    for spec in FEATURE_SETS.values():
+        assert spec.name in props and callable(spec.extract_function())
+
+
+def _leaf_keys(schema: dict, prefix: str = "") -> list[str]:
+    """Every ``section.key`` the schema documents (model grids are free-form)."""
+    keys = []
+    for name, sub in schema.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        if "properties" in sub and name not in ("corpora",):
+            keys += _leaf_keys(sub, f"{path}.")
+        else:
+            keys.append(path)
+    return keys
+
+
+def test_every_params_key_is_read_by_something():
+    """A key nothing reads is a setting that does nothing: fail on it."""
+    from ser.models import MODEL_SPECS
+
+    sources = "\n".join(p.read_text() for p in [
+        *ROOT.glob("ser/**/*.py"), *ROOT.glob("scripts/*.py"),
+        *ROOT.glob("workflow/rules/*.smk"), ROOT / "Snakefile"])
+    read_whole = {"corpora", "demo.corpora", *(s.section for s in MODEL_SPECS.values())}
+    unread = []
+    for key in _leaf_keys(SCHEMA):
+        section, _, leaf = key.partition(".")
+        if key in read_whole or section in read_whole and section != "demo":
+            continue
+        patterns = [rf"\b{leaf or section}\b"] if leaf else [rf"\b{section}\b"]
+        if not any(re.search(p, sources) for p in patterns):
+            unread.append(key)
+    assert not unread, f"params keys nothing reads: {unread}"
+
+
+def test_mfcc_workers_sets_the_feature_jobs_threads():
+    proc = smk("-n", "--forceall", "data/features/mfcc/tess/summary.parquet")
+    assert proc.returncode == 0, proc.stderr
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    block = proc.stdout[proc.stdout.index("rule features:"):].split("\n\n")[0]
+    assert f"threads: {params['mfcc']['workers']}" in block
 
 
 def test_snakemake_lint_is_clean():
-    proc = subprocess.run([str(BIN / "snakemake"), "--lint"], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = smk("--lint")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_default_profile_is_picked_up():
+    assert (ROOT / "profiles" / "default" / "config.yaml").is_file()
+    assert "profiles/default" in smk("-n").stdout + smk("-n").stderr
+
+
+def test_every_corpus_spec_has_acquisition_facts_and_a_demo_layout():
+    from ser.corpora import CORPUS_SPECS
+
+    for name, spec in CORPUS_SPECS.items():
+        assert spec.acquisition.name == name and spec.demo_layout is not None
+        assert "```" in spec.parse.__doc__ or "/" in spec.parse.__doc__  # layout documented

@@ -4,10 +4,13 @@ Each corpus has a module with a ``parse(root, **options) -> ParseResult``
 function whose docstring shows the folder tree it expects. Use
 :func:`parse_corpus` to check the name and root first.
 
-Adding a corpus: write ``ser/corpora/<name>.py`` with ``NAME``,
-``EXTRA_COLUMNS`` and ``parse`` (see :mod:`ser.corpora.emodb` for the
-shortest example, using :func:`ser.corpora.base.parse_files`), add its codes
-to :data:`ser.labels.CORPUS_CODES`, and list it in :data:`PARSERS`.
+:data:`CORPUS_SPECS` is the one table of corpora: each entry names its parser module
+(whose docstring shows the expected folder tree), its acquisition facts
+(:data:`ser.datasets.CORPORA`) and its synthetic demo layout
+(:data:`ser.corpora.demo.LAYOUTS`). Adding a corpus: write ``ser/corpora/<name>.py``
+with ``NAME``, ``EXTRA_COLUMNS`` and ``parse`` (see :mod:`ser.corpora.emodb` for the
+shortest example, using :func:`ser.corpora.base.parse_files`), add its codes to
+:data:`ser.labels.CORPUS_CODES`, and add its module to :data:`_MODULES`.
 """
 
 from __future__ import annotations
@@ -15,22 +18,61 @@ from __future__ import annotations
 import inspect
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ser.corpora import cremad, custom, emodb, ravdess, savee, tess
 from ser.corpora.base import COMMON_COLUMNS, ParseResult, find_wavs
 from ser.errors import ConfigError
 
-__all__ = ["COLUMNS", "COMMON_COLUMNS", "PARSERS", "ParseResult", "parse_corpus"]
+__all__ = ["COLUMNS", "COMMON_COLUMNS", "CORPUS_SPECS", "PARSERS", "CorpusSpec", "ParseResult",
+           "parse_corpus"]
 
 _MODULES = (tess, ravdess, cremad, savee, emodb, custom)
 
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """One corpus: its parser module, and where its acquisition and demo facts live."""
+
+    name: str
+    module: ModuleType
+
+    @property
+    def parse(self) -> Callable[..., ParseResult]:
+        """``parse(root, **options) -> ParseResult``; the expected layout is its docstring."""
+        return self.module.parse
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Manifest column order."""
+        return COMMON_COLUMNS + self.module.EXTRA_COLUMNS
+
+    @property
+    def acquisition(self):
+        """Licence, source, expected size and how to get it (:class:`ser.datasets.CorpusInfo`)."""
+        from ser.datasets import CORPORA
+
+        return CORPORA[self.name]
+
+    @property
+    def demo_layout(self):
+        """The synthetic demo's layout (:class:`ser.corpora.demo.CorpusLayout`)."""
+        from ser.corpora.demo import LAYOUTS
+
+        return LAYOUTS[self.name]
+
+
+#: Every corpus the workflow knows, by name (the schema's corpus enums match it; tested).
+CORPUS_SPECS: dict[str, CorpusSpec] = {m.NAME: CorpusSpec(m.NAME, m) for m in _MODULES}
+
 #: Corpus name -> parse function.
-PARSERS: dict[str, Callable[..., ParseResult]] = {m.NAME: m.parse for m in _MODULES}
+PARSERS: dict[str, Callable[..., ParseResult]] = {n: s.parse for n, s in CORPUS_SPECS.items()}
 
 #: Corpus name -> manifest column order.
-COLUMNS: dict[str, tuple[str, ...]] = {m.NAME: COMMON_COLUMNS + m.EXTRA_COLUMNS for m in _MODULES}
+COLUMNS: dict[str, tuple[str, ...]] = {n: s.columns for n, s in CORPUS_SPECS.items()}
 
 
 def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:

@@ -408,11 +408,15 @@ def confusion_images(inputs: ReportInputs) -> list[dict[str, str]]:
 
 
 def lstm_section(inputs: ReportInputs) -> dict[str, Any]:
-    """Training curves and a summary table of the LSTM, or why there are none."""
-    if "lstm" not in inputs.models:
-        return {"run": False, "reason": "The LSTM is not in params.yaml train.models, so it "
-                "was not trained in this run; add lstm to train.models to include it."}
-    hist = {p: inputs.run(p, "lstm").history for p in inputs.protocols}
+    """Training curves and a summary table of the first sequence model, or why there are none."""
+    from ser.models import SEQUENCE_MODELS
+
+    seq = [m for m in inputs.models if m in SEQUENCE_MODELS]
+    if not seq:
+        return {"run": False, "reason": "No sequence model (e.g. the LSTM) is in params.yaml "
+                "train.models, so none was trained in this run; add one to include it."}
+    model = seq[0]
+    hist = {p: inputs.run(p, model).history for p in inputs.protocols}
     hist = {p: h for p, h in hist.items() if h is not None and len(h)}
     if not hist:
         return {"run": False, "reason": "The LSTM history files are empty."}
@@ -423,7 +427,7 @@ def lstm_section(inputs: ReportInputs) -> dict[str, Any]:
         tab.rows.append([protocol_name(protocol), str(len(h)), str(int(h.loc[i, "epoch"])),
                          f3(h.loc[i, "val_loss"]),
                          f3(h.loc[i, "val_accuracy"]) if "val_accuracy" in h else "–",
-                         f3(inputs.run(protocol, "lstm").metrics["uar"])])
+                         f3(inputs.run(protocol, model).metrics["uar"])])
     return {"run": True, "img": figures.training_curves(hist), "table": tab}
 
 

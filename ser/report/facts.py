@@ -6,6 +6,8 @@ papers, as summarised in ``corpora.md`` (shared corpus notes of this project).
 
 from __future__ import annotations
 
+from ser.models import MODEL_SPECS
+
 #: Display names of the corpora (unknown names are shown as they are).
 CORPUS_NAMES: dict[str, str] = {
     "tess": "TESS",
@@ -16,13 +18,7 @@ CORPUS_NAMES: dict[str, str] = {
 }
 
 #: Display names of the models.
-MODEL_NAMES: dict[str, str] = {
-    "svm": "SVM",
-    "knn": "KNN",
-    "random_forest": "Random forest",
-    "decision_tree": "Decision tree",
-    "lstm": "LSTM",
-}
+MODEL_NAMES: dict[str, str] = {name: spec.display for name, spec in MODEL_SPECS.items()}
 
 #: Display names of the protocols.
 PROTOCOL_NAMES: dict[str, str] = {

@@ -16,13 +16,13 @@ from typing import Any
 import pandas as pd
 
 from ser.errors import SerError
+from ser.layout import run_dir
 
 #: How to (re)make each kind of input: shown in error messages.
 STAGE_HINTS: dict[str, str] = {
     "manifest": "the manifest stage (python scripts/prepare_manifest.py --corpus {corpus})",
-    "evaluate": ("the evaluate stage (python scripts/evaluate.py --model {model} "
-                 "--protocol {protocol})"),
-    "train": "the train stage (python scripts/train.py --model {model} --protocol {protocol})",
+    "evaluate": "the evaluate stage of {model} under {protocol} (snakemake / dvc repro)",
+    "train": "the train stage of {model} under {protocol} (snakemake / dvc repro)",
 }
 
 #: Keys every metrics.json must hold.
@@ -150,10 +150,12 @@ def load_manifests(corpora: dict[str, str], manifests_dir: Path) -> tuple[pd.Dat
     return manifests, files
 
 
-def load_run(protocol: str, model: str, *, metrics_dir: Path, models_dir: Path) -> Run:
+def load_run(protocol: str, model: str, *, metrics_dir: Path, models_dir: Path,
+             feature_set: str) -> Run:
     """Read the evaluation outputs and the model card of one model x protocol."""
     fmt = {"model": model, "protocol": protocol}
-    mdir, tdir = metrics_dir / protocol / model, models_dir / protocol / model
+    mdir = run_dir(metrics_dir, protocol, feature_set, model)
+    tdir = run_dir(models_dir, protocol, feature_set, model)
     metrics = _read_json(mdir / "metrics.json", "evaluate", **fmt)
     lacking = [k for k in METRIC_KEYS if k not in metrics]
     if lacking:
@@ -178,7 +180,7 @@ def load_run(protocol: str, model: str, *, metrics_dir: Path, models_dir: Path) 
                     if "corpus" in preds else [])
     card = _read_json(tdir / "card.json", "train", **fmt)
     history = None
-    if card.get("format") == "keras" or model == "lstm":
+    if card.get("format") == "keras" or _is_sequence(model):
         try:
             history = pd.read_csv(tdir / "history.csv")
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -193,14 +195,22 @@ def load_run(protocol: str, model: str, *, metrics_dir: Path, models_dir: Path) 
     return Run(model, protocol, metrics, details, card, test_corpora, history)
 
 
+def _is_sequence(model: str) -> bool:
+    from ser.models import MODEL_SPECS
+
+    spec = MODEL_SPECS.get(model)
+    return spec is not None and spec.kind == "sequence"
+
+
 def expected_files(protocol: str, model: str, *, metrics_dir: Path,
-                   models_dir: Path) -> list[tuple[Path, str]]:
+                   models_dir: Path, feature_set: str) -> list[tuple[Path, str]]:
     """The files of one model x protocol the report reads, each with its stage."""
-    mdir, tdir = metrics_dir / protocol / model, models_dir / protocol / model
+    mdir = run_dir(metrics_dir, protocol, feature_set, model)
+    tdir = run_dir(models_dir, protocol, feature_set, model)
     files = [(mdir / name, "evaluate") for name in ("metrics.json", "details.json",
                                                     "predictions.csv")]
     files.append((tdir / "card.json", "train"))
-    if model == "lstm":
+    if _is_sequence(model):
         files.append((tdir / "history.csv", "train"))
     return files
 
@@ -229,13 +239,16 @@ def load_inputs(params: dict[str, Any], *, manifests_dir: Path, metrics_dir: Pat
     corpora = {str(k): str(v) for k, v in params["corpora"].items()}
     models = list(params["train"]["models"])
     protocols = list(params["train"]["protocols"])
+    # The report covers the first feature set of train.feature_sets.
+    feature_set = params["train"]["feature_sets"][0]
     manifests, manifest_files = load_manifests(corpora, Path(manifests_dir))
 
     missing = [(path, stage, protocol, model)
                for protocol in protocols for model in models
                for path, stage in expected_files(protocol, model,
                                                  metrics_dir=Path(metrics_dir),
-                                                 models_dir=Path(models_dir))
+                                                 models_dir=Path(models_dir),
+                                                 feature_set=feature_set)
                if not path.is_file()]
     if missing:
         path, stage, protocol, model = missing[0]
@@ -246,7 +259,7 @@ def load_inputs(params: dict[str, Any], *, manifests_dir: Path, metrics_dir: Pat
     for protocol in protocols:
         for model in models:
             run = load_run(protocol, model, metrics_dir=Path(metrics_dir),
-                           models_dir=Path(models_dir))
+                           models_dir=Path(models_dir), feature_set=feature_set)
             order = {c: i for i, c in enumerate(corpora)}
             run.test_corpora.sort(key=lambda c: (order.get(c, len(order)), c))
             inputs.runs[(protocol, model)] = run

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ser.demo.layouts import CORPORA, LAYOUTS, PRESETS, Clip, CorpusLayout
-from ser.demo.synth import derive_rng, make_voice, synthesize, to_pcm16
+from ser.corpora.demo.layouts import CORPORA, LAYOUTS, PRESETS, Clip, CorpusLayout
+from ser.corpora.demo.synth import derive_rng, make_voice, synthesize, to_pcm16
 from ser.errors import ConfigError
 from ser.io import atomic_path
 
@@ -29,9 +29,9 @@ def plan_corpus(corpus: str, *, preset: str = "demo") -> list[Clip]:
     Parameters
     ----------
     corpus
-        One of :data:`ser.demo.CORPORA`.
+        One of :data:`ser.corpora.demo.CORPORA`.
     preset
-        One of :data:`ser.demo.PRESETS`.
+        One of :data:`ser.corpora.demo.PRESETS`.
 
     Returns
     -------
@@ -89,13 +89,13 @@ def generate_corpus(corpus: str, out_dir: str | Path, *, preset: str = "demo", s
     Parameters
     ----------
     corpus
-        One of :data:`ser.demo.CORPORA` (``tess``, ``ravdess``, ``cremad``,
+        One of :data:`ser.corpora.demo.CORPORA` (``tess``, ``ravdess``, ``cremad``,
         ``savee``, ``emodb``).
     out_dir
         The corpus root to create (e.g. ``data/demo/ravdess``).
     preset
         ``tiny`` (tests), ``demo`` (a few hundred clips) or ``full`` (the
-        real corpus sizes), see :data:`ser.demo.PRESETS`.
+        real corpus sizes), see :data:`ser.corpora.demo.PRESETS`.
     seed
         Same seed, byte-identical files. Each corpus derives its own streams
         from it, so corpora never share voices.

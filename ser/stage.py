@@ -1,0 +1,45 @@
+"""What every stage script shares: ``--params``, reading its sections, one-line errors.
+
+A stage script declares its paths as options, then::
+
+    parser = stage_parser(__doc__)
+    parser.add_argument("--out", type=Path, required=True, ...)
+    ...
+    if __name__ == "__main__":
+        run_stage(main)
+
+Its settings come only from the ``--params`` file it is given (Snakemake passes the
+resolved config it runs with, DVC passes ``params.yaml``), validated against the schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def stage_parser(doc: str | None, *, prog: str | None = None) -> argparse.ArgumentParser:
+    """An argument parser with the stage's docstring and the ``--params`` option."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
+                        help="validated parameters file the settings come from "
+                             "(default: %(default)s)")
+    return parser
+
+
+def read_params(path: str | Path) -> dict[str, Any]:
+    """The validated parameters mapping of ``path`` (see :func:`ser.config.load_params`)."""
+    from ser.config import load_params
+
+    return load_params(path)
+
+
+def run_stage(main: Callable[[Sequence[str] | None], int | None]) -> None:
+    """Run ``main`` as a command: one-line errors, exit status (see :func:`ser.cli.run_cli`)."""
+    from ser.cli import run_cli
+
+    sys.exit(run_cli(main))

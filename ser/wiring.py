@@ -1,0 +1,257 @@
+"""The workflow's wiring seen from DVC: ``dvc.yaml`` generated from the Snakefile.
+
+The Snakefile (with ``workflow/rules/*.smk``) is the one hand-written wiring. This module
+builds its job graph through Snakemake's API and writes one DVC stage per job, with
+
+* the job's command (``python`` instead of the interpreter path, without the log redirect),
+* its inputs, its script and the whole ``ser`` package as deps (any code change is seen),
+* the exact params keys its rule lists in ``params: settings=settings(...)``,
+* its outputs (metrics, plots and uncached outs where DVC shows them).
+
+Commands::
+
+    python -m ser.wiring dvc       # print dvc.yaml (the committed file must equal it)
+    python -m ser.wiring write     # rewrite dvc.yaml if it is out of date
+    python -m ser.wiring record    # write, then `dvc commit` every stage whose files exist
+    python -m ser.wiring adopt     # after `dvc repro`: `snakemake --touch` records DVC's work
+
+``record`` runs after every successful Snakemake build (``onsuccess`` in the Snakefile), so
+``dvc repro``/``dvc status`` see Snakemake's work as up to date, and ``dvc push``,
+``dvc metrics diff`` and ``dvc exp`` work on it. The other way, ``adopt`` (run by
+``make dvc-demo`` after ``dvc repro``) lets Snakemake record the jobs DVC ran, with their
+current params and code, so ``snakemake -n`` has nothing to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Output names (as named in the rules) that DVC shows as metrics / plots / uncached files.
+METRIC_OUTPUTS = frozenset({"metrics"})
+CONFUSION_OUTPUTS = frozenset({"predictions"})
+UNCACHED_OUTPUTS = frozenset({"details", "html", "markdown"})
+#: The params file DVC stages read.
+DVC_PARAMS = "params.yaml"
+#: DVC of this environment (works without an activated venv).
+DVC = (sys.executable, "-m", "dvc")
+#: The package every stage runs (a dependency of every stage).
+PACKAGE = "ser"
+
+HEADER = """\
+# GENERATED from the Snakefile by `python -m ser.wiring dvc` - do not edit by hand;
+# edit the Snakefile / workflow/rules/*.smk (or params.yaml lists), then run
+# `python -m ser.wiring write` (a Snakemake build also does it).
+#   dvc repro            rebuild what changed (e.g. after editing params.yaml)
+#   dvc metrics show     every protocol x feature set x model
+#   dvc plots show       confusion matrices and sequence-model training curves
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of the Snakemake DAG, as DVC needs it."""
+
+    name: str
+    rule: str
+    wildcards: dict[str, str]
+    command: str
+    inputs: list[str]
+    outputs: dict[str, str]
+    params: list[str]
+
+
+def snakemake_jobs(snakefile: str | Path = "Snakefile", *,
+                   pending_only: bool = False) -> list[Job]:
+    """Every job of the workflow for the current ``params.yaml``, in a stable order
+    (``pending_only``: just those Snakemake would run now)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
+
+    force = not pending_only
+    with contextlib.redirect_stdout(io.StringIO()), \
+            SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+        workflow_api = api.workflow(resource_settings=ResourceSettings(cores=1),
+                                    snakefile=Path(snakefile))
+        workflow = workflow_api.dag(dag_settings=DAGSettings(forceall=force)) \
+            .workflow_api._workflow
+        workflow._prepare_dag(forceall=force, ignore_incomplete=True, lock_warn_only=True,
+                              nolock=True)
+        workflow._build_dag()
+        rules = [r.name for r in workflow.rules]
+        dag_jobs = workflow.dag.needrun_jobs() if pending_only else workflow.dag.jobs
+        jobs = [_job(j) for j in dag_jobs if j.is_shell]
+    return sorted(jobs, key=lambda j: (rules.index(j.rule), j.name))
+
+
+def _job(job) -> Job:
+    wildcards = {k: str(v) for k, v in job.wildcards.items()}
+    name = "-".join([job.rule.name, *wildcards.values()])
+    command = job.format_wildcards(job.rule.shellcmd)
+    if job.log:
+        command = command.replace(f" > {job.log[0]} 2>&1", "")
+    config = job.params.get("config") if hasattr(job.params, "get") else None
+    if config:  # Snakemake's resolved copy of the config; DVC reads params.yaml itself
+        command = command.replace(f"--params {config}", f"--params {DVC_PARAMS}")
+    outputs = {name: str(path) for name, path in job.output.items()}
+    named = set(outputs.values())
+    outputs.update({str(o): str(o) for o in job.output if str(o) not in named})
+    settings = job.params.get("settings", {}) if hasattr(job.params, "get") else {}
+    return Job(name, job.rule.name, wildcards, " ".join(command.split()),
+               list(dict.fromkeys(str(i) for i in job.input)), outputs, [str(k) for k in settings])
+
+
+def dvc_document(jobs: Sequence[Job]) -> dict[str, Any]:
+    """The ``dvc.yaml`` mapping of ``jobs``."""
+    from ser.models import MODEL_SPECS
+
+    stages: dict[str, Any] = {}
+    curves: dict[str, str] = {}
+    for job in jobs:
+        stage: dict[str, Any] = {"cmd": job.command, "deps": [*job.inputs, PACKAGE]}
+        if job.params:
+            stage["params"] = job.params
+        for name, path in job.outputs.items():
+            if name in METRIC_OUTPUTS:
+                stage.setdefault("metrics", []).append({path: {"cache": False}})
+            elif name in CONFUSION_OUTPUTS:
+                stage.setdefault("plots", []).append({path: {
+                    "cache": False, "template": "confusion", "x": "actual", "y": "predicted"}})
+            elif name in UNCACHED_OUTPUTS:
+                stage.setdefault("outs", []).append({path: {"cache": False}})
+            else:
+                stage.setdefault("outs", []).append(path)
+        stages[job.name] = stage
+        spec = MODEL_SPECS.get(job.wildcards.get("model", ""))
+        if job.rule == "train" and spec is not None and spec.kind == "sequence":
+            live = f"{job.outputs['model']}/live/plots/metrics"
+            curves[f"{live}/loss.tsv"] = "loss"
+            curves[f"{live}/val_loss.tsv"] = "val_loss"
+    doc: dict[str, Any] = {"stages": stages}
+    if curves:
+        doc["plots"] = [{"Sequence-model training loss": {
+            "template": "linear", "x": "step", "y": curves}}]
+    return doc
+
+
+def render(doc: dict[str, Any]) -> str:
+    """``dvc.yaml`` text: the header, then the document (stable, byte-identical reruns)."""
+    return HEADER + yaml.safe_dump(doc, sort_keys=False, width=1000)
+
+
+def generate(snakefile: str | Path = "Snakefile") -> str:
+    """The text ``dvc.yaml`` should have."""
+    return render(dvc_document(snakemake_jobs(snakefile)))
+
+
+def write(path: Path = Path("dvc.yaml")) -> bool:
+    """Rewrite ``path`` if it is out of date; return whether it changed."""
+    text = generate()
+    if path.is_file() and path.read_text() == text:
+        return False
+    from ser.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    print(f"note: {path} regenerated from the Snakefile; commit it")
+    return True
+
+
+def record(path: Path = Path("dvc.yaml")) -> list[str]:
+    """Write ``dvc.yaml``, then ``dvc commit`` every stage Snakemake sees as up to date
+    (its files all exist and it would not rerun it)."""
+    write(path)
+    if not Path(".dvc").is_dir():
+        print("note: not a DVC repository; nothing recorded")
+        return []
+    doc = yaml.safe_load(path.read_text())
+    pending = {job.name for job in snakemake_jobs(pending_only=True)}
+    ready = []
+    for name, stage in doc["stages"].items():
+        if name not in pending and \
+                all(Path(p).exists() for p in [*stage["deps"], *_outs(stage)]):
+            ready.append(name)
+    if ready:
+        # `dvc commit` may re-link files into the workspace; keep their times, or
+        # Snakemake would see inputs newer than outputs and rerun.
+        with _kept_mtimes([o for name in ready for o in _outs(doc["stages"][name])]):
+            subprocess.run([*DVC, "commit", "--force", "--quiet", *ready], check=True)
+        print(f"recorded {len(ready)} stage(s) in dvc.lock")
+    return ready
+
+
+def _outs(stage: dict[str, Any]) -> list[str]:
+    return [o if isinstance(o, str) else next(iter(o))
+            for kind in ("outs", "metrics", "plots") for o in stage.get(kind, [])]
+
+
+@contextlib.contextmanager
+def _kept_mtimes(paths: Sequence[str]):
+    """Restore the access/modification times of ``paths`` (and files under them) on exit."""
+    import os
+
+    times: dict[Path, tuple[int, int]] = {}
+    for path in map(Path, paths):
+        for p in [path, *(path.rglob("*") if path.is_dir() else [])]:
+            st = p.stat()
+            times[p] = (st.st_atime_ns, st.st_mtime_ns)
+    try:
+        yield
+    finally:
+        for p, ns in times.items():
+            if p.exists():
+                os.utime(p, ns=ns, follow_symlinks=False)
+
+
+def adopt() -> None:
+    """After ``dvc repro``: let Snakemake record DVC's work (``snakemake --touch``).
+
+    Refuses unless ``dvc status`` is clean, so Snakemake never adopts stale outputs.
+    """
+    import json
+
+    from ser.errors import SerError
+
+    status = subprocess.run([*DVC, "status", "--json"], capture_output=True, text=True,
+                            check=True).stdout
+    changed = json.loads(status or "{}")
+    if changed:
+        raise SerError(f"dvc status shows {len(changed)} changed stage(s) (e.g. "
+                       f"{next(iter(changed))}); run `dvc repro` first")
+    subprocess.run([sys.executable, "-m", "snakemake", "--touch", "--cores", "1", "--quiet"],
+                   check=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ser.wiring {dvc,write,record}``."""
+    parser = argparse.ArgumentParser(prog="python -m ser.wiring", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["dvc", "write", "record", "adopt"],
+                        help="dvc: print dvc.yaml; write: update it; record: update it and "
+                             "`dvc commit` what Snakemake built; adopt: after `dvc repro`, "
+                             "make Snakemake record what DVC built")
+    args = parser.parse_args(argv)
+    if args.command == "dvc":
+        sys.stdout.write(generate())
+    elif args.command == "write":
+        write()
+    elif args.command == "record":
+        record()
+    else:
+        adopt()
+    return 0
+
+
+if __name__ == "__main__":
+    from ser.cli import run_cli
+
+    sys.exit(run_cli(main))

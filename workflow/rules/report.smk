@@ -1,0 +1,25 @@
+rule report:
+    """The final HTML/Markdown report from every pipeline output."""
+    input:
+        metrics=expand("metrics/{run}/metrics.json", run=expand(RUN, protocol=PROTOCOLS,
+                       feature_set=FEATURE_SETS, model=MODELS)),
+        models=expand("models/{run}", run=expand(RUN, protocol=PROTOCOLS,
+                      feature_set=FEATURE_SETS, model=MODELS)),
+        manifests=expand("data/manifests/{corpus}.parquet", corpus=CORPORA),
+        script="scripts/report.py",
+    output:
+        html="reports/report.html",
+        markdown="reports/report.md",
+    params:
+        settings=settings("report", "corpora", "train.models", "train.protocols",
+                          "train.feature_sets"),
+        config=PARAMS,
+    conda:
+        ENV
+    log:
+        "logs/report.log",
+    benchmark:
+        "logs/benchmarks/report.tsv"
+    shell:
+        "python {input.script} --manifests data/manifests --metrics metrics --models models"
+        " --out reports --params {params.config} > {log} 2>&1"
