@@ -5,13 +5,14 @@
 #   snakemake --configfile other.yaml --cores 2 run with other settings (honoured by every script)
 # Each rule passes its script the input/output paths and the params file it runs with;
 # the rules are in workflow/rules/*.smk, the settings in params.yaml (validated below).
-from snakemake.utils import validate
+from ser.config import validate_or_exit
 
 
 configfile: "params.yaml"
 
 
-validate(config, "ser/schemas/params.schema.yaml")
+# One line naming the bad key, the same as the stage scripts print (schema: ser/schemas/).
+validate_or_exit(config, "params.yaml")
 
 
 include: "workflow/rules/common.smk"

@@ -47,7 +47,7 @@ print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss /
 
 PREDICT = """
 import json, resource, sys
-from ser.predict import main
+from ser.classify import main
 rc = main(["--file", sys.argv[1], "--model", sys.argv[3], "--json"])
 print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "rc": rc}))

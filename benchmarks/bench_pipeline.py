@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a plain script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from ser.demo import PRESETS  # noqa: E402
+from ser.corpora.demo import PRESETS  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MB = 1024 * 1024

@@ -6,7 +6,7 @@ import importlib
 
 #: Modules that define ``register(subparsers)``; each adds its own sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
-    "ser.datasets",
+    "ser.corpora.acquire",
     "ser.evaluation",
     "ser.timeline",
 )

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from ser.corpora import COLUMNS, PARSERS, custom, parse_corpus
-from ser.demo import plan_corpus, render_clip
+from ser.corpora.demo import plan_corpus, render_clip
 from ser.errors import ConfigError
 
 #: Synthetic RAVDESS "tiny" clips: 4 actors x 8 emotions, 48 kHz mono.

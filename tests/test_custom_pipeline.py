@@ -12,7 +12,7 @@ import soundfile as sf
 import yaml
 from conftest import ROOT, run_stage
 
-from ser.demo import plan_corpus, render_clip
+from ser.corpora.demo import plan_corpus, render_clip
 
 EMOTIONS = ("angry", "happy", "neutral", "sad")
 USER_NAMES = {"angry": "Anger", "happy": "happiness", "neutral": "Neutral", "sad": "sadness"}
@@ -44,11 +44,17 @@ def test_own_folder_trains_and_evaluates(project):
     old = Path.cwd()
     os.chdir(project)
     try:
-        run_stage("prepare_manifest.py", "--corpus", "custom")
-        run_stage("extract_features.py", "--corpus", "custom", "--no-progress")
-        run_stage("make_splits.py", "--protocol", "speaker")
-        run_stage("train.py", "--model", "svm", "--protocol", "speaker")
-        run_stage("evaluate.py", "--model", "svm", "--protocol", "speaker")
+        manifest, split = "data/manifests/custom.parquet", "data/splits/speaker.parquet"
+        common = ["--features", "data/features/mfcc", "--split", split]
+        run_stage("prepare_manifest.py", "--corpus", "custom", "--root", "my_data",
+                  "--out", manifest)
+        run_stage("extract_features.py", "--feature-set", "mfcc", "--corpus", "custom",
+                  "--manifest", manifest, "--out", "data/features/mfcc/custom", "--no-progress")
+        run_stage("make_splits.py", "--protocol", "speaker", "--out", split, manifest)
+        run_stage("train.py", "--model", "svm", "--protocol", "speaker", *common,
+                  "--out", "models/speaker/mfcc/svm")
+        run_stage("evaluate.py", "--protocol", "speaker", *common,
+                  "--model-dir", "models/speaker/mfcc/svm", "--out", "metrics/speaker/mfcc/svm")
     finally:
         os.chdir(old)
     import pandas as pd
@@ -60,7 +66,7 @@ def test_own_folder_trains_and_evaluates(project):
     train_spk = set(split.loc[split["split"] == "train", "speaker"])
     test_spk = set(split.loc[split["split"] == "test", "speaker"])
     assert train_spk and test_spk and not train_spk & test_spk
-    card = json.loads((project / "models/speaker/svm/card.json").read_text())
+    card = json.loads((project / "models/speaker/mfcc/svm/card.json").read_text())
     assert card["labels"] == sorted(EMOTIONS) and card["corpora"] == ["custom"]
-    metrics = json.loads((project / "metrics/speaker/svm/metrics.json").read_text())
+    metrics = json.loads((project / "metrics/speaker/mfcc/svm/metrics.json").read_text())
     assert metrics["n_test"] > 0 and metrics["uar"] > 0.25   # chance is 0.25

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from ser import cli
-from ser.datasets import CORPORA, download_corpus, import_corpus, sha256_file
+from ser.corpora.acquire import CORPORA, download_corpus, import_corpus, sha256_file
 from ser.errors import ConfigError, SerError
 
 TESS_FILES = [

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.predict import main as predict_main
+from ser.classify import main as predict_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

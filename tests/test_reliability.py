@@ -413,7 +413,7 @@ def flat_model(tmp_path):
 
 
 def predict(capsys, *args):
-    from ser.predict import main
+    from ser.classify import main
 
     rc = main(list(args))
     out, err = capsys.readouterr()
@@ -490,7 +490,7 @@ def small_ravdess(root: Path) -> Path:
 
 
 def test_import_dest_next_to_an_existing_corpus_keeps_it(tmp_path, monkeypatch):
-    from ser.datasets import IMPORT_RECORD, import_corpus
+    from ser.corpora.acquire import IMPORT_RECORD, import_corpus
 
     monkeypatch.chdir(tmp_path)
     src = small_ravdess(tmp_path / "src")
@@ -515,7 +515,7 @@ def test_import_dest_next_to_an_existing_corpus_keeps_it(tmp_path, monkeypatch):
 
 
 def test_import_refuses_to_overwrite_a_file_it_did_not_write(tmp_path):
-    from ser.datasets import import_corpus
+    from ser.corpora.acquire import import_corpus
 
     src = small_ravdess(tmp_path / "src")
     dest = tmp_path / "dest"
@@ -539,7 +539,7 @@ def test_import_dest_dot_is_a_clear_message(tmp_path, monkeypatch, capsys):
 
 
 def test_import_from_a_folder_with_a_fifo_does_not_hang(tmp_path):
-    from ser.datasets import import_corpus
+    from ser.corpora.acquire import import_corpus
 
     src = small_ravdess(tmp_path / "src")
     os.mkfifo(src / "Actor_01" / f"{RAV.format(e=6, a=1)}.wav")
@@ -550,7 +550,7 @@ def test_import_from_a_folder_with_a_fifo_does_not_hang(tmp_path):
 
 
 def test_zip_bomb_is_refused_naming_the_limit(tmp_path):
-    from ser.datasets import import_corpus
+    from ser.corpora.acquire import import_corpus
 
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:

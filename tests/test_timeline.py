@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.demo import plan_corpus, render_clip
+from ser.corpora.demo import plan_corpus, render_clip
 from ser.timeline import (
     PredictorSignalModel,
     Segment,
