@@ -31,6 +31,7 @@ Every custom layer is registered with
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -359,7 +360,8 @@ def fit_crnn(
         Seeds Keras (weights, dropout, masks) and the augmentation generator.
     augment
         ``augment(X_fit, rng) -> X_fit_augmented``, called every epoch on the
-        fitting clips only. ``None`` with ``cfg.augment``: :func:`ser.augment.augment_batch`.
+        fitting clips only. ``None``: :func:`ser.augment.augment_batch` if
+        ``cfg.augment``, else no augmentation.
     """
     from sklearn.utils.class_weight import compute_class_weight
 
@@ -381,10 +383,9 @@ def fit_crnn(
         cw = compute_class_weight("balanced", classes=present, y=y_fit)
         weights = cw[np.searchsorted(present, y_fit)].astype(np.float32)
     if augment is None and cfg.augment:
-        augment = augment_batch
+        augment = functools.partial(augment_batch, n_bands=cfg.n_bands)
     batches = _EpochData(X_fit, np.eye(n_classes, dtype=np.float32)[y_fit], weights,
-                         batch_size=min(cfg.batch_size, len(train_idx)),
-                         augment=augment if cfg.augment or augment is not None else None,
+                         batch_size=min(cfg.batch_size, len(train_idx)), augment=augment,
                          seed=seed)
     steps = len(batches) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
