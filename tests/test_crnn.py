@@ -30,7 +30,7 @@ def band_task(n_per_class: int = 30, n_classes: int = 3, seed: int = 0):
     X = rng.normal(size=(n, N_FRAMES, N_BANDS)).astype(np.float32)
     width = N_BANDS // n_classes
     for i, c in enumerate(y):
-        X[i, :, c * width:(c + 1) * width] += 2.5
+        X[i, :, c * width:(c + 1) * width] += 3.0
     speakers = np.tile(np.arange(6), n // 6 + 1)[:n]
     return X, y, speakers
 
@@ -38,7 +38,7 @@ def band_task(n_per_class: int = 30, n_classes: int = 3, seed: int = 0):
 def test_crnn_learns_separable_band_task():
     X, y, speakers = band_task()
     fit_idx, val_idx = validation_split(y, speakers, "speaker", share=0.2, seed=0)
-    cfg = CRNNConfig(**SMALL, epochs=8)
+    cfg = CRNNConfig(**SMALL, epochs=12, learning_rate=5e-3)
     model, _ = fit_crnn(X, y, n_classes=3, train_idx=fit_idx, val_idx=val_idx, cfg=cfg, seed=0)
     X_test, y_test, _ = band_task(n_per_class=20, seed=1)
     acc = float(np.mean(predict_proba(model, X_test).argmax(axis=1) == y_test))
