@@ -86,7 +86,16 @@ def files_key(paths: list[str]) -> str:
 
 def cached_features(paths: list[str], name: str, *, mfcc_params: dict, cache_dir: Path,
                     corpus: str, workers: int) -> pd.DataFrame:
-    """Feature set ``name`` of ``paths``, from the cache or extracted and cached."""
+    """Feature set ``name`` of ``paths``, from the cache or extracted and cached.
+
+    ``egemaps_mfcc`` is by definition ``egemaps`` then ``mfcc_stats``; it is
+    joined from those two cached sets instead of decoding every file again.
+    """
+    if name == "egemaps_mfcc":
+        parts = [cached_features(paths, part, mfcc_params=mfcc_params, cache_dir=cache_dir,
+                                 corpus=corpus, workers=workers).set_index("path")
+                 for part in ("egemaps", "mfcc_stats")]
+        return parts[0].join(parts[1], how="inner").reset_index()
     fingerprint = feature_set_fingerprint(name, mfcc_params)
     key = hashlib.sha256((files_key(paths) + json.dumps(fingerprint, sort_keys=True)).encode()
                          ).hexdigest()[:16]

@@ -16,6 +16,9 @@ sets see identical audio:
     offline), computed from the prepared signal.
 ``egemaps_mfcc``
     ``egemaps`` followed by ``mfcc_stats``.
+``compare``
+    The 6,373 ComParE 2016 functionals of openSMILE (large; for linear or
+    regularised models).
 ``seed``
     The seed recipe, kept as a reference: 40 MFCC means of
     ``librosa.load(path)`` (22,050 Hz, librosa's defaults), no trimming. It
@@ -50,7 +53,7 @@ from ser.features.mfcc import (
 )
 
 #: Names of the feature sets, in the order they are documented.
-FEATURE_SETS: tuple[str, ...] = ("mfcc_stats", "egemaps", "egemaps_mfcc", "seed")
+FEATURE_SETS: tuple[str, ...] = ("mfcc_stats", "egemaps", "egemaps_mfcc", "compare", "seed")
 
 #: Version of this module's definitions (bump when a set's values change).
 SETS_VERSION = 1
@@ -90,14 +93,25 @@ def mfcc_stats(y: np.ndarray, sr: int, *, params: Mapping[str, Any] | FeaturePar
 
 
 @functools.cache
-def _smile():
+def _smile(which: str = "eGeMAPSv02"):
     try:
         import opensmile
     except ImportError:  # pragma: no cover - a declared dependency
-        raise ConfigError("the egemaps feature sets need the opensmile package: "
+        raise ConfigError("the egemaps/compare feature sets need the opensmile package: "
                           "pip install 'opensmile>=2.5'") from None
-    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+    return opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, which),
                            feature_level=opensmile.FeatureLevel.Functionals)
+
+
+def _functionals(y: np.ndarray, sr: int, fp: FeatureParams, which: str, tag: str) -> Vector:
+    y = prepare_signal(np.asarray(y, dtype=np.float32), params=fp)
+    if y.shape[0] == 0:
+        raise FeatureError("no samples left after trimming")
+    frame = _smile(which).process_signal(y, sr)
+    vec = frame.to_numpy(dtype=np.float64)[0]
+    if not np.all(np.isfinite(vec)):
+        raise FeatureError(f"openSMILE returned non-finite {which} values")
+    return vec.astype(np.float32), [f"{FEATURE_PREFIX}{tag}_{c}" for c in frame.columns]
 
 
 def egemaps(y: np.ndarray, sr: int, *, params: Mapping[str, Any] | FeatureParams) -> Vector:
@@ -116,16 +130,16 @@ def egemaps(y: np.ndarray, sr: int, *, params: Mapping[str, Any] | FeatureParams
     names : list of str
         ``feat_egemaps_<openSMILE name>``.
     """
-    fp = FeatureParams.from_mapping(params)
-    y = prepare_signal(np.asarray(y, dtype=np.float32), params=fp)
-    if y.shape[0] == 0:
-        raise FeatureError("no samples left after trimming")
-    frame = _smile().process_signal(y, sr)
-    vec = frame.to_numpy(dtype=np.float64)[0]
-    if not np.all(np.isfinite(vec)):
-        raise FeatureError("openSMILE returned non-finite eGeMAPS values")
-    names = [f"{FEATURE_PREFIX}egemaps_{c}" for c in frame.columns]
-    return vec.astype(np.float32), names
+    return _functionals(y, sr, FeatureParams.from_mapping(params), "eGeMAPSv02", "egemaps")
+
+
+def compare(y: np.ndarray, sr: int, *, params: Mapping[str, Any] | FeatureParams) -> Vector:
+    """The 6,373 ComParE 2016 functionals (openSMILE) of the prepared signal.
+
+    Names are ``feat_compare_<openSMILE name>``. Large: use linear or
+    regularised models on it.
+    """
+    return _functionals(y, sr, FeatureParams.from_mapping(params), "ComParE_2016", "compare")
 
 
 def egemaps_mfcc(y: np.ndarray, sr: int, *,
@@ -140,6 +154,7 @@ _SIGNAL_SETS: dict[str, Callable[..., Vector]] = {
     "mfcc_stats": mfcc_stats,
     "egemaps": egemaps,
     "egemaps_mfcc": egemaps_mfcc,
+    "compare": compare,
 }
 
 
@@ -205,11 +220,12 @@ def feature_set_fingerprint(name: str, params: Mapping[str, Any] | FeatureParams
         out["definition"] = "librosa.load(sr=22050) -> librosa.feature.mfcc(n_mfcc=40) -> mean"
         return out
     out["signal"] = feature_params_fingerprint(params)
-    if name in ("egemaps", "egemaps_mfcc"):
+    if name in ("egemaps", "egemaps_mfcc", "compare"):
         import opensmile
 
         out["opensmile"] = opensmile.__version__
-        out["opensmile_feature_set"] = "eGeMAPSv02/Functionals"
+        out["opensmile_feature_set"] = ("ComParE_2016" if name == "compare"
+                                        else "eGeMAPSv02") + "/Functionals"
     return out
 
 
