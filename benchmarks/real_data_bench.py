@@ -35,7 +35,9 @@ settings. The table is printed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import sys
@@ -155,6 +157,34 @@ def merge_results(csv_path: Path, rows: pd.DataFrame) -> pd.DataFrame:
                             kind="stable").reset_index(drop=True)
 
 
+@contextlib.contextmanager
+def locked(path: Path):
+    """Exclusive lock on ``path`` + ``.lock`` (several runs may merge into one results file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def save_results(csv_path: Path, json_path: Path, rows: list[dict[str, Any]],
+                 runs: dict[str, Any], settings: dict[str, Any]) -> pd.DataFrame:
+    """Merge this run's rows and details into the results files (locked, atomic)."""
+    with locked(csv_path):
+        table = merge_results(csv_path, pd.DataFrame(rows, columns=RESULT_COLUMNS))
+        details = (json.loads(json_path.read_text()) if json_path.exists()
+                   else {"runs": {}, "settings": {}})
+        details["runs"].update(runs)
+        details.setdefault("settings", {})[settings["run"]] = settings
+        with atomic_path(csv_path) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.4f")
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(json.dumps(details, indent=1, default=str) + "\n")
+    return table
+
+
 def print_table(table: pd.DataFrame) -> None:
     print(f"\n{'feature_set':14s} {'norm':8s} {'model':10s} {'pooled':>7s} "
           f"{'spk mean ± sd':>15s} {'min':>6s} {'max':>6s} {'n':>5s}")
@@ -202,9 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     norms = ["none", "speaker"] if args.speaker_norm == "both" else [args.speaker_norm]
     csv_path = args.out_dir / f"real_{args.corpus}_{args.protocol}.csv"
     json_path = csv_path.with_suffix(".json")
-    details: dict[str, Any] = (json.loads(json_path.read_text()) if json_path.exists()
-                               else {"runs": {}})
+    runs: dict[str, Any] = {}
+    settings = {
+        "run": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv), "corpus": args.corpus, "root": str(args.root),
+        "protocol": args.protocol, "n_folds": args.n_folds, "test_size": args.test_size,
+        "inner_folds": args.inner_folds, "seed": args.seed, "mfcc_params": mfcc_params,
+        "scoring": "balanced_accuracy (UAR)",
+        "tuning": "GridSearchCV over DEFAULT_GRIDS, StratifiedGroupKFold by speaker, inside "
+                  "each training fold"}
     rows = []
+    table = pd.DataFrame(columns=RESULT_COLUMNS)
     for fs in args.feature_sets:
         feats = cached_features(paths, fs, mfcc_params=mfcc_params, cache_dir=args.cache_dir,
                                 corpus=args.corpus, workers=args.workers)
@@ -234,27 +272,16 @@ def main(argv: list[str] | None = None) -> int:
                        "model": model, **summary, "n_folds": int(len(set(folds) - {-1})),
                        "seconds": seconds, "date": dt.date.today().isoformat()}
                 rows.append({k: row[k] for k in RESULT_COLUMNS})
-                details["runs"][f"{fs}/{norm}/{model}"] = {
+                runs[f"{fs}/{norm}/{model}"] = {
                     **{k: row[k] for k in RESULT_COLUMNS}, **meta,
                     "n_features": len(cols), "grid": DEFAULT_GRIDS[model],
-                    "chosen": chosen, "per_speaker": per_speaker.to_dict(orient="records")}
+                    "chosen": chosen, "per_speaker": per_speaker.to_dict(orient="records"),
+                    "run": settings["run"]}
                 print(f"{fs:14s} {norm:8s} {model:10s} pooled UAR {summary['pooled_uar']:.3f}"
                       f"  speakers {summary['mean_speaker_uar']:.3f} ± "
                       f"{summary['sd_speaker_uar']:.3f}  ({seconds:.0f} s)", flush=True)
-                table = merge_results(csv_path, pd.DataFrame(rows, columns=RESULT_COLUMNS))
-                details["settings"] = {
-                    "corpus": args.corpus, "root": str(args.root), "protocol": args.protocol,
-                    "n_folds": args.n_folds, "test_size": args.test_size,
-                    "inner_folds": args.inner_folds, "seed": args.seed,
-                    "mfcc_params": mfcc_params, "scoring": "balanced_accuracy (UAR)",
-                    "tuning": "GridSearchCV, StratifiedGroupKFold by speaker, inside each "
-                              "training fold"}
-                args.out_dir.mkdir(parents=True, exist_ok=True)
-                with atomic_path(csv_path) as tmp:
-                    table.to_csv(tmp, index=False, float_format="%.4f")
-                with atomic_path(json_path) as tmp:
-                    tmp.write_text(json.dumps(details, indent=1, default=str) + "\n")
-    print_table(merge_results(csv_path, pd.DataFrame(rows, columns=RESULT_COLUMNS)))
+                table = save_results(csv_path, json_path, rows, runs, settings)
+    print_table(table)
     print(f"\n-> {csv_path} and {json_path.name}")
     return 0
 

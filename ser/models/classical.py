@@ -55,7 +55,7 @@ CLASSICAL_MODELS: tuple[str, ...] = ("svm", "logreg", "knn", "random_forest",
 def _hist_gb(seed: int) -> HistGradientBoostingClassifier:
     # Fixed number of boosting rounds (no internal early stopping: its random
     # validation split would mix speakers); shallow trees, mild L2.
-    return HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, max_leaf_nodes=15,
+    return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
                                           min_samples_leaf=10, l2_regularization=1.0,
                                           class_weight="balanced", early_stopping=False,
                                           random_state=seed)
