@@ -126,6 +126,19 @@ def folds_for(manifest: pd.DataFrame, protocol: str, *, n_folds: int | None, see
     return np.where(order == "test", 0, -1)
 
 
+def bench_grid(model: str) -> dict[str, list[Any]]:
+    """The model's default grid; SVMs without Platt probabilities.
+
+    ``SVC.predict`` never uses the Platt probabilities, so fitting without
+    them gives the same predictions about five times faster (the internal
+    5-fold calibration is skipped). The ensemble keeps them (soft voting).
+    """
+    grid = dict(DEFAULT_GRIDS[model])
+    if model == "svm":
+        grid["probability"] = [False]
+    return grid
+
+
 def run_one(X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: np.ndarray, *,
             model: str, inner_folds: int, seed: int, n_jobs: int,
             ) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -139,7 +152,7 @@ def run_one(X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: np.ndarray,
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.simplefilter("ignore", category=UserWarning)
             search = tune(model, X[train], y[train], groups=groups[train], protocol="speaker",
-                          grid=DEFAULT_GRIDS[model], scoring="balanced_accuracy",
+                          grid=bench_grid(model), scoring="balanced_accuracy",
                           cv_folds=inner_folds, seed=seed, n_jobs=n_jobs)
         pred[test] = search.predict(X[test])
         chosen.append({"fold": int(fold), "inner_uar": round(float(search.best_score_), 4)}
@@ -274,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({k: row[k] for k in RESULT_COLUMNS})
                 runs[f"{fs}/{norm}/{model}"] = {
                     **{k: row[k] for k in RESULT_COLUMNS}, **meta,
-                    "n_features": len(cols), "grid": DEFAULT_GRIDS[model],
+                    "n_features": len(cols), "grid": bench_grid(model),
                     "chosen": chosen, "per_speaker": per_speaker.to_dict(orient="records"),
                     "run": settings["run"]}
                 print(f"{fs:14s} {norm:8s} {model:10s} pooled UAR {summary['pooled_uar']:.3f}"
