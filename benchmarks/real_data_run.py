@@ -7,8 +7,9 @@ Runs the pipeline's own stage scripts, in order, in a separate work folder
 
     python benchmarks/real_data_run.py [--root ../shared/data/ravdess] [--out runs/real-ravdess]
 
-Four actors only: the speaker split tests on one of them, so confidence
-intervals are wide; read the numbers as an order of magnitude.
+One speaker-held-out split only, so confidence intervals are wide; for the
+leave-one-speaker-out comparison of feature sets x models (plain and
+speaker-normalised) use ``benchmarks/real_data_bench.py``.
 """
 
 from __future__ import annotations

@@ -276,3 +276,54 @@ def _evaluate_command(args) -> int:
           f"on {m['n_test']} clips; {m['n_unknown_emotion']} with emotions the model does not "
           f"know left out -> {out}")
     return 0
+
+
+def speaker_cv_metrics(predictions: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Pooled and per-speaker UAR of speaker-cross-validated predictions.
+
+    Parameters
+    ----------
+    predictions
+        One row per clip of every test fold: ``speaker``, ``actual``,
+        ``predicted`` (and ``corpus``: speakers are keyed ``corpus:speaker``
+        when present; ``fold`` is carried into the table when present).
+
+    Returns
+    -------
+    summary
+        ``pooled_uar`` (UAR over all clips at once), ``mean_speaker_uar``,
+        ``sd_speaker_uar`` (sample sd, ``ddof=1``; 0 for one speaker),
+        ``min_speaker_uar``, ``max_speaker_uar``, ``pooled_accuracy``,
+        ``n_clips``, ``n_speakers``.
+    per_speaker
+        One row per speaker: ``speaker``, (``fold``), ``n_clips``, ``uar``,
+        ``accuracy``, sorted by speaker.
+    """
+    missing = {"speaker", "actual", "predicted"} - set(predictions.columns)
+    if missing:
+        raise ValueError(f"predictions lack column(s) {', '.join(sorted(missing))}")
+    df = predictions.reset_index(drop=True)
+    key = df["speaker"].astype(str)
+    if "corpus" in df and df["corpus"].nunique() > 1:
+        key = df["corpus"].astype(str) + ":" + key
+    rows = []
+    for spk, g in df.groupby(key, sort=True):
+        m = summary_metrics(g["actual"].to_numpy(), g["predicted"].to_numpy())
+        row: dict[str, Any] = {"speaker": spk}
+        if "fold" in g:
+            row["fold"] = int(g["fold"].iloc[0])
+        rows.append(row | {"n_clips": int(len(g)), "uar": m["uar"], "accuracy": m["accuracy"]})
+    per_speaker = pd.DataFrame(rows)
+    pooled = summary_metrics(df["actual"].to_numpy(), df["predicted"].to_numpy())
+    uars = per_speaker["uar"].to_numpy(dtype=float)
+    summary = {
+        "pooled_uar": pooled["uar"],
+        "pooled_accuracy": pooled["accuracy"],
+        "mean_speaker_uar": round(float(uars.mean()), 4),
+        "sd_speaker_uar": round(float(uars.std(ddof=1)) if len(uars) > 1 else 0.0, 4),
+        "min_speaker_uar": round(float(uars.min()), 4),
+        "max_speaker_uar": round(float(uars.max()), 4),
+        "n_clips": int(len(df)),
+        "n_speakers": int(len(uars)),
+    }
+    return summary, per_speaker

@@ -199,3 +199,70 @@ def describe_split(split: pd.DataFrame, protocol: str) -> str:
             f"emotions: {', '.join(sorted(rows['emotion'].unique()))}"
         )
     return "\n".join(lines)
+
+
+def speaker_folds(
+    groups: np.ndarray | pd.Series,
+    labels: np.ndarray | pd.Series | None = None,
+    *,
+    n_folds: int | None = None,
+    seed: int,
+) -> np.ndarray:
+    """Assign every clip a fold number so that no speaker is in two folds.
+
+    Parameters
+    ----------
+    groups
+        Speaker key per clip (use :func:`speaker_groups` when pooling corpora).
+    labels
+        Emotion per clip; when given, folds are stratified by it as far as
+        speaker grouping allows (:class:`~sklearn.model_selection.StratifiedGroupKFold`).
+    n_folds
+        Number of folds; ``None`` or the number of speakers gives
+        leave-one-speaker-out (fold ``i`` holds the ``i``-th speaker in sorted order).
+    seed
+        Makes the assignment deterministic.
+
+    Returns
+    -------
+    np.ndarray of int
+        Fold index ``0 .. n_folds - 1`` per clip.
+
+    Raises
+    ------
+    ConfigError
+        With fewer than two speakers or more folds than speakers.
+    """
+    g = pd.Series(np.asarray(groups)).astype(str).to_numpy()
+    speakers = np.unique(g)
+    if len(speakers) < 2:
+        raise ConfigError(f"speaker_cv needs at least two speakers, found {len(speakers)}")
+    k = len(speakers) if n_folds is None else int(n_folds)
+    if not 2 <= k <= len(speakers):
+        raise ConfigError(f"speaker_cv: n_folds must be between 2 and the number of "
+                          f"speakers ({len(speakers)}), got {n_folds}")
+    folds = np.empty(len(g), dtype=np.int64)
+    if k == len(speakers):
+        folds[:] = np.searchsorted(speakers, g)
+        return folds
+    idx = np.arange(len(g))
+    y = np.zeros(len(g)) if labels is None else np.asarray(labels)
+    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    for fold, (_, test_idx) in enumerate(cv.split(idx, y, g)):
+        folds[test_idx] = fold
+    return folds
+
+
+def speaker_cv_split(manifest: pd.DataFrame, *, n_folds: int | None = None,
+                     seed: int) -> pd.DataFrame:
+    """The ``speaker_cv`` protocol: the manifest with a ``fold`` column.
+
+    Speakers are keyed ``corpus:speaker`` (:func:`speaker_groups`); folds are
+    stratified by emotion where the grouping allows. Rows are sorted by
+    ``corpus, path`` like :func:`make_split`'s.
+    """
+    df = manifest[SPLIT_COLUMNS[:-1]].sort_values(["corpus", "path"]).reset_index(drop=True)
+    if df.empty:
+        raise ConfigError("cannot split an empty manifest")
+    df["fold"] = speaker_folds(speaker_groups(df), df["emotion"], n_folds=n_folds, seed=seed)
+    return df

@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+    VotingClassifier,
+)
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
@@ -25,9 +30,51 @@ from ser.splits import SPEAKER_DISJOINT, cv_splitter
 #: Where each model's grid parameters live inside its pipeline.
 GRID_PREFIX: dict[str, str] = {}
 
+#: Members of the ``ensemble`` model (soft voting over their probabilities).
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("svm", "logreg", "hist_gb")
+
+#: Default grids (classifier parameter names, as params.yaml spells them): wide enough
+#: to find the optimum on real corpora (SVM C up to 100), small enough for 2 CPU cores.
+#: ``ensemble`` keys address a member: ``svm__clf__C`` is the SVM member's C.
+DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
+    "svm": {"C": [1.0, 10.0, 100.0], "gamma": ["scale", 0.001, 0.01]},
+    "logreg": {"C": [0.01, 0.1, 1.0]},
+    "knn": {"n_neighbors": [5, 11, 21], "weights": ["distance"]},
+    "random_forest": {"n_estimators": [300], "max_features": ["sqrt", 0.3],
+                      "min_samples_leaf": [1, 3]},
+    "decision_tree": {"max_depth": [6, 12, None], "min_samples_leaf": [1, 5]},
+    "hist_gb": {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [7, 15]},
+    "ensemble": {"svm__clf__C": [1.0, 10.0]},
+}
+
+#: Every classical model name :func:`make_pipeline` knows.
+CLASSICAL_MODELS: tuple[str, ...] = ("svm", "logreg", "knn", "random_forest",
+                                     "decision_tree", "hist_gb", "ensemble")
+
+
+def _hist_gb(seed: int) -> HistGradientBoostingClassifier:
+    # Fixed number of boosting rounds (no internal early stopping: its random
+    # validation split would mix speakers); shallow trees, mild L2.
+    return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
+                                          min_samples_leaf=10, l2_regularization=1.0,
+                                          class_weight="balanced", early_stopping=False,
+                                          random_state=seed)
+
 
 def make_pipeline(name: str, *, seed: int) -> Pipeline:
-    """An untuned pipeline ``scale -> clf`` for model ``name``."""
+    """An untuned pipeline ``scale -> clf`` for model ``name``.
+
+    ``ensemble`` is a soft-voting :class:`~sklearn.ensemble.VotingClassifier`
+    over :data:`ENSEMBLE_MEMBERS`, each member its own ``scale -> clf``
+    pipeline with its default parameters (SVM C=10, logistic C=0.1); its grid
+    addresses members as ``<member>__clf__<param>``.
+    """
+    if name == "ensemble":
+        members = [(m, make_pipeline(m, seed=seed)) for m in ENSEMBLE_MEMBERS]
+        members[0][1].set_params(clf__C=10.0)
+        members[1][1].set_params(clf__C=0.1)
+        return Pipeline([("scale", "passthrough"),
+                         ("clf", VotingClassifier(members, voting="soft", n_jobs=1))])
     classifiers: dict[str, BaseEstimator] = {
         # SVC's internal Platt scaling copes with classes of 2-3 clips, where the suggested
         # CalibratedClassifierCV(cv=k) refuses; it is deprecated, so sklearn is pinned < 1.11.
@@ -36,12 +83,15 @@ def make_pipeline(name: str, *, seed: int) -> Pipeline:
         "random_forest": RandomForestClassifier(class_weight="balanced", random_state=seed,
                                                 n_jobs=1),
         "decision_tree": DecisionTreeClassifier(class_weight="balanced", random_state=seed),
+        "logreg": LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000,
+                                     random_state=seed),
+        "hist_gb": _hist_gb(seed),
     }
     if name not in classifiers:
         raise ConfigError(f"unknown classical model {name!r}; choose one of "
-                          f"{', '.join(classifiers)}")
+                          f"{', '.join(CLASSICAL_MODELS)}")
     # Trees are scale-invariant; distance and kernel models are not.
-    scaler = StandardScaler() if name in ("svm", "knn") else "passthrough"
+    scaler = StandardScaler() if name in ("svm", "knn", "logreg") else "passthrough"
     return Pipeline([("scale", scaler), ("clf", classifiers[name])])
 
 
