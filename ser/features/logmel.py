@@ -39,7 +39,7 @@ from ser.features.mfcc import (
     FeatureError,
     FeatureParams,
     analysis_kernels,
-    prepare_signal,
+    checked_signal,
     single_threaded_blas,
 )
 
@@ -93,18 +93,7 @@ def logmel_sequence(y: np.ndarray, sr: int, *, params: Mapping[str, Any] | Featu
         raise FeatureError(f"deltas must be 0, 1 or 2, got {deltas}")
     if n_mels < 1:
         raise FeatureError(f"n_mels must be positive, got {n_mels}")
-    if int(sr) != fp.sample_rate:
-        raise FeatureError(f"audio is at {sr} Hz but the features are defined at "
-                           f"{fp.sample_rate} Hz; load it with sr={fp.sample_rate}")
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1:
-        raise FeatureError(f"expected mono audio (1-D), got shape {y.shape}")
-    if y.shape[0] == 0:
-        raise FeatureError("holds no audio samples")
-    y = prepare_signal(y, params=fp)
-    if y.shape[0] == 0:
-        raise FeatureError("no samples left after trimming")
-    m = _log_mel(y, fp, n_mels)
+    m = _log_mel(checked_signal(y, sr, fp), fp, n_mels)
     if deltas:
         import librosa
 

@@ -486,6 +486,32 @@ def _deltas(m: np.ndarray, order: int) -> np.ndarray:
     return librosa.feature.delta(m, width=width, order=order, axis=-1, mode="interp")
 
 
+def checked_signal(y: np.ndarray, sr: int, fp: FeatureParams) -> np.ndarray:
+    """Check a clip against the feature definition, then trim / truncate / pad it.
+
+    Shared by every frame-level feature (MFCC, log-mel) so they refuse the same
+    inputs with the same messages.
+
+    Raises
+    ------
+    FeatureError
+        ``sr`` differs from ``fp.sample_rate``, ``y`` is not 1-D, or it holds no
+        samples before or after trimming.
+    """
+    if int(sr) != fp.sample_rate:
+        raise FeatureError(f"audio is at {sr} Hz but the features are defined at "
+                           f"{fp.sample_rate} Hz; load it with sr={fp.sample_rate}")
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise FeatureError(f"expected mono audio (1-D), got shape {y.shape}")
+    if y.shape[0] == 0:
+        raise FeatureError("holds no audio samples")
+    y = prepare_signal(y, params=fp)
+    if y.shape[0] == 0:
+        raise FeatureError("no samples left after trimming")
+    return y
+
+
 def mfcc_sequence(y: np.ndarray, sr: int, *,
                   params: Mapping[str, Any] | FeatureParams) -> np.ndarray:
     """Compute the MFCC sequence of a clip (see the module docstring).
@@ -513,18 +539,7 @@ def mfcc_sequence(y: np.ndarray, sr: int, *,
         no samples.
     """
     fp = FeatureParams.from_mapping(params)
-    if int(sr) != fp.sample_rate:
-        raise FeatureError(f"audio is at {sr} Hz but the features are defined at "
-                           f"{fp.sample_rate} Hz; load it with sr={fp.sample_rate}")
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1:
-        raise FeatureError(f"expected mono audio (1-D), got shape {y.shape}")
-    if y.shape[0] == 0:
-        raise FeatureError("holds no audio samples")
-    y = prepare_signal(y, params=fp)
-    if y.shape[0] == 0:
-        raise FeatureError("no samples left after trimming")
-    m = _mfcc(y, fp)
+    m = _mfcc(checked_signal(y, sr, fp), fp)
     if fp.deltas:
         m = np.concatenate([m] + [_deltas(m, order) for order in range(1, fp.deltas + 1)])
     return np.ascontiguousarray(m.T, dtype=np.float32)
