@@ -4,7 +4,7 @@
         --features data/features/mfcc --split data/splits/speaker.parquet \
         --out metrics/speaker/mfcc/svm --params params.yaml
 
-Reads params sections corpora and evaluate.
+Reads params sections corpora, evaluate and labels (recorded in metrics.json).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def main(argv=None) -> int:
 
     from ser.data import load_protocol_data
     from ser.evaluation import evaluate_stage
+    from ser.labels import LabelMap
     from ser.settings import EvaluateSettings
 
     params = read_params(args.params)
@@ -34,7 +35,8 @@ def main(argv=None) -> int:
                               corpora=list(params["corpora"]))
     m = evaluate_stage(model_dir=args.model_dir, data=data, protocol=args.protocol,
                        settings=EvaluateSettings.from_section(params["evaluate"]),
-                       out_dir=args.out)
+                       out_dir=args.out,
+                       label_map=LabelMap.from_mapping(params.get("labels")).describe())
     ci = m["ci95"].get("uar", [float("nan")] * 2)
     print(f"{m['model']}/{args.protocol}: UAR {m['uar']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], "
           f"accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f} on {m['n_test']} clips "
