@@ -248,19 +248,26 @@ def restrict_to_shared(model_labels: list[str] | tuple[str, ...],
 
 
 def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
-                   protocol: str, label_map: str | None = None) -> dict[str, Any]:
+                   protocol: str, label_map: str | None = None,
+                   left_out: pd.Series | None = None) -> dict[str, Any]:
     """Stage body: predict the test clips of ``data`` (:class:`ser.data.ProtocolData`)
     with the model in ``model_dir``; write metrics to ``out_dir``.
 
     ``settings`` is a :class:`ser.settings.EvaluateSettings` (bootstrap resamples, seed).
+    Scoring is restricted to the emotions the model and the test clips share
+    (:func:`restrict_to_shared`); ``left_out`` holds the emotions of test-corpus clips the
+    split already left out (:func:`ser.splits.left_out_test_emotions`), counted with them.
+    ``label_map`` is the class-set description recorded in ``metrics.json``.
     """
     from ser.features import check_feature_params
     from ser.inference import Predictor
 
     predictor = Predictor.load(model_dir)
     check_feature_params(predictor.card["feature_params"], data.feature_params)
-    shared, keep = restrict_to_shared(predictor.labels, data.test["emotion"])
-    test = data.test[keep].reset_index(drop=True)
+    test = data.test
+    emotions = pd.concat([test["emotion"], pd.Series(left_out, dtype=object)], ignore_index=True)
+    shared, keep = restrict_to_shared(predictor.labels, emotions)
+    test = test[keep[:len(test)]].reset_index(drop=True)
     if predictor.is_sequence_model:
         proba = predictor.proba_from_sequences(data.sequences(test["path"]))
     else:

@@ -220,8 +220,7 @@ def split_with_labels(manifest: pd.DataFrame, protocol: str, *, label_map=None,
             raise ConfigError(f"labels ({label_map.describe()}) leave one emotion "
                               f"({kept['emotion'].iloc[0]}); a classifier needs two")
     split = make_split(kept, protocol, **options)
-    split["note"] = np.where(split["split"] == "unused",
-                             "cross_corpus: emotion not shared by train and test corpora", "")
+    split["note"] = np.where(split["split"] == "unused", CROSS_CORPUS_NOTE, "")
     if len(dropped):
         keep = label_map.keep
         rest = dropped[SPLIT_COLUMNS[:-1]].assign(split="unused")
@@ -232,6 +231,25 @@ def split_with_labels(manifest: pd.DataFrame, protocol: str, *, label_map=None,
             for e in rest["emotion"]]
         split = pd.concat([split, rest], ignore_index=True)
     return split.sort_values(["corpus", "path"]).reset_index(drop=True)
+
+
+#: ``note`` of the clips the cross-corpus protocol leaves out.
+CROSS_CORPUS_NOTE = "cross_corpus: emotion not shared by train and test corpora"
+
+
+def left_out_test_emotions(split: pd.DataFrame, protocol: str) -> pd.Series:
+    """Emotions of the test corpus' clips that ``cross_corpus`` left out (not shared).
+
+    The evaluation names them with their counts beside the scored clips
+    (:func:`ser.evaluation.restrict_to_shared`); empty for other protocols and for
+    clips the ``labels:`` map left out (the class set is chosen, not missing).
+    """
+    if protocol != "cross_corpus" or "note" not in split:
+        return pd.Series([], dtype=object)
+    test_corpora = set(split.loc[split["split"] == "test", "corpus"])
+    rows = split[(split["split"] == "unused") & (split["note"] == CROSS_CORPUS_NOTE)
+                 & split["corpus"].isin(test_corpora)]
+    return rows["emotion"].reset_index(drop=True)
 
 
 def describe_split(split: pd.DataFrame, protocol: str) -> str:

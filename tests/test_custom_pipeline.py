@@ -181,8 +181,8 @@ def test_snakemake_plans_a_custom_corpus_without_demo_synthesis(project, tmp_pat
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(["snakemake", "--dry-run", "--forceall", "--cores", "1"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(["snakemake", "--dry-run", "--forceall", "--cores", "1"], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "generate_demo" not in proc.stdout
     assert "rule manifest:" in proc.stdout and "data/demo/custom" in proc.stdout

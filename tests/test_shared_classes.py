@@ -105,3 +105,41 @@ def test_ser_evaluate_restricts_answers_to_shared_emotions(ravdess_model, capsys
 
     assert default_external_out(Path("models/random/mfcc/svm"), "emodb") != \
         default_external_out(Path("models/speaker/mfcc/svm"), "emodb")
+
+
+def test_cross_corpus_stage_names_the_left_out_test_emotions(ravdess_model):
+    """The pipeline's cross_corpus evaluation: train on RAVDESS, test on EMO-DB; boredom
+    clips are left out by the split and named, with their count, in metrics.json."""
+    project = ravdess_model
+    old = Path.cwd()
+    os.chdir(project)
+    try:
+        manifests = ["data/manifests/ravdess.parquet", "data/manifests/emodb.parquet"]
+        params = yaml.safe_load(Path("params.yaml").read_text())
+        params["corpora"]["emodb"] = "data/demo/emodb"
+        params["splits"]["cross_corpus_test"] = "emodb"
+        params["train"]["protocols"] = ["cross_corpus"]
+        Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        run_stage("prepare_manifest.py", "--corpus", "emodb", "--root", "data/demo/emodb",
+                  "--out", manifests[1])
+        run_stage("extract_features.py", "--feature-set", "mfcc", "--corpus", "emodb",
+                  "--manifest", manifests[1], "--out", "data/features/mfcc/emodb",
+                  "--no-progress")
+        split = "data/splits/cross_corpus.parquet"
+        common = ["--features", "data/features/mfcc", "--split", split]
+        run_stage("make_splits.py", "--protocol", "cross_corpus", "--out", split, *manifests)
+        run_stage("train.py", "--model", "svm", "--protocol", "cross_corpus", *common,
+                  "--out", "models/cross_corpus/mfcc/svm")
+        run_stage("evaluate.py", "--protocol", "cross_corpus", *common, "--model-dir",
+                  "models/cross_corpus/mfcc/svm", "--out", "metrics/cross_corpus/mfcc/svm")
+    finally:
+        os.chdir(old)
+    emodb = pd.read_parquet(project / "data/manifests/emodb.parquet")
+    n_boredom = int((emodb["emotion"] == "boredom").sum())
+    m = json.loads((project / "metrics/cross_corpus/mfcc/svm/metrics.json").read_text())
+    assert m["dropped_test_emotions"] == {"boredom": n_boredom}
+    assert m["excluded_model_classes"] == []
+    assert set(m["restricted_to"]) == set(emodb["emotion"]) - {"boredom"}
+    assert m["n_test"] == len(emodb) - n_boredom and m["label_map"] == "all labels"
+    preds = pd.read_csv(project / "metrics/cross_corpus/mfcc/svm/predictions.csv")
+    assert set(preds["predicted"]) <= set(m["restricted_to"])
