@@ -149,7 +149,9 @@ def cv_splitter(protocol: str, *, n_splits: int, seed: int, groups: pd.Series | 
         n_groups = int(pd.Series(groups).nunique()) if groups is not None else 0
         if n_groups < 2:
             raise ConfigError(
-                f"{protocol}: tuning needs at least two training speakers, found {n_groups}"
+                f"{protocol}: tuning needs at least two training speakers, found {n_groups}; "
+                "a custom corpus names them with <emotion>/<speaker>/ folders or a 'speaker' "
+                "column"
             )
         return StratifiedGroupKFold(n_splits=min(n_splits, n_groups), shuffle=True,
                                     random_state=seed)
