@@ -4,7 +4,7 @@
         --features data/features/mfcc --split data/splits/speaker.parquet \
         --out metrics/speaker/mfcc/svm --params params.yaml
 
-Reads params sections corpora and evaluate.
+Reads params sections corpora, evaluate and labels (recorded in metrics.json).
 """
 
 from __future__ import annotations
@@ -27,14 +27,20 @@ def main(argv=None) -> int:
 
     from ser.data import load_protocol_data
     from ser.evaluation import evaluate_stage
+    from ser.labels import LabelMap
     from ser.settings import EvaluateSettings
+    from ser.splits import left_out_test_emotions
+    from ser.tables import read_table
 
     params = read_params(args.params)
     data = load_protocol_data(split_path=args.split, features_dir=args.features,
                               corpora=list(params["corpora"]))
+    split = read_table(args.split, what="split", hint="run the splits stage first")
     m = evaluate_stage(model_dir=args.model_dir, data=data, protocol=args.protocol,
                        settings=EvaluateSettings.from_section(params["evaluate"]),
-                       out_dir=args.out)
+                       out_dir=args.out,
+                       label_map=LabelMap.from_mapping(params.get("labels")).describe(),
+                       left_out=left_out_test_emotions(split, args.protocol))
     ci = m["ci95"].get("uar", [float("nan")] * 2)
     print(f"{m['model']}/{args.protocol}: UAR {m['uar']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], "
           f"accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f} on {m['n_test']} clips "

@@ -3,7 +3,7 @@
     python scripts/make_splits.py --protocol speaker --out data/splits/speaker.parquet \
         --params params.yaml data/manifests/tess.parquet data/manifests/ravdess.parquet
 
-Reads params section splits.
+Reads params sections splits and labels (the class set: keep / merge / drop).
 """
 
 from __future__ import annotations
@@ -22,11 +22,15 @@ def main(argv=None) -> int:
     parser.add_argument("manifests", type=Path, nargs="+", help="manifest Parquet files")
     args = parser.parse_args(argv)
 
+    from ser.labels import LabelMap
     from ser.settings import SplitSettings
     from ser.splits import write_split
 
-    settings = SplitSettings.from_section(read_params(args.params)["splits"])
-    print(write_split(args.protocol, manifests=args.manifests, settings=settings, out=args.out))
+    params = read_params(args.params)
+    settings = SplitSettings.from_section(params["splits"])
+    label_map = LabelMap.from_mapping(params.get("labels"))
+    print(write_split(args.protocol, manifests=args.manifests, settings=settings, out=args.out,
+                      label_map=label_map))
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,12 +143,121 @@ def predictions_frame(rows: pd.DataFrame, proba: np.ndarray, labels: list[str]) 
     return out
 
 
+@dataclass(frozen=True)
+class SharedClasses:
+    """The emotions a model and a test set share, and what falls outside them.
+
+    Built by :func:`restrict_to_shared`. A model can only be scored fairly on
+    the emotions both sides know: test clips of an emotion the model never
+    learned cannot be right, and a model class the test set lacks can only
+    be wrong. Both are left out and named.
+
+    Attributes
+    ----------
+    model_labels
+        The model's classes in its output order.
+    shared
+        Model classes that occur in the test set (model order): the only
+        answers the model may give.
+    dropped_test_emotions
+        Test emotion the model does not know -> number of clips left out.
+    excluded_model_classes
+        Model classes absent from the test set (never answered).
+    """
+
+    model_labels: tuple[str, ...]
+    shared: tuple[str, ...]
+    dropped_test_emotions: dict[str, int]
+    excluded_model_classes: tuple[str, ...]
+
+    def proba(self, proba: np.ndarray) -> np.ndarray:
+        """The probability columns of the shared classes, renormalised to sum to one."""
+        idx = [self.model_labels.index(lab) for lab in self.shared]
+        sub = np.asarray(proba, dtype=float)[:, idx]
+        total = sub.sum(axis=1, keepdims=True)
+        # A row with no mass on any shared class (a hard 0/1 classifier) becomes uniform.
+        return np.divide(sub, total, out=np.full_like(sub, 1 / len(idx)), where=total > 0)
+
+    def to_metrics(self) -> dict[str, Any]:
+        """``restricted_to``, ``dropped_test_emotions``, ``excluded_model_classes``."""
+        return {"restricted_to": list(self.shared),
+                "dropped_test_emotions": dict(self.dropped_test_emotions),
+                "excluded_model_classes": list(self.excluded_model_classes)}
+
+    def describe(self) -> str:
+        """One line for the console."""
+        dropped = ", ".join(f"{e} ({n})" for e, n in self.dropped_test_emotions.items())
+        excluded = ", ".join(self.excluded_model_classes)
+        return (f"answers restricted to the {len(self.shared)} shared emotions "
+                f"({', '.join(self.shared)}); test clips of emotions the model does not know, "
+                f"left out: {dropped or 'none'}; model classes absent from the test set, "
+                f"never answered: {excluded or 'none'}")
+
+
+def restrict_to_shared(model_labels: list[str] | tuple[str, ...],
+                       test_emotions) -> tuple[SharedClasses, np.ndarray]:
+    """Which test clips and model classes an honest cross-corpus score uses.
+
+    Parameters
+    ----------
+    model_labels
+        The model's classes in its output order.
+    test_emotions
+        The emotion of every test clip.
+
+    Returns
+    -------
+    shared : SharedClasses
+        The shared classes and what was left out (apply :meth:`SharedClasses.proba`
+        to the model's probabilities of the kept clips).
+    keep : np.ndarray of bool
+        Which test clips have an emotion the model knows.
+
+    Raises
+    ------
+    SerError
+        If the two sides share no emotion.
+
+    Examples
+    --------
+    >>> shared, keep = restrict_to_shared(["calm", "happy", "sad"], ["sad", "boredom", "happy"])
+    >>> shared.shared, shared.dropped_test_emotions, shared.excluded_model_classes
+    (('happy', 'sad'), {'boredom': 1}, ('calm',))
+    >>> keep.tolist()
+    [True, False, True]
+    """
+    from ser.errors import SerError
+    from ser.labels import sort_labels
+
+    model_labels = tuple(str(lab) for lab in model_labels)
+    emotions = pd.Series(np.asarray(test_emotions, dtype=object)).astype(str)
+    keep = emotions.isin(model_labels).to_numpy()
+    present = set(emotions[keep])
+    if not present:
+        found = ", ".join(sort_labels(set(emotions)))
+        raise SerError(f"none of the test emotions ({found or 'no clips'}) is known to the "
+                       f"model ({', '.join(model_labels)}); there is nothing to score")
+    counts = emotions[~keep].value_counts()
+    dropped = {e: int(counts[e]) for e in sort_labels(counts.index)}
+    return SharedClasses(
+        model_labels=model_labels,
+        shared=tuple(lab for lab in model_labels if lab in present),
+        dropped_test_emotions=dropped,
+        excluded_model_classes=tuple(lab for lab in model_labels if lab not in present),
+    ), keep
+
+
 def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
-                   protocol: str) -> dict[str, Any]:
+                   protocol: str, label_map: str | None = None,
+                   left_out: pd.Series | None = None) -> dict[str, Any]:
     """Stage body: predict the test clips of ``data`` (:class:`ser.data.ProtocolData`)
     with the model in ``model_dir``; write metrics to ``out_dir``.
 
     ``settings`` is a :class:`ser.settings.EvaluateSettings` (bootstrap resamples, seed).
+    Scoring is restricted to the emotions the model and the test clips share
+    (:func:`restrict_to_shared`); ``left_out`` holds the emotions of test-corpus clips the
+    split already left out (:func:`ser.splits.left_out_test_emotions`), counted with them.
+    ``label_map`` is the class-set description recorded in ``metrics.json``.
     """
     from ser.features import check_feature_params
     from ser.inference import Predictor
@@ -155,16 +265,22 @@ def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
     predictor = Predictor.load(model_dir)
     check_feature_params(predictor.card["feature_params"], data.feature_params)
     test = data.test
+    emotions = pd.concat([test["emotion"], pd.Series(left_out, dtype=object)], ignore_index=True)
+    shared, keep = restrict_to_shared(predictor.labels, emotions)
+    test = test[keep[:len(test)]].reset_index(drop=True)
     if predictor.is_sequence_model:
         proba = predictor.proba_from_sequences(data.sequences(test["path"]))
     else:
         proba = predictor.proba_from_summaries(test)
-    preds = predictions_frame(test, proba, predictor.labels)
+    preds = predictions_frame(test, shared.proba(proba), list(shared.shared))
     metrics, details = evaluate_predictions(
-        preds, labels=predictor.labels, train_labels=data.train["emotion"].to_numpy(),
+        preds, labels=list(shared.shared), train_labels=data.train["emotion"].to_numpy(),
         bootstrap=settings.bootstrap, seed=settings.seed)
     metrics = {"model": predictor.card["model"], "protocol": protocol,
-               "feature_set": data.feature_set} | metrics
+               "feature_set": data.feature_set} | metrics | shared.to_metrics()
+    metrics |= {"label_map": label_map or "all labels"}
+    if shared.dropped_test_emotions or shared.excluded_model_classes:
+        print(shared.describe())
     write_evaluation(out_dir, metrics, details, preds)
     return metrics
 
@@ -187,8 +303,13 @@ def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
     """Evaluate a trained model on a corpus folder it never saw.
 
     The folder is parsed with the corpus' parser and features are extracted
-    with the model's own feature parameters; emotions the model does not know
-    are left out (and counted), since it can never predict them.
+    with the model's own feature parameters. Only the emotions both sides
+    share are scored (:func:`restrict_to_shared`): clips of emotions the model
+    does not know are left out, and the model's answers are restricted to the
+    shared emotions (their probabilities renormalised), so a class the corpus
+    lacks (e.g. RAVDESS' calm on EMO-DB) is never answered. Both are named,
+    with counts, in ``metrics.json`` (``restricted_to``,
+    ``dropped_test_emotions``, ``excluded_model_classes``).
 
     ``out_dir`` must be new or empty unless ``force``; then only the files
     this command writes (:data:`EXTERNAL_FILES`) are replaced in it and
@@ -215,22 +336,19 @@ def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
                        f"replace only its own files there ({', '.join(EXTERNAL_FILES)})")
     predictor = Predictor.load(model_dir)
     rows = parse_corpus(corpus, root).to_frame()
-    known = rows["emotion"].isin(predictor.labels)
-    if not known.any():
-        found = ", ".join(sorted(rows["emotion"].unique()))
-        raise SerError(f"{root}: none of its emotions ({found})"
-                       f" is known to the model ({', '.join(predictor.labels)})")
-    rows = rows[known].reset_index(drop=True)
+    shared, keep = restrict_to_shared(predictor.labels, rows["emotion"])
+    rows = rows[keep].reset_index(drop=True)
     ok, proba, failures = predictor.predict_files(list(rows["path"]))
     for _path, message in failures:
         print(f"warning: skipped {message}")
     rows = rows.set_index("path").loc[ok].reset_index()
-    preds = predictions_frame(rows, proba, predictor.labels)
-    metrics, details = evaluate_predictions(preds, labels=predictor.labels,
+    preds = predictions_frame(rows, shared.proba(proba), list(shared.shared))
+    metrics, details = evaluate_predictions(preds, labels=list(shared.shared),
                                             bootstrap=bootstrap, seed=seed)
     metrics = {"model": predictor.card["model"], "protocol": f"external:{corpus}",
-               "model_dir": str(model_dir), "n_unknown_emotion": int((~known).sum()),
-               "n_unreadable": len(failures)} | metrics
+               "model_dir": str(model_dir),
+               "n_unknown_emotion": sum(shared.dropped_test_emotions.values()),
+               "n_unreadable": len(failures)} | metrics | shared.to_metrics()
     if not existing:
         write_evaluation(out_dir, metrics, details, preds)
         return metrics
@@ -253,8 +371,9 @@ def register(subparsers) -> None:
         description=evaluate_folder.__doc__)
     p.add_argument("--model", required=True, metavar="DIR", help="trained model folder")
     p.add_argument("--corpus", required=True, help="corpus parser: tess, ravdess, cremad, "
-                   "savee or emodb")
-    p.add_argument("--root", required=True, metavar="PATH", help="folder with the recordings")
+                   "savee, emodb or custom (your own folder-per-label or CSV/TSV manifest)")
+    p.add_argument("--root", required=True, metavar="PATH",
+                   help="folder with the recordings (custom: also a .csv/.tsv manifest)")
     p.add_argument("--out", metavar="DIR", help="output folder (default metrics/external/"
                    "<corpus>--<model dir>, e.g. ravdess--models-speaker-svm); must be new or "
                    "empty unless --force")
@@ -271,10 +390,16 @@ def _evaluate_command(args) -> int:
     m = evaluate_folder(model_dir, args.corpus, Path(args.root), out_dir=out,
                         bootstrap=args.bootstrap, force=args.force)
     ci = m["ci95"].get("uar", [float("nan")] * 2)
+    dropped = ", ".join(f"{e} {n}" for e, n in m["dropped_test_emotions"].items())
     print(f"{model_dir} on {args.corpus} ({args.root}): UAR {m['uar']:.3f} "
           f"[{ci[0]:.3f}, {ci[1]:.3f}], accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f} "
-          f"on {m['n_test']} clips; {m['n_unknown_emotion']} with emotions the model does not "
-          f"know left out -> {out}")
+          f"on {m['n_test']} clips (chance {m['chance_uar']:.3f}) -> {out}")
+    print(f"  scored on the {len(m['restricted_to'])} emotions both sides share: "
+          f"{', '.join(m['restricted_to'])}")
+    print(f"  test clips left out (emotion unknown to the model): "
+          f"{m['n_unknown_emotion']}{f' ({dropped})' if dropped else ''}")
+    print(f"  model classes the corpus lacks, never answered: "
+          f"{', '.join(m['excluded_model_classes']) or 'none'}")
     return 0
 
 

@@ -192,7 +192,8 @@ class LabelMap:
         """Build from a params ``labels:`` section (``preset``, ``keep``, ``merge``, ``drop``).
 
         A ``preset`` (:data:`LABEL_PRESETS`) gives the defaults that the other
-        keys then replace. ``None`` or ``{}`` keeps every label unchanged.
+        keys then replace (a key left out or ``null`` keeps the preset's value).
+        ``None`` or ``{}`` keeps every label unchanged.
         """
         section = dict(section or {})
         unknown = sorted(set(section) - {"preset", "keep", "merge", "drop"})
@@ -206,9 +207,10 @@ class LabelMap:
                 raise ConfigError(f"labels.preset {name!r} is unknown; choose one of "
                                   f"{', '.join(LABEL_PRESETS)}")
             base = LABEL_PRESETS[name]
-        keep = section.get("keep", base.keep)
-        merge = section.get("merge", dict(base.merge))
-        drop = section.get("drop", base.drop)
+        # A key left out or null takes the preset's value.
+        keep = base.keep if section.get("keep") is None else section["keep"]
+        merge = dict(base.merge) if section.get("merge") is None else section["merge"]
+        drop = base.drop if section.get("drop") is None else section["drop"]
         if not isinstance(merge, Mapping):
             raise ConfigError("labels.merge must map a label to the label it becomes, "
                               "e.g. {calm: neutral}")

@@ -100,6 +100,11 @@ def _speaker_split(df: pd.DataFrame, *, test_size: float, seed: int) -> np.ndarr
     split = np.full(len(df), "train", dtype=object)
     for corpus, rows in df.groupby("corpus", sort=True):
         speakers = sorted(rows["speaker"].astype(str).unique())
+        if speakers == ["unknown"]:
+            raise ConfigError(
+                f"corpus {corpus!r} names no speakers, so the speaker protocol cannot hold "
+                "voices out; put clips in <emotion>/<speaker>/ folders or add a 'speaker' "
+                "column to the CSV, or use train.protocols: [random]")
         if len(speakers) < 2:
             raise ConfigError(
                 f"corpus {corpus!r} has one speaker ({speakers[0]}); the speaker "
@@ -144,7 +149,9 @@ def cv_splitter(protocol: str, *, n_splits: int, seed: int, groups: pd.Series | 
         n_groups = int(pd.Series(groups).nunique()) if groups is not None else 0
         if n_groups < 2:
             raise ConfigError(
-                f"{protocol}: tuning needs at least two training speakers, found {n_groups}"
+                f"{protocol}: tuning needs at least two training speakers, found {n_groups}; "
+                "a custom corpus names them with <emotion>/<speaker>/ folders or a 'speaker' "
+                "column"
             )
         return StratifiedGroupKFold(n_splits=min(n_splits, n_groups), shuffle=True,
                                     random_state=seed)
@@ -172,19 +179,79 @@ def validation_split(
     return np.sort(train_idx), np.sort(val_idx)
 
 
-def write_split(protocol: str, *, manifests: list, settings, out) -> str:
-    """Stage body: pool the manifests, split, write; return a summary.
+def write_split(protocol: str, *, manifests: list, settings, out, label_map=None) -> str:
+    """Stage body: pool the manifests, map the labels, split, write; return a summary.
 
     ``manifests`` are the per-corpus manifest Parquet files, ``settings`` a
-    :class:`ser.settings.SplitSettings`.
+    :class:`ser.settings.SplitSettings`, ``label_map`` a
+    :class:`ser.labels.LabelMap` (params ``labels:``; default: every label as is).
     """
     from ser.tables import read_manifests, write_table
 
     manifest = read_manifests(manifests)
-    split = make_split(manifest, protocol, test_size=settings.test_size, seed=settings.seed,
-                       test_corpus=settings.cross_corpus_test)
+    split = split_with_labels(manifest, protocol, label_map=label_map,
+                              test_size=settings.test_size, seed=settings.seed,
+                              test_corpus=settings.cross_corpus_test)
     write_table(split, out)
-    return describe_split(split, protocol)
+    summary = describe_split(split, protocol)
+    if label_map is not None and not label_map.is_identity:
+        summary = f"classes: {label_map.describe()}\n{summary}"
+    return summary
+
+
+def split_with_labels(manifest: pd.DataFrame, protocol: str, *, label_map=None,
+                      **options) -> pd.DataFrame:
+    """:func:`make_split` after applying a :class:`ser.labels.LabelMap` to the emotions.
+
+    Merged labels are renamed before splitting (the split stratifies and the
+    cross-corpus protocol intersects on the new names). Clips the map leaves
+    out stay in the table as ``unused``, with their original emotion; the
+    ``note`` column says why a clip is unused (empty for train/test).
+    """
+    df = manifest.sort_values(["corpus", "path"]).reset_index(drop=True)
+    if label_map is None or label_map.is_identity:
+        kept, dropped = df, df.iloc[:0]
+    else:
+        labels, mask = label_map.apply(df["emotion"].astype(str))
+        kept, dropped = df[mask].copy(), df[~mask]
+        kept["emotion"] = labels
+        if kept.empty:
+            raise ConfigError(f"labels ({label_map.describe()}) leave no clip of the "
+                              f"corpora's emotions ({', '.join(sorted(set(df['emotion'])))})")
+        if kept["emotion"].nunique() < 2:
+            raise ConfigError(f"labels ({label_map.describe()}) leave one emotion "
+                              f"({kept['emotion'].iloc[0]}); a classifier needs two")
+    split = make_split(kept, protocol, **options)
+    split["note"] = np.where(split["split"] == "unused", CROSS_CORPUS_NOTE, "")
+    if len(dropped):
+        keep = label_map.keep
+        rest = dropped[SPLIT_COLUMNS[:-1]].assign(split="unused")
+        merged = dict(label_map.merge)
+        rest["note"] = [
+            f"labels: {e} dropped" if merged.get(e, e) in label_map.drop
+            else f"labels: {merged.get(e, e)} not in keep ({', '.join(keep or ())})"
+            for e in rest["emotion"]]
+        split = pd.concat([split, rest], ignore_index=True)
+    return split.sort_values(["corpus", "path"]).reset_index(drop=True)
+
+
+#: ``note`` of the clips the cross-corpus protocol leaves out.
+CROSS_CORPUS_NOTE = "cross_corpus: emotion not shared by train and test corpora"
+
+
+def left_out_test_emotions(split: pd.DataFrame, protocol: str) -> pd.Series:
+    """Emotions of the test corpus' clips that ``cross_corpus`` left out (not shared).
+
+    The evaluation names them with their counts beside the scored clips
+    (:func:`ser.evaluation.restrict_to_shared`); empty for other protocols and for
+    clips the ``labels:`` map left out (the class set is chosen, not missing).
+    """
+    if protocol != "cross_corpus" or "note" not in split:
+        return pd.Series([], dtype=object)
+    test_corpora = set(split.loc[split["split"] == "test", "corpus"])
+    rows = split[(split["split"] == "unused") & (split["note"] == CROSS_CORPUS_NOTE)
+                 & split["corpus"].isin(test_corpora)]
+    return rows["emotion"].reset_index(drop=True)
 
 
 def describe_split(split: pd.DataFrame, protocol: str) -> str:

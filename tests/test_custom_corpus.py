@@ -169,3 +169,16 @@ def test_flac_only_folder_and_find_inputs(tmp_path):
     assert [p.suffix for p in custom.find_inputs(root)] == [".flac"] * 4
     (root / "manifest.csv").write_text("path,emotion\n")
     assert custom.find_inputs(root) == [root / "manifest.csv"]
+
+
+def test_parse_corpus_takes_a_csv_file_as_the_custom_root(tmp_path):
+    root = _manifest_corpus(tmp_path / "corpus")
+    result = parse_corpus("custom", root / "manifest.csv")
+    assert len(result.rows) == 32
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        parse_corpus("ravdess", root / "manifest.csv")          # only custom reads a table
+    with pytest.raises(ConfigError, match="corpora.custom' at the folder or the CSV"):
+        parse_corpus("custom", tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no audio files .* and no manifest"):
+        parse_corpus("custom", tmp_path / "empty")

@@ -90,3 +90,36 @@ def test_from_mapping_and_describe():
 def test_bad_sections(section, message):
     with pytest.raises(ConfigError, match=message):
         LabelMap.from_mapping(section)
+
+
+def test_null_keys_take_the_preset():
+    m = LabelMap.from_mapping({"preset": "four_class", "keep": None, "merge": None,
+                               "drop": None})
+    assert m == LABEL_PRESETS["four_class"]
+
+
+def test_split_marks_left_out_clips_unused_with_the_reason():
+    import pandas as pd
+
+    from ser.splits import split_with_labels
+
+    emotions = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    manifest = pd.DataFrame([
+        {"path": f"{spk}/{e}.wav", "corpus": "ravdess", "speaker": spk, "emotion": e}
+        for spk in ("01", "02", "03", "04") for e in emotions])
+    label_map = LabelMap.from_mapping({"merge": {"calm": "neutral"}, "drop": ["disgust"],
+                                       "keep": ["neutral", "happy", "sad", "angry",
+                                                "surprised"]})
+    split = split_with_labels(manifest, "speaker", label_map=label_map, test_size=0.25, seed=0)
+    assert len(split) == len(manifest)
+    used = split[split["split"] != "unused"]
+    assert set(used["emotion"]) == {"neutral", "happy", "sad", "angry", "surprised"}
+    assert (used["emotion"] == "neutral").sum() == 8          # 4 neutral + 4 calm
+    assert (used["note"] == "").all()
+    unused = split[split["split"] == "unused"].set_index("emotion")["note"]
+    assert set(unused.index) == {"fearful", "disgust"} and len(unused) == 8
+    assert unused["disgust"].eq("labels: disgust dropped").all()
+    assert unused["fearful"].str.startswith("labels: fearful not in keep").all()
+    with pytest.raises(ConfigError, match="leave one emotion"):
+        split_with_labels(manifest, "speaker", label_map=LabelMap(drop=tuple(emotions[1:])),
+                          test_size=0.25, seed=0)

@@ -84,7 +84,8 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
     name
         One of :data:`PARSERS`.
     root
-        Corpus root folder; row paths keep it relative or absolute as given.
+        Corpus root folder (``custom`` also takes a ``.csv``/``.tsv`` manifest file);
+        row paths keep it relative or absolute as given.
     **options
         Parser options (e.g. ``include_song=True`` for RAVDESS).
 
@@ -112,12 +113,21 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
            f"or point params.yaml "
            f"'corpora.{name}' at a downloaded copy (see 'ser data download {name}' "
            f"or 'ser data import {name} <archive-or-folder>')")
+    if name == custom.NAME:
+        how = ("put your clips in <folder>/<emotion>/[<speaker>/]*.wav, or list them in a "
+               "CSV/TSV with a header 'path,emotion[,speaker,gender,split]', and point "
+               "params.yaml 'corpora.custom' at the folder or the CSV file")
     if not root.exists():
-        raise ConfigError(f"corpus {name!r}: root folder {root} does not exist; {how}")
-    if not root.is_dir():
+        raise ConfigError(f"corpus {name!r}: root {root} does not exist; {how}")
+    if name == custom.NAME and root.is_file() and root.suffix.lower() in (".csv", ".tsv"):
+        pass  # a manifest given directly; its rows are checked by the parser
+    elif not root.is_dir():
         raise ConfigError(f"corpus {name!r}: root {root} is a file, not a folder; an archive "
                           f"must be unpacked first: 'ser data import {name} {root}'")
-    if not find_wavs(root):
+    elif name == custom.NAME and not custom.find_inputs(root):
+        raise ConfigError(f"corpus {name!r}: no audio files (any format soundfile reads) and "
+                          f"no manifest.csv/.tsv in or under {root}; {how}")
+    elif name != custom.NAME and not find_wavs(root):
         raise ConfigError(f"corpus {name!r}: no audio files (.wav, .flac, ...) in or under "
                           f"{root}; {how}")
     result = parser(root, **options)

@@ -1,5 +1,10 @@
+from ser.corpora.demo import CORPORA as DEMO_CORPORA
+
+
 rule generate_demo:
-    """Synthesise one demo corpus in its real layout (no download)."""
+    """Synthesise one demo corpus in its real layout (no download); never a user's corpus."""
+    wildcard_constraints:
+        corpus="|".join(DEMO_CORPORA),
     input:
         script="scripts/generate_demo.py",
     output:
@@ -19,8 +24,9 @@ rule generate_demo:
 
 
 rule manifest:
-    """Parse one corpus' folder into a manifest (file, speaker, gender, emotion...)."""
+    """Parse one corpus' folder (custom: or CSV/TSV manifest) into a manifest table."""
     input:
+        # The user's own folder or CSV is a dependency like any other: editing it reruns.
         root=lambda w: config["corpora"][w.corpus],
         script="scripts/prepare_manifest.py",
     output:

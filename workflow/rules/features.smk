@@ -31,7 +31,7 @@ rule splits:
     output:
         split="data/splits/{protocol}.parquet",
     params:
-        settings=settings("splits"),
+        settings=settings("splits", *(["labels"] if "labels" in config else [])),
         config=PARAMS,
     conda:
         ENV

@@ -39,7 +39,7 @@ rule evaluate:
         details=f"metrics/{RUN}/details.json",
         predictions=f"metrics/{RUN}/predictions.csv",
     params:
-        settings=settings("corpora", "evaluate"),
+        settings=settings("corpora", "evaluate", *(["labels"] if "labels" in config else [])),
         config=PARAMS,
         features="data/features/{feature_set}",
         out=subpath(output.metrics, parent=True),
