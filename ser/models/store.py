@@ -82,7 +82,7 @@ def save_model(out_dir: str | Path, model: Any, card: dict[str, Any],
 
 
 #: Distributions whose versions a card records (``library_versions``) and predict compares.
-TRACKED_LIBRARIES = ("numpy", "scikit-learn", "keras", "jax", "librosa", "soundfile", "ser")
+TRACKED_LIBRARIES = ("numpy", "scikit-learn", "keras", "jax", "librosa", "soundfile")
 #: Of those, the ones whose major.minor must match for a model to behave as trained.
 VERSION_CRITICAL = ("scikit-learn", "keras", "numpy")
 
@@ -91,14 +91,16 @@ _PROTOCOL_NAMES = {"speaker": "speaker-independent", "random": "random split",
 
 
 def library_versions() -> dict[str, str | None]:
-    """Installed versions of Python and :data:`TRACKED_LIBRARIES` (``None``: not installed).
+    """Installed versions of Python, :data:`TRACKED_LIBRARIES` (``None``: not installed) and ser.
 
     Read from package metadata, so nothing heavy (keras, jax) is imported.
     """
     import platform
     from importlib import metadata
 
-    versions: dict[str, str | None] = {"python": platform.python_version()}
+    from ser import __version__
+
+    versions: dict[str, str | None] = {"python": platform.python_version(), "ser": __version__}
     for name in TRACKED_LIBRARIES:
         try:
             versions[name] = metadata.version(name)
