@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import runpy
 import statistics
 import subprocess
@@ -84,8 +85,10 @@ def demo_models(work: Path) -> tuple[Path, Path, Path]:
     return (work / "models/speaker/mfcc/svm", work / "models/speaker/mfcc/lstm", clip)
 
 
-def time_to_answer(model: Path, clip: Path) -> float:
-    """Seconds from process start to the answer line of ``predict.py`` on stdout."""
+def time_to_answer(model: Path, clip: Path) -> tuple[float, float]:
+    """Seconds from process start to the answer line of ``predict.py`` on stdout, and the
+    process' CPU seconds (user + system; less sensitive to a busy machine than wall time)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, str(ROOT / "predict.py"), "--file", str(clip), "--model", str(model)]
     start = time.perf_counter()
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -100,7 +103,9 @@ def time_to_answer(model: Path, clip: Path) -> float:
             raise RuntimeError(f"predict.py gave no answer for {model}")
     if proc.returncode != 0:
         raise RuntimeError(f"predict.py failed on {model} (exit {proc.returncode})")
-    return elapsed
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def heavy_imports(model: Path, clip: Path) -> list[str]:
@@ -132,15 +137,19 @@ def main(argv=None) -> int:
             classical, sequence, clip = demo_models(Path(tmp))
         clip = Path(clip).resolve()
         times: dict[str, list[float]] = {"classical": [], "sequence": []}
+        cpu: dict[str, list[float]] = {"classical": [], "sequence": []}
         for _ in range(args.repeat):
-            times["classical"].append(time_to_answer(classical, clip))
-            times["sequence"].append(time_to_answer(sequence, clip))
+            for kind, model in (("classical", classical), ("sequence", sequence)):
+                wall, used = time_to_answer(model, clip)
+                times[kind].append(wall)
+                cpu[kind].append(used)
         print(f"time to first answer, {args.repeat} fresh processes each "
               f"(clip {clip.name}, {os.cpu_count()} cores):")
         for kind, model in (("classical", classical), ("sequence", sequence)):
             t = times[kind]
             print(f"  {kind:9s} {model.name:6s} best {min(t):5.2f} s  median "
-                  f"{statistics.median(t):5.2f} s  heavy imports: "
+                  f"{statistics.median(t):5.2f} s  CPU (median) "
+                  f"{statistics.median(cpu[kind]):5.2f} s  heavy imports: "
                   f"{', '.join(heavy_imports(model, clip)) or 'none'}")
         ratio = statistics.median(times["sequence"]) / statistics.median(times["classical"])
         print(f"  sequence / classical (median): {ratio:.2f}x")
