@@ -84,6 +84,9 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.top_k < 1:
         raise SerError("--top-k must be at least 1")
+    if args.out and not args.segments:
+        raise SerError("--out is the timeline folder of --segments; add --segments or leave "
+                       "--out out")
     from ser.inference import LOW_CONFIDENCE_RATIO, Predictor, clip_notes, default_model_dir
 
     ratio = LOW_CONFIDENCE_RATIO if args.confidence_ratio is None else args.confidence_ratio
