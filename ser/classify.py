@@ -5,6 +5,11 @@ Examples
 python predict.py --file clip.wav
 python predict.py --file a.wav --file recordings/ --top-k 3 --json
 python predict.py --file clip.wav --model models/speaker/mfcc/svm --transcribe --speak-to answer.wav
+python predict.py --file interview.flac --segments        # emotions over time (CSV, JSON, PNG)
+
+The first output line names the model; a `warning:` line (stderr) says when it was
+trained on synthetic demo data only or with other library versions. A classical
+model answers without importing Keras/JAX (see benchmarks/bench_predict_start.py).
 """
 
 from __future__ import annotations
@@ -61,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also print what was said (offline pocketsphinx)")
     parser.add_argument("--speak", action="store_true", help="say the emotion aloud (espeak-ng)")
     parser.add_argument("--speak-to", metavar="WAV", help="write the spoken answer to a WAV file")
+    parser.add_argument("--segments", action="store_true",
+                        help="long recordings: classify speech segments over time and write "
+                             "timeline.csv/.json/.png per file (see `ser timeline`)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="with --segments and one file: output folder (default "
+                             "timelines/<file stem>-<model folder name>)")
     return parser
 
 
@@ -73,6 +84,9 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.top_k < 1:
         raise SerError("--top-k must be at least 1")
+    if args.out and not args.segments:
+        raise SerError("--out is the timeline folder of --segments; add --segments or leave "
+                       "--out out")
     from ser.inference import LOW_CONFIDENCE_RATIO, Predictor, clip_notes, default_model_dir
 
     ratio = LOW_CONFIDENCE_RATIO if args.confidence_ratio is None else args.confidence_ratio
@@ -82,6 +96,12 @@ def _main(argv: Sequence[str] | None) -> int:
     model_dir = Path(args.model) if args.model else default_model_dir()
     predictor = Predictor.load(model_dir)
     files = collect_files(args.file)
+    if not args.json:
+        print(f"model: {display_path(model_dir)} ({predictor.display_name})", flush=True)
+    for warning in predictor.warnings():
+        print(f"warning: {display_path(warning)}", file=sys.stderr, flush=True)
+    if args.segments:
+        return _segments(args, predictor, model_dir, files)
     ok, proba, failures = predictor.predict_files(files)
     labels = predictor.labels
     answers = []
@@ -89,7 +109,7 @@ def _main(argv: Sequence[str] | None) -> int:
         order = np.argsort(-p)[: args.top_k]
         result = {"file": display_path(path), "emotion": labels[order[0]],
                   "probabilities": {labels[i]: round(float(p[i]), 4) for i in order},
-                  "model": display_path(model_dir)}
+                  "model": display_path(model_dir), "model_name": predictor.display_name}
         notes = clip_notes(path, p, feature_params=predictor.card["feature_params"],
                            confidence_ratio=ratio)
         if notes:
@@ -109,14 +129,40 @@ def _main(argv: Sequence[str] | None) -> int:
     if answers and (args.speak or args.speak_to):
         from ser.speech_io import speak
 
-        text = "; ".join(f"{Path(a['file']).stem} sounds {a['emotion']}" for a in answers)
-        speak(text, to_file=args.speak_to)
+        speak(spoken_answer(answers), to_file=args.speak_to)
         if args.speak_to:
             sys.stdout.flush()
             print(f"spoken answer written to {args.speak_to}", file=sys.stderr)
     if failures and not answers:
         return 2
     return 1 if failures else 0
+
+
+def spoken_answer(answers: Sequence[dict]) -> str:
+    """What ``--speak``/``--speak-to`` say: the answer, not the file name.
+
+    ``"angry, 72 percent"`` for one file; ``"file 1: angry, 72 percent. file 2: ..."``
+    for several (in the order printed).
+    """
+    def one(a: dict) -> str:
+        return f"{a['emotion']}, {round(100 * a['probabilities'][a['emotion']])} percent"
+
+    if len(answers) == 1:
+        return one(answers[0])
+    return " ".join(f"file {i}: {one(a)}." for i, a in enumerate(answers, 1))
+
+
+def _segments(args: argparse.Namespace, predictor, model_dir: Path, files: list[Path]) -> int:
+    """``--segments``: one timeline per file (:func:`ser.timeline.timeline_for_file`)."""
+    from ser.timeline import timeline_for_file
+
+    if args.out and len(files) > 1:
+        raise SerError("--out takes one file with --segments; leave it out to get "
+                       "timelines/<file stem>-<model> per file")
+    for path in files:
+        print(display_path(timeline_for_file(path, predictor, model_dir=model_dir,
+                                             out=args.out, progress=not args.json)))
+    return 0
 
 
 def _format(result: dict) -> str:

@@ -282,7 +282,26 @@ def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
     if shared.dropped_test_emotions or shared.excluded_model_classes:
         print(shared.describe())
     write_evaluation(out_dir, metrics, details, preds)
+    write_model_card(out_dir, predictor.card, metrics, model_dir=model_dir)
     return metrics
+
+
+def write_model_card(out_dir: str | Path, card: dict[str, Any], metrics: dict[str, Any], *,
+                     model_dir: str | Path) -> Path:
+    """Write ``model_card.md`` next to ``metrics.json``: the card plus test metrics with CIs.
+
+    The model folder itself is never touched (its checksums stay valid); the
+    page links it by relative path.
+    """
+    import os
+
+    from ser.models.store import render_card_markdown
+
+    out = Path(out_dir) / "model_card.md"
+    link = Path(os.path.relpath(Path(model_dir).resolve(), Path(out_dir).resolve())).as_posix()
+    with atomic_path(out) as tmp:
+        tmp.write_text(render_card_markdown(card, test_metrics=metrics, model_link=link))
+    return out
 
 
 #: The files ``ser evaluate`` writes into its output folder (all it may replace there).

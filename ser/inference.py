@@ -93,6 +93,55 @@ class Predictor:
             return self.proba_from_sequences(seqs)
         return self.proba_from_summaries(summaries)
 
+    def proba_from_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
+        """Probabilities, shape ``(len(labels),)``, for mono samples ``y`` at rate ``sr``.
+
+        Features are computed in memory with the model's own feature
+        parameters (resampled to their rate, then
+        :func:`ser.features.mfcc.mfcc_sequence` and
+        :func:`~ser.features.mfcc.mfcc_summary`), as :meth:`features_for_files`
+        does after decoding a file. Used for segments of long recordings
+        (:mod:`ser.timeline`).
+        """
+        from ser.features.mfcc import FeatureParams, mfcc_sequence, mfcc_summary
+
+        fp = FeatureParams.from_mapping(self.card["feature_params"])
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        if sr != fp.sample_rate:
+            import librosa
+
+            y = librosa.resample(y, orig_sr=sr, target_sr=fp.sample_rate, res_type="soxr_hq")
+        seq = mfcc_sequence(y, fp.sample_rate, params=fp)
+        return self.proba_from_features([seq], mfcc_summary(seq)[None, :])[0]
+
+    @property
+    def display_name(self) -> str:
+        """``"svm, speaker-independent, mfcc features"`` (from the card)."""
+        from ser.models.store import display_name
+
+        return display_name(self.card)
+
+    def warnings(self) -> list[str]:
+        """What a user must know before trusting this model's answers.
+
+        Trained on the synthetic demo corpus only; library versions whose
+        major.minor differ from the training run's (scikit-learn, keras, numpy).
+        """
+        from ser.models.store import synthetic_only, version_mismatches
+
+        out = []
+        if synthetic_only(self.card):
+            names = ", ".join(c["name"] for c in self.card["training_corpora"])
+            out.append(f"{self.model_dir} was trained on synthetic demo data only ({names}); "
+                       "its answers on real recordings are not meaningful - train on real "
+                       "corpora (see README) and pass --model")
+        mismatches = version_mismatches(self.card)
+        if mismatches:
+            out.append(f"{self.model_dir} was trained with other library versions "
+                       f"({'; '.join(mismatches)}); its answers may differ from the "
+                       "evaluated ones - retrain it with this environment")
+        return out
+
     def features_for_files(self, paths: list[str | Path]):
         """Extract features of audio files with the model's own feature parameters.
 

@@ -39,7 +39,14 @@ def read_params(path: str | Path) -> dict[str, Any]:
 
 
 def run_stage(main: Callable[[Sequence[str] | None], int | None]) -> None:
-    """Run ``main`` as a command: one-line errors, exit status (see :func:`ser.cli.run_cli`)."""
-    from ser.cli import run_cli
+    """Run ``main`` as a command: one-line errors, exit status (see :func:`ser.cli.run_cli`).
 
-    sys.exit(run_cli(main))
+    When its output goes to a log file (Snakemake's ``> {log} 2>&1``), the
+    lines are mirrored to the terminal too (:func:`ser.progress.mirror_to_console`).
+    """
+    from ser.cli import run_cli
+    from ser.progress import mirror_to_console
+
+    with mirror_to_console():
+        rc = run_cli(main)
+    sys.exit(rc)

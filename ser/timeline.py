@@ -16,7 +16,7 @@ Outputs (:func:`write_timeline`): ``timeline.csv`` and ``timeline.json``
 Examples
 --------
 >>> from ser.inference import Predictor                                 # doctest: +SKIP
->>> model = PredictorSignalModel(Predictor.load("models/speaker/mfcc/svm"))  # doctest: +SKIP
+>>> model = Predictor.load("models/speaker/mfcc/svm")                    # doctest: +SKIP
 >>> frame = emotion_timeline("interview.flac", model)                   # doctest: +SKIP
 """
 
@@ -104,39 +104,6 @@ class SignalModel(Protocol):
     def proba_from_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
         """Probabilities, shape ``(len(labels),)``, for mono float32 samples ``y`` at ``sr``."""
         ...
-
-
-class PredictorSignalModel:
-    """Adapter: a :class:`ser.inference.Predictor` as a :class:`SignalModel`.
-
-    Features are computed in memory with the model's own feature parameters
-    (resampled to their rate, then :func:`ser.features.mfcc.mfcc_sequence`
-    and :func:`~ser.features.mfcc.mfcc_summary`), exactly as
-    ``Predictor.features_for_files`` does after decoding a file.
-    """
-
-    def __init__(self, predictor: Any):
-        from ser.features.mfcc import FeatureParams
-
-        self.predictor = predictor
-        self.feature_params = FeatureParams.from_mapping(predictor.card["feature_params"])
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.predictor.labels)
-
-    def proba_from_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
-        from ser.features.mfcc import mfcc_sequence, mfcc_summary
-
-        target = self.feature_params.sample_rate
-        y = np.ascontiguousarray(y, dtype=np.float32)
-        if sr != target:
-            import librosa
-
-            y = librosa.resample(y, orig_sr=sr, target_sr=target, res_type="soxr_hq")
-        seq = mfcc_sequence(y, target, params=self.feature_params)
-        summary = mfcc_summary(seq)[None, :]
-        return self.predictor.proba_from_features([seq], summary)[0]
 
 
 # --------------------------------------------------------------------------- reading
@@ -263,7 +230,7 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
     path
         Any file libsndfile reads, any rate and channel count (channels are averaged).
     model
-        A :class:`SignalModel`, e.g. :class:`PredictorSignalModel`.
+        A :class:`SignalModel`, e.g. a :class:`ser.inference.Predictor`.
     params
         Segmentation settings.
     progress
@@ -402,26 +369,42 @@ def register(subparsers) -> None:
 
 
 def _timeline_command(args) -> int:
-    from tqdm import tqdm
-
     from ser.inference import Predictor
 
     params = TimelineParams(window=args.window, hop=args.hop, vad=args.vad,
                             margin_db=args.margin_db, min_silence=args.min_silence)
-    model_dir, audio = Path(args.model), Path(args.file)
-    model = PredictorSignalModel(Predictor.load(model_dir))
-    out = Path(args.out or f"timelines/{audio.stem}-{model_dir.name}")
-    with tqdm(desc=f"timeline {audio.name}", unit="segment", disable=not args.progress) as bar:
+    model_dir = Path(args.model)
+    print(timeline_for_file(Path(args.file), Predictor.load(model_dir), model_dir=model_dir,
+                            out=args.out, params=params, plot=args.plot,
+                            progress=args.progress))
+    return 0
+
+
+def default_out(audio: str | Path, model_dir: str | Path) -> Path:
+    """``timelines/<file stem>-<model folder name>``."""
+    return Path(f"timelines/{Path(audio).stem}-{Path(model_dir).name}")
+
+
+def timeline_for_file(audio: Path, model: SignalModel, *, model_dir: str | Path,
+                      out: str | Path | None = None,
+                      params: TimelineParams = TimelineParams(), plot: bool = True,
+                      progress: bool = True) -> str:
+    """Classify the segments of ``audio``, write the timeline files; return a one-line summary.
+
+    Shared by ``ser timeline`` and ``predict.py --segments``.
+    """
+    from tqdm import tqdm
+
+    out = Path(out) if out else default_out(audio, model_dir)
+    with tqdm(desc=f"timeline {audio.name}", unit="segment", disable=not progress) as bar:
         frame = emotion_timeline(audio, model, params=params, progress=bar.update,
                                  planned=lambda n: setattr(bar, "total", n))
     if frame.empty:
         raise AudioError(audio, "no segment could be classified (silent or too short?)")
-    write_timeline(frame, out, source=audio, model=str(model_dir), params=params,
-                   plot=args.plot)
+    write_timeline(frame, out, source=audio, model=str(model_dir), params=params, plot=plot)
     share = frame.groupby("emotion").apply(lambda g: (g["end"] - g["start"]).sum(),
                                            include_groups=False)
     share = (share / share.sum()).sort_values(ascending=False)
-    print(f"{audio}: {len(frame)} segments ({frame['kind'].iloc[0]}-based) classified with "
-          f"{model_dir}; time share: "
-          + ", ".join(f"{e} {s:.0%}" for e, s in share.items()) + f" -> {out}")
-    return 0
+    return (f"{audio}: {len(frame)} segments ({frame['kind'].iloc[0]}-based) classified with "
+            f"{model_dir}; time share: "
+            + ", ".join(f"{e} {s:.0%}" for e, s in share.items()) + f" -> {out}")

@@ -21,7 +21,15 @@ from ser.splits import speaker_groups, validation_split
 
 def base_card(model: str, protocol: str, data: ProtocolData, labels: list[str], fmt: str,
               *, seed: int) -> dict[str, Any]:
-    """Facts every model card carries (labels and feature params travel with the model)."""
+    """Facts every model card carries (labels and feature params travel with the model).
+
+    Besides labels and features: the sample rate, each training corpus and
+    whether it is the synthetic demo corpus (:func:`training_corpora`), data
+    versions (:func:`data_versions`) and library versions
+    (:func:`ser.models.store.library_versions`).
+    """
+    from ser.models.store import library_versions
+
     train = data.train
     return {
         "model": model,
@@ -30,12 +38,91 @@ def base_card(model: str, protocol: str, data: ProtocolData, labels: list[str], 
         "labels": labels,
         "feature_set": data.feature_set,
         "feature_params": data.feature_params,
+        "sample_rate": data.feature_params.get("sample_rate"),
         "corpora": data.corpora,
+        "training_corpora": training_corpora(train),
         "n_train": int(len(train)),
         "train_speakers": sorted(speaker_groups(train).unique()),
         "seed": seed,
+        "data_versions": data_versions(data),
+        "library_versions": library_versions(),
         "ser_version": __version__,
     }
+
+
+def training_corpora(train: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each corpus of the training rows: name, clip count, root, and whether it is synthetic.
+
+    A corpus is synthetic when the demo generator's marker file
+    (:data:`ser.corpora.demo.SYNTHETIC_MARKER`) sits in a folder above its
+    clips; corpora generated before the marker existed are recognised by
+    their place under a ``data/demo/`` folder.
+    """
+    from ser.corpora.demo import SYNTHETIC_MARKER
+
+    out = []
+    by_corpus = train.groupby("corpus", sort=True) if "corpus" in train else [("?", train)]
+    for name, rows in by_corpus:
+        root, synthetic = None, False
+        for clip in rows["path"].head(3):  # a corpus has one root; a few clips suffice
+            for folder in Path(clip).parents:
+                if (folder / SYNTHETIC_MARKER).is_file():
+                    root, synthetic = str(folder), True
+                    break
+            if not synthetic and "/data/demo/" in "/" + Path(clip).as_posix():
+                synthetic = True
+            if synthetic:
+                break
+        out.append({"name": str(name), "synthetic": synthetic, "n_train": int(len(rows)),
+                    "root": root})
+    return out
+
+
+def data_versions(data: ProtocolData, *, lock: str | Path = "dvc.lock") -> dict[str, Any]:
+    """Hashes that identify the training data.
+
+    ``split_table``: sha256 of the clips with their split, emotion and
+    speaker (what the split file and manifests decided); ``features``: sha256
+    of each corpus' feature file; ``dvc_lock``: the hashes ``dvc.lock``
+    recorded for those feature files, when a lock file is present.
+    """
+    import hashlib
+
+    import yaml
+
+    keep = [c for c in ("path", "corpus", "speaker", "emotion", "split") if c in data.table]
+    table = data.table[keep].sort_values("path").to_csv(index=False)
+    versions: dict[str, Any] = {"split_table": hashlib.sha256(table.encode()).hexdigest()}
+    features = {}
+    for corpus in data.corpora:
+        path = data.features_dir / corpus / "summary.parquet"
+        if path.is_file():
+            features[path.as_posix()] = _file_sha256(path)
+    versions["features"] = features
+    lock = Path(lock)
+    if lock.is_file():
+        try:
+            stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+        except yaml.YAMLError:
+            stages = {}
+        recorded = {o.get("path"): o.get("md5") for st in stages.values()
+                    for o in (st.get("outs") or []) if isinstance(o, dict)}
+        found = {p: recorded[p] for p in features if recorded.get(p)}
+        found |= {p: recorded[p] for p in recorded
+                  if p and any(f.startswith(p.rstrip("/") + "/") for f in features)}
+        if found:
+            versions["dvc_lock"] = found
+    return versions
+
+
+def _file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def train_classical(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path, *,

@@ -65,7 +65,8 @@ def test_real_file_any_rate_and_channels(shared_data, svm, capsys, tmp_path):
 def test_text_output_and_folder(demo_project, svm, capsys):
     folder = demo_project / "data" / "demo" / "savee"
     rc, out, _ = predict(capsys, "--file", str(folder), "--model", svm, "--top-k", "1")
-    lines = out.strip().splitlines()
+    header, *lines = out.strip().splitlines()
+    assert header == f"model: {svm} (svm, speaker-independent, mfcc features)"
     assert rc == 0 and len(lines) == len(list(folder.rglob("*.wav")))
     assert all(": " in line and line.split(": ")[1].split()[0].isupper() for line in lines)
 
@@ -93,7 +94,9 @@ def test_bad_files_give_one_line_each_and_good_ones_still_run(demo_project, svm,
                            str(good), "--model", svm)
     assert rc == 1
     assert str(good) in out
-    errors = err.strip().splitlines()
+    # The demo model is synthetic-only: one warning line, then the four errors.
+    warning, *errors = err.strip().splitlines()
+    assert warning.startswith("warning: ") and "synthetic demo data only" in warning
     assert len(errors) == 4 and all(line.startswith("error: ") for line in errors)
     for name in ("corrupt.wav", "empty.wav", "notes.wav", "missing.wav"):
         assert any(name in line for line in errors)

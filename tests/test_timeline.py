@@ -10,7 +10,6 @@ import soundfile as sf
 
 from ser.corpora.demo import plan_corpus, render_clip
 from ser.timeline import (
-    PredictorSignalModel,
     Segment,
     TimelineParams,
     emotion_timeline,
@@ -104,7 +103,7 @@ def test_timeline_follows_the_concatenation(model_dir, long_file, tmp_path):
 
     path, truth = long_file
     assert len({e for *_, e in truth}) == 4 and len(truth) >= 8
-    model = PredictorSignalModel(Predictor.load(model_dir))
+    model = Predictor.load(model_dir)
     frame = emotion_timeline(path, model, params=TimelineParams(window=4.0, hop=2.0))
     assert set(frame["kind"]) == {"speech"}
     # The detector finds every clip and no segment lies in a silence between clips.

@@ -37,6 +37,8 @@ from ser.errors import SerError
 from ser.io import atomic_path
 
 CARD = "card.json"
+#: Human-readable summary of ``card.json``, written beside it (and checksummed) at save time.
+CARD_MD = "card.md"
 #: Checksum manifest of a model folder (``sha256  relative/path`` lines, like ``sha256sum``).
 CHECKSUMS = "SHA256SUMS"
 CARD_SCHEMA_PATH = Path(str(resources.files("ser") / "schemas" / "card.schema.yaml"))
@@ -73,9 +75,143 @@ def save_model(out_dir: str | Path, model: Any, card: dict[str, Any],
         else:
             model.save(tmp / "model.keras")
         (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+        (tmp / CARD_MD).write_text(render_card_markdown(card))
         for name, write in (extra_files or {}).items():
             write(tmp / name)
         write_checksums(tmp)
+
+
+#: Distributions whose versions a card records (``library_versions``) and predict compares.
+TRACKED_LIBRARIES = ("numpy", "scikit-learn", "keras", "jax", "librosa", "soundfile")
+#: Of those, the ones whose major.minor must match for a model to behave as trained.
+VERSION_CRITICAL = ("scikit-learn", "keras", "numpy")
+
+_PROTOCOL_NAMES = {"speaker": "speaker-independent", "random": "random split",
+                   "cross_corpus": "cross-corpus"}
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of Python, :data:`TRACKED_LIBRARIES` (``None``: not installed) and ser.
+
+    Read from package metadata, so nothing heavy (keras, jax) is imported.
+    """
+    import platform
+    from importlib import metadata
+
+    from ser import __version__
+
+    versions: dict[str, str | None] = {"python": platform.python_version(), "ser": __version__}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _major_minor(version: str | None) -> tuple[str, ...] | None:
+    return None if not version else tuple(version.split(".")[:2])
+
+
+def version_mismatches(card: dict[str, Any],
+                       installed: dict[str, str | None] | None = None) -> list[str]:
+    """``"name trained x.y.z, installed a.b.c"`` for each :data:`VERSION_CRITICAL` library
+    whose major.minor differs from the card's ``library_versions`` (none recorded: nothing)."""
+    recorded = card.get("library_versions") or {}
+    installed = library_versions() if installed is None else installed
+    out = []
+    for name in VERSION_CRITICAL:
+        was, now = recorded.get(name), installed.get(name)
+        if was and now and _major_minor(was) != _major_minor(now):
+            out.append(f"{name} trained {was}, installed {now}")
+    return out
+
+
+def synthetic_only(card: dict[str, Any]) -> bool:
+    """True when every training corpus of the card is marked synthetic (the demo corpus)."""
+    corpora = card.get("training_corpora") or []
+    return bool(corpora) and all(c.get("synthetic") for c in corpora)
+
+
+def display_name(card: dict[str, Any]) -> str:
+    """``"svm, speaker-independent, mfcc features"`` - how the model is named to users."""
+    protocol = card.get("protocol", "?")
+    return (f"{card.get('model', '?')}, {_PROTOCOL_NAMES.get(protocol, protocol)}, "
+            f"{card.get('feature_set', '?')} features")
+
+
+def render_card_markdown(card: dict[str, Any], *, test_metrics: dict[str, Any] | None = None,
+                         model_link: str | None = None) -> str:
+    """A short Markdown model card from ``card.json`` (and test metrics, when known).
+
+    Written as ``card.md`` in the model folder at save time (validation scores
+    only) and as ``model_card.md`` next to ``metrics.json`` by the evaluate
+    stage (with the test metrics and their confidence intervals).
+    """
+    fp = card.get("feature_params") or {}
+    lines = [f"# Model card: {display_name(card)}", ""]
+    if model_link:
+        lines += [f"Model folder: [{model_link}]({model_link}) "
+                  f"(its own card: `{model_link}/{CARD}`, `{CARD_MD}`)", ""]
+    if synthetic_only(card):
+        lines += ["> **Trained on synthetic demo data only.** Its answers on real recordings "
+                  "say nothing about real emotions; retrain on real corpora.", ""]
+    lines += [f"- **Labels (output order):** {', '.join(card['labels'])}",
+              f"- **Protocol:** {_PROTOCOL_NAMES.get(card.get('protocol'), card.get('protocol'))}"
+              f" (`{card.get('protocol')}`)",
+              f"- **Feature set:** {card.get('feature_set', '?')}",
+              f"- **Sample rate:** {card.get('sample_rate', fp.get('sample_rate', '?'))} Hz",
+              "- **Feature settings:** "
+              + ", ".join(f"{k}={v}" for k, v in sorted(fp.items()) if k != "fingerprint"),
+              f"- **Training clips:** {card.get('n_train', '?')}"
+              f" from {len(card.get('train_speakers', []))} speakers"]
+    corpora = card.get("training_corpora")
+    if corpora:
+        lines.append("- **Training corpora:** " + ", ".join(
+            f"{c['name']} ({'synthetic demo' if c.get('synthetic') else 'real'}, "
+            f"{c.get('n_train', '?')} clips)" for c in corpora))
+    else:
+        lines.append(f"- **Training corpora:** {', '.join(card.get('corpora', []))}")
+    if card.get("best_params"):
+        lines.append("- **Chosen settings:** "
+                     + ", ".join(f"{k}={v}" for k, v in sorted(card["best_params"].items())))
+    lines += ["", "## Validation (training side only)", ""]
+    if "cv_best_score" in card:
+        lines.append(f"- best cross-validated {card.get('scoring', 'score')}: "
+                     f"{card['cv_best_score']:.3f} ({card.get('cv', 'CV')}, "
+                     f"{card.get('cv_folds', '?')} folds)")
+    if "best_val_loss" in card:
+        lines.append(f"- best validation loss: {card['best_val_loss']:.4f} "
+                     f"({card.get('n_validation', '?')} held-out training clips, "
+                     f"{card.get('epochs_run', '?')} epochs)")
+    if test_metrics:
+        lines += ["", "## Test metrics (95% bootstrap CIs)", ""]
+        ci = test_metrics.get("ci95") or {}
+        for key in ("uar", "accuracy", "f1_macro", "precision_macro", "recall_macro"):
+            if key in test_metrics:
+                bounds = ci.get(key)
+                shown = (f" [{bounds[0]:.3f}, {bounds[1]:.3f}]"
+                         if isinstance(bounds, list | tuple) and len(bounds) == 2 else "")
+                lines.append(f"- {key}: {test_metrics[key]:.3f}{shown}")
+        if "n_test" in test_metrics:
+            lines.append(f"- test clips: {test_metrics['n_test']}")
+    else:
+        lines += ["", "Test metrics with confidence intervals: see `model_card.md` beside "
+                  "this model's `metrics.json` (written by the evaluate stage)."]
+    data = card.get("data_versions") or {}
+    if data:
+        lines += ["", "## Data versions", ""]
+        for key, value in sorted(data.items()):
+            if isinstance(value, dict):
+                for sub, digest in sorted(value.items()):
+                    lines.append(f"- {key} `{sub}`: `{digest}`")
+            else:
+                lines.append(f"- {key}: `{value}`")
+    libs = card.get("library_versions") or {}
+    if libs:
+        lines += ["", "## Library versions", "",
+                  ", ".join(f"{k} {v}" for k, v in libs.items() if v)]
+    return "\n".join(lines) + "\n"
 
 
 def folder_checksums(folder: Path) -> dict[str, str]:

@@ -14,13 +14,19 @@ Examples
 32
 """
 
-from ser.corpora.demo.generate import generate_corpus, plan_corpus, render_clip
+from ser.corpora.demo.generate import (
+    SYNTHETIC_MARKER,
+    generate_corpus,
+    plan_corpus,
+    render_clip,
+)
 from ser.corpora.demo.layouts import CORPORA, LAYOUTS, PRESETS, Clip, CorpusLayout, Speaker
 
 __all__ = [
     "CORPORA",
     "LAYOUTS",
     "PRESETS",
+    "SYNTHETIC_MARKER",
     "Clip",
     "CorpusLayout",
     "Speaker",

@@ -14,6 +14,10 @@ from ser.corpora.demo.synth import derive_rng, make_voice, synthesize, to_pcm16
 from ser.errors import ConfigError
 from ser.io import atomic_path
 
+#: Written into every generated corpus root: says the audio is synthetic. Model cards
+#: (:func:`ser.training.base_card`) look for it above the training clips.
+SYNTHETIC_MARKER = "SYNTHETIC_DEMO_CORPUS.txt"
+
 
 def _check(corpus: str, preset: str) -> CorpusLayout:
     if corpus not in LAYOUTS:
@@ -122,6 +126,9 @@ def generate_corpus(corpus: str, out_dir: str | Path, *, preset: str = "demo", s
     n_workers = (os.cpu_count() or 1) if workers == 0 else workers
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
+        (tmp / SYNTHETIC_MARKER).write_text(
+            f"Synthetic {corpus} demo corpus (preset {preset}, seed {seed}) written by "
+            "scripts/generate_demo.py; not real speech.\n")
         jobs = [(corpus, clip, int(seed), str(tmp)) for clip in clips]
         if n_workers <= 1 or len(jobs) < 8:
             for job in jobs:
