@@ -633,6 +633,26 @@ def test_knn_neighbors_above_the_smallest_fold_is_caught_before_fitting():
     assert "knn.grid.n_neighbors: [5000] exceed the 40 clips" in one_line(exc)
 
 
+def test_tune_refuses_too_many_neighbours_before_any_fit(monkeypatch):
+    import numpy as np
+    from sklearn.model_selection import GridSearchCV
+
+    from ser.config import ConfigError
+    from ser.models.classical import tune
+
+    def never(*args, **kwargs):
+        raise AssertionError("GridSearchCV.fit must not run")
+
+    monkeypatch.setattr(GridSearchCV, "fit", never)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), np.repeat(["a", "b", "c"], 20)
+    groups = np.tile([f"s{i}" for i in range(6)], 10)
+    with pytest.raises(ConfigError) as exc:
+        tune("knn", X, y, groups=groups, protocol="speaker", grid={"n_neighbors": [3, 500]},
+             scoring="f1_macro", cv_folds=3, seed=0)
+    assert "knn.grid.n_neighbors: [500] exceed the 40 clips" in one_line(exc)
+
+
 def test_validate_or_exit_prints_the_scripts_line_for_snakemake(capsys):
     import copy
 

@@ -125,6 +125,13 @@ def tune(
     :func:`ser.splits.cv_splitter`).
     """
     cv = cv_splitter(protocol, n_splits=cv_folds, seed=seed, groups=groups)
+    fit_groups = groups if protocol in SPEAKER_DISJOINT else None
+    if "n_neighbors" in grid:
+        from ser.config import check_neighbors
+
+        # A neighbour count above the smallest fitting fold fails inside sklearn; say so first.
+        smallest = min(len(fit) for fit, _ in cv.split(X, y, groups=fit_groups))
+        check_neighbors(grid, smallest, model=name)
     search = GridSearchCV(
         make_pipeline(name, seed=seed),
         param_grid(name, grid),
@@ -133,9 +140,10 @@ def tune(
         n_jobs=n_jobs,
         refit=True,
         error_score="raise",
+        verbose=2,  # one line per fit: the console progress of long grids (ser.progress)
     )
     try:
-        search.fit(X, y, groups=groups if protocol in SPEAKER_DISJOINT else None)
+        search.fit(X, y, groups=fit_groups)
     except ValueError as exc:
         if "Invalid parameter" in str(exc) or "scoring" in str(exc):
             raise ConfigError(f"{name}: bad grid or scoring in params.yaml: {exc}") from None
