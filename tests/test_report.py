@@ -605,7 +605,7 @@ def test_speaker_cv_per_speaker_table(grid_built):
 def test_facts_box_quotes_the_results_file(grid_built):
     html = _section(grid_built["html"], "results")
     box = html[html.index('id="real-data"'):]
-    box = box[:box.index("</p>")]
+    box = box[:box.index("</ul>")]
     for number in ("0.31", "0.49 ± 0.06", "0.61 ± 0.09", "0.37 ± 0.07"):
         assert number in box
     assert "2031-02-01 to 2031-02-04" in box and "transductive" in box

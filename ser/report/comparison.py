@@ -112,9 +112,13 @@ def comparison(inputs: ReportInputs) -> tuple[Table | None, list[dict[str, Any]]
                                  "lo": ci[0], "hi": ci[1],
                                  "chance": float(run.metrics.get("chance_uar", np.nan)),
                                  "transductive": is_transductive(run)})
-    finite = [u for u in uars if not np.isnan(u)]
-    if finite:
-        tab.best = {i for i, u in enumerate(uars) if not np.isnan(u) and np.isclose(u, max(finite))}
+    per_protocol = len(uars) // len(protocols)
+    for k in range(len(protocols)):  # the best row of each protocol
+        block = uars[k * per_protocol:(k + 1) * per_protocol]
+        finite = [u for u in block if not np.isnan(u)]
+        if finite:
+            tab.best |= {k * per_protocol + i for i, u in enumerate(block)
+                         if not np.isnan(u) and np.isclose(u, max(finite))}
     return tab, rows, any_transductive
 
 

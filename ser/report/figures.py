@@ -296,7 +296,7 @@ def comparison_chart(rows: Sequence[dict[str, Any]], protocols: Sequence[str]) -
                    for v in ("plain", "speaker-normalised")
                    if any(r["variant"] == v for r in rows)]
         handles.append(axes[0].plot([], [], ":", color="grey", label="chance UAR")[0])
-        fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False,
-                   bbox_to_anchor=(0.5, 1.0 + 0.25 / max(len(labels), 1)))
         fig.tight_layout()
+        fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
         return to_data_uri(fig)
