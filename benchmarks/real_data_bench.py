@@ -269,7 +269,8 @@ def markdown_table(table: pd.DataFrame, runs: dict[str, dict[str, Any]]) -> str:
     for r in table[table["speaker"] == "ALL"].itertuples():
         run = runs[f"{r.feature_set}/{r.speaker_norm}/{r.model}"]
         norm = "per speaker (transductive)" if r.speaker_norm == "speaker" else "none"
-        source = f"merged from `{Path(run['source']).name}`" if run.get("source") else "measured here"
+        source = (f"merged from `{Path(run['source']).name}`" if run.get("source")
+                  else "measured here")
         lines.append(f"| {r.feature_set} | {norm} | {r.model} | {r.pooled_uar:.3f} | "
                      f"{r.mean_speaker_uar:.3f} ± {r.sd_speaker_uar:.3f} | {int(r.n_clips)} | "
                      f"{r.date} | {source} |")
