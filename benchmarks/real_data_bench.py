@@ -1,5 +1,5 @@
 """Speaker-independent benchmark on a real corpus: every feature set x model, plain and
-speaker-normalised.
+speaker-normalised, classical and sequence models, in one results table.
 
     python benchmarks/real_data_bench.py --corpus ravdess --root ../shared/data/ravdess \\
         --protocol speaker_cv [--feature-sets ...] [--models ...] [--speaker-norm both]
@@ -7,16 +7,23 @@ speaker-normalised.
 Protocol ``speaker_cv`` (default): k folds grouped by speaker
 (:func:`ser.splits.speaker_folds`; ``--n-folds`` defaults to the number of
 speakers, i.e. leave-one-speaker-out). Protocol ``speaker``: one split from
-:func:`ser.splits.make_split` (``--test-size``). In every training fold each
-model is tuned by GridSearchCV with speaker-grouped inner folds
-(StratifiedGroupKFold, ``--inner-folds``) over
+:func:`ser.splits.make_split` (``--test-size``). Any corpus the project parses
+(``--corpus``, ``--root``) works for the classical models. In every training
+fold each classical model is tuned by GridSearchCV with speaker-grouped inner
+folds (StratifiedGroupKFold, ``--inner-folds``) over
 :data:`ser.models.classical.DEFAULT_GRIDS`, scored by UAR (balanced accuracy),
 refit and applied to the held-out speakers.
+
+The sequence models (``crnn``, ``lstm_seed``) are benchmarked by
+``benchmarks/sequence_real_bench.py`` (RAVDESS, leave-one-speaker-out, hours
+on 2 cores). By default (``--sequence merge``) their committed results file is
+merged into this table, each merged row saying so; ``--sequence run`` runs
+them first; ``--sequence skip`` leaves them out.
 
 ``--speaker-norm speaker`` z-scores every speaker's features with that
 speaker's own statistics (:mod:`ser.normalize`); for the held-out speakers
 this uses their unlabeled test clips, so those rows are marked
-``transductive``. ``both`` runs plain and normalised side by side.
+``transductive``. ``both`` (default) runs plain and normalised side by side.
 
 The ``seed`` feature set with the ``svm`` model is the seed recipe (40 MFCC
 means of ``librosa.load`` at 22,050 Hz, StandardScaler + SVC), measured by
@@ -25,11 +32,13 @@ the same command as a reference.
 Features are extracted once (process pool, progress bar) and cached under
 ``--cache-dir`` (default ``benchmarks/.cache``), keyed by the file list
 (paths, sizes, mtimes) and the feature definition. Results are merged into
-``--out-dir``/real_<corpus>_<protocol>.csv (one row per
-feature_set x speaker_norm x model; rerunning a subset replaces those rows
-and keeps the others, so other benchmarks can append rows with the same
-columns) and a ``.json`` with per-speaker tables, chosen parameters and run
-settings. The table is printed at the end.
+``--out-dir``/real_<corpus>_<protocol>.json (every run with its per-speaker
+table, chosen parameters and settings; rerunning a subset replaces those runs
+and keeps the others) and the .csv beside it is rewritten from it: per
+feature_set x speaker_norm x model one summary row (``speaker`` = ``ALL``:
+pooled UAR, mean and sd of the per-speaker UARs, clips, date) followed by
+one row per held-out speaker. The table is printed as Markdown at the end
+(``--table-only`` prints it without running anything).
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ser.corpora import parse_corpus  # noqa: E402
 from ser.errors import SerError  # noqa: E402
@@ -71,8 +81,13 @@ RESULT_COLUMNS = ["corpus", "protocol", "feature_set", "speaker_norm", "transduc
                   "pooled_uar", "mean_speaker_uar", "sd_speaker_uar", "min_speaker_uar",
                   "max_speaker_uar", "pooled_accuracy", "n_clips", "n_speakers", "n_folds",
                   "seconds", "date"]
-KEY = ["feature_set", "speaker_norm", "model"]
+CSV_COLUMNS = [*RESULT_COLUMNS[:6], "speaker", *RESULT_COLUMNS[6:]]
 PROTOCOLS = ("speaker_cv", "speaker")
+#: Sequence models (run by benchmarks/sequence_real_bench.py, whose rows are merged here).
+SEQUENCE_MODELS: tuple[str, ...] = ("crnn", "lstm_seed")
+#: Classical models run by default (knn, trees: one --models away).
+DEFAULT_CLASSICAL: tuple[str, ...] = ("svm", "logreg", "hist_gb", "ensemble")
+SEQUENCE_RESULTS = ROOT / "benchmarks" / "results" / "real_ravdess_speaker_cv_sequence.json"
 
 
 # --------------------------------------------------------------------------- features
@@ -160,14 +175,26 @@ def run_one(X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: np.ndarray,
     return pred, chosen
 
 
-def merge_results(csv_path: Path, rows: pd.DataFrame) -> pd.DataFrame:
-    """Replace rows with the same feature_set x speaker_norm x model; keep the others."""
-    if csv_path.exists():
-        old = pd.read_csv(csv_path, dtype={"speaker_norm": str})
-        keep = ~old.set_index(KEY).index.isin(rows.set_index(KEY).index)
-        rows = pd.concat([old[keep], rows], ignore_index=True)
-    return rows.sort_values(["speaker_norm", "mean_speaker_uar"], ascending=[True, False],
-                            kind="stable").reset_index(drop=True)
+def table_rows(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """The results table of ``runs``: one summary row per feature_set x speaker_norm x model
+    (``speaker`` = ``ALL``) followed by its per-speaker rows, best speaker mean first."""
+    summary = pd.DataFrame([{k: r.get(k) for k in RESULT_COLUMNS} | {"speaker": "ALL"}
+                            for r in runs.values()], columns=CSV_COLUMNS)
+    if summary.empty:
+        return summary
+    summary = summary.sort_values(["speaker_norm", "mean_speaker_uar"], ascending=[True, False],
+                                  kind="stable")
+    out = []
+    for _, row in summary.iterrows():
+        out.append(row.to_dict())
+        run = runs[f"{row.feature_set}/{row.speaker_norm}/{row.model}"]
+        for sp in run.get("per_speaker", []):
+            out.append({**row.to_dict(), "speaker": str(sp["speaker"]),
+                        "pooled_uar": sp["uar"], "mean_speaker_uar": sp["uar"],
+                        "sd_speaker_uar": np.nan, "min_speaker_uar": np.nan,
+                        "max_speaker_uar": np.nan, "pooled_accuracy": sp.get("accuracy", np.nan),
+                        "n_clips": sp["n_clips"], "n_speakers": 1, "seconds": np.nan})
+    return pd.DataFrame(out, columns=CSV_COLUMNS)
 
 
 @contextlib.contextmanager
@@ -182,80 +209,81 @@ def locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def save_results(csv_path: Path, json_path: Path, rows: list[dict[str, Any]],
-                 runs: dict[str, Any], settings: dict[str, Any]) -> pd.DataFrame:
-    """Merge this run's rows and details into the results files (locked, atomic)."""
+def save_results(csv_path: Path, json_path: Path, runs: dict[str, Any],
+                 settings: dict[str, Any] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Merge ``runs`` into the results JSON and rewrite the CSV from it (locked, atomic).
+
+    Runs with the same feature_set/speaker_norm/model key are replaced, the
+    others kept, so a rerun of a subset updates only its rows.
+    """
     with locked(csv_path):
-        table = merge_results(csv_path, pd.DataFrame(rows, columns=RESULT_COLUMNS))
         details = (json.loads(json_path.read_text()) if json_path.exists()
                    else {"runs": {}, "settings": {}})
         details["runs"].update(runs)
-        details.setdefault("settings", {})[settings["run"]] = settings
+        if settings is not None:
+            details.setdefault("settings", {})[settings["run"]] = settings
+        table = table_rows(details["runs"])
         with atomic_path(csv_path) as tmp:
             table.to_csv(tmp, index=False, float_format="%.4f")
         with atomic_path(json_path) as tmp:
             tmp.write_text(json.dumps(details, indent=1, default=str) + "\n")
-    return table
+    return table, details
 
 
-def print_table(table: pd.DataFrame) -> None:
-    print(f"\n{'feature_set':14s} {'norm':8s} {'model':10s} {'pooled':>7s} "
-          f"{'spk mean ± sd':>15s} {'min':>6s} {'max':>6s} {'n':>5s}")
-    for r in table.itertuples():
-        print(f"{r.feature_set:14s} {r.speaker_norm:8s} {r.model:10s} {r.pooled_uar:7.3f} "
-              f"{r.mean_speaker_uar:8.3f} ± {r.sd_speaker_uar:.3f} {r.min_speaker_uar:6.3f} "
-              f"{r.max_speaker_uar:6.3f} {int(r.n_clips):5d}")
+def sequence_runs(path: Path, *, corpus: str, protocol: str) -> dict[str, dict[str, Any]]:
+    """The rows of a ``sequence_real_bench.py`` results file as runs of this benchmark.
+
+    Each run keeps ``source`` (the file it came from) so the table says which
+    rows were merged rather than measured by this invocation.
+    """
+    doc = json.loads(path.read_text())
+    rows = pd.DataFrame(doc["rows"])
+    runs: dict[str, dict[str, Any]] = {}
+    for (fs, norm, model), group in rows.groupby(["feature_set", "speaker_norm", "model"],
+                                                 sort=False):
+        top = group[group["speaker"] == "ALL"].iloc[0]
+        per = group[group["speaker"] != "ALL"]
+        scores = per["pooled_uar"].to_numpy(dtype=float)
+        row = {"corpus": corpus, "protocol": protocol, "feature_set": fs,
+               "speaker_norm": norm, "transductive": norm == "speaker", "model": model,
+               "pooled_uar": float(top["pooled_uar"]),
+               "mean_speaker_uar": float(top["mean_speaker_uar"]),
+               "sd_speaker_uar": float(top["sd_speaker_uar"]),
+               "min_speaker_uar": float(scores.min()) if len(scores) else np.nan,
+               "max_speaker_uar": float(scores.max()) if len(scores) else np.nan,
+               "pooled_accuracy": np.nan, "n_clips": int(top["n_clips"]),
+               "n_speakers": int(top["n_speakers"]), "n_folds": int(doc.get("n_folds", 0)),
+               "seconds": float(top.get("fit_seconds", np.nan)), "date": str(top["date"])}
+        runs[f"{fs}/{norm}/{model}"] = {
+            **row, "source": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+            "settings": {k: doc.get(k) for k in ("protocol", "seed", model)},
+            "per_speaker": [{"speaker": str(r.speaker), "uar": float(r.pooled_uar),
+                             "n_clips": int(r.n_clips)} for r in per.itertuples()]}
+    return runs
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="ravdess", help="corpus parser (default ravdess)")
-    parser.add_argument("--root", type=Path, default=ROOT.parent / "shared" / "data" / "ravdess",
-                        help="folder with the corpus' recordings")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="speaker_cv")
-    parser.add_argument("--n-folds", type=int, default=None,
-                        help="speaker_cv folds (default: one per speaker = leave-one-out)")
-    parser.add_argument("--test-size", type=float, default=0.25,
-                        help="share of speakers held out by the speaker protocol")
-    parser.add_argument("--feature-sets", nargs="+", choices=FEATURE_SETS,
-                        default=list(FEATURE_SETS))
-    parser.add_argument("--models", nargs="+", choices=CLASSICAL_MODELS,
-                        default=["svm", "logreg", "hist_gb", "ensemble"])
-    parser.add_argument("--speaker-norm", choices=["none", "speaker", "both"], default="both")
-    parser.add_argument("--inner-folds", type=int, default=3,
-                        help="speaker-grouped GridSearchCV folds inside each training fold")
-    parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--workers", type=int, default=2, help="feature extraction processes")
-    parser.add_argument("--jobs", type=int, default=1, help="GridSearchCV processes")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / "benchmarks" / ".cache")
-    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml",
-                        help="project parameters (its mfcc: section defines decoding)")
-    args = parser.parse_args(argv)
+def markdown_table(table: pd.DataFrame, runs: dict[str, dict[str, Any]]) -> str:
+    """The summary rows as a Markdown table (what the README shows)."""
+    lines = ["| features | speaker norm. | model | pooled UAR | per-speaker UAR (mean ± sd) "
+             "| clips | date | source |", "|---|---|---|---|---|---|---|---|"]
+    for r in table[table["speaker"] == "ALL"].itertuples():
+        run = runs[f"{r.feature_set}/{r.speaker_norm}/{r.model}"]
+        norm = "per speaker (transductive)" if r.speaker_norm == "speaker" else "none"
+        source = (f"merged from `{Path(run['source']).name}`" if run.get("source")
+                  else "measured here")
+        lines.append(f"| {r.feature_set} | {norm} | {r.model} | {r.pooled_uar:.3f} | "
+                     f"{r.mean_speaker_uar:.3f} ± {r.sd_speaker_uar:.3f} | {int(r.n_clips)} | "
+                     f"{r.date} | {source} |")
+    return "\n".join(lines)
 
-    try:
-        mfcc_params = yaml.safe_load(args.params.read_text())["mfcc"]
-        manifest = parse_corpus(args.corpus, args.root).to_frame()
-    except (SerError, OSError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+def run_classical(args: argparse.Namespace, models: list[str], mfcc_params: dict[str, Any],
+                  settings: dict[str, Any], csv_path: Path, json_path: Path) -> None:
+    """Every feature set x normalisation x classical model; results saved after each run."""
+    manifest = parse_corpus(args.corpus, args.root).to_frame()
     manifest = manifest.sort_values(["corpus", "path"]).reset_index(drop=True)
     paths = manifest["path"].astype(str).tolist()
     norms = ["none", "speaker"] if args.speaker_norm == "both" else [args.speaker_norm]
-    csv_path = args.out_dir / f"real_{args.corpus}_{args.protocol}.csv"
-    json_path = csv_path.with_suffix(".json")
-    runs: dict[str, Any] = {}
-    settings = {
-        "run": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv), "corpus": args.corpus, "root": str(args.root),
-        "protocol": args.protocol, "n_folds": args.n_folds, "test_size": args.test_size,
-        "inner_folds": args.inner_folds, "seed": args.seed, "mfcc_params": mfcc_params,
-        "scoring": "balanced_accuracy (UAR)",
-        "tuning": "GridSearchCV over DEFAULT_GRIDS, StratifiedGroupKFold by speaker, inside "
-                  "each training fold"}
-    rows = []
-    table = pd.DataFrame(columns=RESULT_COLUMNS)
     for fs in args.feature_sets:
         feats = cached_features(paths, fs, mfcc_params=mfcc_params, cache_dir=args.cache_dir,
                                 corpus=args.corpus, workers=args.workers)
@@ -269,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             X = data[cols].to_numpy(dtype=np.float64)
             if norm == "speaker":
                 X = normalize_by_speaker(X, groups)
-            for model in args.models:
+            for model in models:
                 t0 = time.perf_counter()
                 pred, chosen = run_one(X, y, groups, folds, model=model,
                                        inner_folds=args.inner_folds, seed=args.seed,
@@ -284,18 +312,109 @@ def main(argv: list[str] | None = None) -> int:
                        "speaker_norm": norm, "transductive": meta["transductive"],
                        "model": model, **summary, "n_folds": int(len(set(folds) - {-1})),
                        "seconds": seconds, "date": dt.date.today().isoformat()}
-                rows.append({k: row[k] for k in RESULT_COLUMNS})
-                runs[f"{fs}/{norm}/{model}"] = {
-                    **{k: row[k] for k in RESULT_COLUMNS}, **meta,
-                    "n_features": len(cols), "grid": bench_grid(model),
-                    "chosen": chosen, "per_speaker": per_speaker.to_dict(orient="records"),
-                    "run": settings["run"]}
+                run = {**{k: row[k] for k in RESULT_COLUMNS}, **meta,
+                       "n_features": len(cols), "grid": bench_grid(model),
+                       "chosen": chosen, "per_speaker": per_speaker.to_dict(orient="records"),
+                       "run": settings["run"]}
                 print(f"{fs:14s} {norm:8s} {model:10s} pooled UAR {summary['pooled_uar']:.3f}"
                       f"  speakers {summary['mean_speaker_uar']:.3f} ± "
                       f"{summary['sd_speaker_uar']:.3f}  ({seconds:.0f} s)", flush=True)
-                table = save_results(csv_path, json_path, rows, runs, settings)
-    print_table(table)
-    print(f"\n-> {csv_path} and {json_path.name}")
+                save_results(csv_path, json_path, {f"{fs}/{norm}/{model}": run}, settings)
+
+
+def sequence_step(args: argparse.Namespace, models: list[str]) -> dict[str, dict[str, Any]]:
+    """Run (``--sequence run``) or read (``merge``) the sequence models' results."""
+    if args.sequence == "skip" or not models:
+        return {}
+    if args.corpus != "ravdess" or args.protocol != "speaker_cv" or args.n_folds:
+        raise SerError("the sequence models are benchmarked on RAVDESS leave-one-speaker-out "
+                       "only (benchmarks/sequence_real_bench.py); pass --sequence skip or "
+                       "--models with classical models only")
+    if args.sequence == "run":
+        import sequence_real_bench
+
+        sequence_real_bench.main(["--root", str(args.root), "--models", ",".join(models),
+                                  "--speaker-norm", args.speaker_norm,
+                                  "--out", str(args.sequence_results), "--merge"])
+    if not args.sequence_results.is_file():
+        raise SerError(f"{args.sequence_results}: no sequence results; run with --sequence run "
+                       "(hours on 2 cores) or --sequence skip")
+    runs = sequence_runs(args.sequence_results, corpus=args.corpus, protocol=args.protocol)
+    norms = {"none", "speaker"} if args.speaker_norm == "both" else {args.speaker_norm}
+    return {k: r for k, r in runs.items() if r["model"] in models and r["speaker_norm"] in norms}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default="ravdess", help="corpus parser (default ravdess)")
+    parser.add_argument("--root", type=Path, default=ROOT.parent / "shared" / "data" / "ravdess",
+                        help="folder with the corpus' recordings")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="speaker_cv")
+    parser.add_argument("--n-folds", type=int, default=None,
+                        help="speaker_cv folds (default: one per speaker = leave-one-out)")
+    parser.add_argument("--test-size", type=float, default=0.25,
+                        help="share of speakers held out by the speaker protocol")
+    parser.add_argument("--feature-sets", nargs="+", choices=FEATURE_SETS,
+                        default=list(FEATURE_SETS),
+                        help="feature sets of the classical models (default: all)")
+    parser.add_argument("--models", nargs="+", choices=[*CLASSICAL_MODELS, *SEQUENCE_MODELS],
+                        default=[*DEFAULT_CLASSICAL, *SEQUENCE_MODELS],
+                        help="classical and sequence models (default: %(default)s)")
+    parser.add_argument("--sequence", choices=["merge", "run", "skip"], default="merge",
+                        help="sequence models: merge their rows from --sequence-results "
+                             "(default), run benchmarks/sequence_real_bench.py first (hours), "
+                             "or leave them out")
+    parser.add_argument("--sequence-results", type=Path, default=SEQUENCE_RESULTS,
+                        help="results file of benchmarks/sequence_real_bench.py")
+    parser.add_argument("--table-only", action="store_true",
+                        help="run nothing: merge the sequence rows, rewrite and print the table")
+    parser.add_argument("--speaker-norm", choices=["none", "speaker", "both"], default="both")
+    parser.add_argument("--inner-folds", type=int, default=3,
+                        help="speaker-grouped GridSearchCV folds inside each training fold")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--workers", type=int, default=2, help="feature extraction processes")
+    parser.add_argument("--jobs", type=int, default=1, help="GridSearchCV processes")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / "benchmarks" / ".cache")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml",
+                        help="project parameters (its mfcc: section defines decoding)")
+    args = parser.parse_args(argv)
+
+    classical = [m for m in args.models if m not in SEQUENCE_MODELS]
+    sequence = [m for m in args.models if m in SEQUENCE_MODELS]
+    csv_path = args.out_dir / f"real_{args.corpus}_{args.protocol}.csv"
+    json_path = csv_path.with_suffix(".json")
+    settings = {
+        "run": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv), "corpus": args.corpus, "root": str(args.root),
+        "protocol": args.protocol, "n_folds": args.n_folds, "test_size": args.test_size,
+        "inner_folds": args.inner_folds, "seed": args.seed,
+        "scoring": "balanced_accuracy (UAR)",
+        "tuning": "GridSearchCV over DEFAULT_GRIDS, StratifiedGroupKFold by speaker, inside "
+                  "each training fold"}
+    try:
+        mfcc_params = yaml.safe_load(args.params.read_text())["mfcc"]
+        settings["mfcc_params"] = mfcc_params
+        if classical and not args.table_only:
+            run_classical(args, classical, mfcc_params, settings, csv_path, json_path)
+        merged = ({} if args.table_only and args.sequence == "run"
+                  else sequence_step(args, sequence))
+    except (SerError, OSError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    table, details = save_results(csv_path, json_path, merged,
+                                  None if args.table_only else settings)
+    print()
+    print(markdown_table(table, details["runs"]))
+    if merged:
+        print(f"\nSequence rows ({', '.join(sorted({r['model'] for r in merged.values()}))}) "
+              f"merged from {args.sequence_results.name}, measured by "
+              "benchmarks/sequence_real_bench.py (leave-one-speaker-out, same 12 actors); "
+              "--sequence run measures them again.")
+    print("Speaker normalisation 'per speaker' is transductive: each held-out speaker is "
+          "standardised with statistics of its own unlabeled test clips.")
+    print(f"\n-> {csv_path} and {json_path.name} (per-speaker rows: speaker != ALL)")
     return 0
 
 

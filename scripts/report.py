@@ -1,16 +1,19 @@
 """Report stage: build reports/report.html (self-contained) and reports/report.md.
 
 Reads every earlier output - the manifests (data/manifests/<corpus>.parquet),
-the evaluation of each model x protocol (metrics/<protocol>/<model>/), the
-model cards and LSTM histories (models/<protocol>/<model>/) and a few audio
-files for the example waveforms - and writes one HTML page with every table
-and figure embedded (no network access needed to view it) plus a Markdown
-summary of the tables. Corpora, models, feature sets and protocols come from the
---params file ('corpora:', 'train:'; 'report:' for the options). Both files are
+the evaluation of each model x protocol x feature set
+(metrics/<protocol>/<feature_set>/<model>/), the model cards and training
+histories (models/...), a few audio files for the example waveforms and,
+with --real-results, the real-data benchmark's measured numbers - and writes
+one HTML page with every table and figure embedded (no network access needed
+to view it) plus a Markdown summary of the tables. Corpora, models, feature
+sets and protocols come from the --params file ('corpora:', 'train:';
+'report:' for the options). Both files are
 written atomically: a failed build leaves no half-written report.
 
     python scripts/report.py --manifests data/manifests --metrics metrics \
-        --models models --out reports --params params.yaml
+        --models models --out reports --params params.yaml \
+        --real-results benchmarks/results/real_ravdess_speaker_cv.json
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="metrics folder, from the evaluate stage")
     parser.add_argument("--models", type=Path, required=True,
                         help="model folder, from the train stage")
+    parser.add_argument("--real-results", type=Path, default=None,
+                        help="results JSON of benchmarks/real_data_bench.py (e.g. "
+                             "benchmarks/results/real_ravdess_speaker_cv.json) whose measured "
+                             "numbers the report quotes; without it the report says no "
+                             "real-data measurement is available")
     return parser
 
 
@@ -55,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     params = load_params(args.params)
     html = build_report(params=params, manifests_dir=args.manifests, metrics_dir=args.metrics,
-                        models_dir=args.models, out_dir=args.out)
+                        models_dir=args.models, out_dir=args.out,
+                        real_results=args.real_results)
     print(f"wrote {html} and {html.with_name('report.md')} "
           f"in {time.perf_counter() - start:.1f} s")
     print(html.resolve())

@@ -51,17 +51,23 @@ def _seed(*parts: str) -> int:
 def fabricate(root: Path, *, corpora: tuple[str, ...] = ("tess", "ravdess"),
               models: tuple[str, ...] = ("svm", "knn", "lstm"),
               protocols: tuple[str, ...] = ("random", "speaker", "cross_corpus"),
-              clips: int = 2, seconds: float = SECONDS, sr: int = SR) -> dict[str, Any]:
+              clips: int = 2, seconds: float = SECONDS, sr: int = SR,
+              feature_sets: tuple[str, ...] = ("mfcc",),
+              collapsed: dict[str, str] | None = None) -> dict[str, Any]:
     """Write WAVs, manifests, metrics, details, predictions, cards and histories under ``root``.
 
     Metrics are computed from fabricated predictions with the evaluate stage's
     own functions, so every file has exactly the format the pipeline writes.
-    Returns the params mapping and the folders.
+    ``collapsed`` maps a model to the one emotion it always answers. A feature
+    set ``<base>_spk`` is written as a transductive (speaker-normalised) run;
+    ``speaker_cv`` runs carry per-speaker UARs. Returns the params mapping and
+    the folders.
     """
     params = copy.deepcopy(load_params(ROOT / "params.yaml"))
     params["corpora"] = {c: str(root / "audio" / c) for c in corpora}
     params["train"]["models"] = list(models)
     params["train"]["protocols"] = list(protocols)
+    params["train"]["feature_sets"] = list(feature_sets)
     params["splits"]["cross_corpus_test"] = "ravdess"
     params["report"] = {"examples_per_emotion": 1}
     dirs = {name: root / name for name in ("manifests", "metrics", "models", "reports")}
@@ -93,33 +99,58 @@ def fabricate(root: Path, *, corpora: tuple[str, ...] = ("tess", "ravdess"),
     for protocol in protocols:
         train, test = _split(pooled, protocol, params["splits"]["cross_corpus_test"])
         labels = sort_labels(train["emotion"].unique())
-        for model in models:
-            rng = np.random.default_rng(_seed(protocol, model))
-            correct = rng.random(len(test)) < SKILL[model]
-            guess = rng.choice(labels, len(test))
-            predicted = np.where(correct & test["emotion"].isin(labels), test["emotion"], guess)
-            proba = np.zeros((len(test), len(labels)))
-            proba[np.arange(len(test)), [labels.index(p) for p in predicted]] = 1.0
-            preds = test[["path", "corpus", "speaker"]].reset_index(drop=True)
-            preds["actual"] = test["emotion"].to_numpy()
-            preds["predicted"] = predicted
-            for j, lab in enumerate(labels):
-                preds[f"p_{lab}"] = proba[:, j]
-            with warnings.catch_warnings():  # sklearn: a class predicted but never actual
-                warnings.simplefilter("ignore", UserWarning)
-                metrics, details = evaluate_predictions(
-                    preds, labels=labels, train_labels=train["emotion"].to_numpy(),
-                    bootstrap=50, seed=0)
-            write_evaluation(dirs["metrics"] / protocol / "mfcc" / model,
-                             {"model": model, "protocol": protocol} | metrics, details, preds)
-            _write_model(dirs["models"] / protocol / "mfcc" / model, model, protocol, train,
-                         labels,
-                         list(corpora), rng, params)
+        for fs in feature_sets:
+            for model in models:
+                rng = np.random.default_rng(_seed(protocol, model, fs))
+                skill = SKILL[model] + (0.1 if fs.endswith("_spk") else 0.0)
+                correct = rng.random(len(test)) < skill
+                guess = rng.choice(labels, len(test))
+                if collapsed and model in collapsed:
+                    correct[:] = False
+                    guess[:] = collapsed[model]
+                predicted = np.where(correct & test["emotion"].isin(labels), test["emotion"],
+                                     guess)
+                proba = np.zeros((len(test), len(labels)))
+                proba[np.arange(len(test)), [labels.index(p) for p in predicted]] = 1.0
+                preds = test[["path", "corpus", "speaker"]].reset_index(drop=True)
+                preds["actual"] = test["emotion"].to_numpy()
+                preds["predicted"] = predicted
+                for j, lab in enumerate(labels):
+                    preds[f"p_{lab}"] = proba[:, j]
+                with warnings.catch_warnings():  # sklearn: a class predicted but never actual
+                    warnings.simplefilter("ignore", UserWarning)
+                    metrics, details = evaluate_predictions(
+                        preds, labels=labels, train_labels=train["emotion"].to_numpy(),
+                        bootstrap=50, seed=0)
+                extra: dict[str, Any] = {"model": model, "protocol": protocol,
+                                         "feature_set": fs,
+                                         "transductive": fs.endswith("_spk")}
+                if protocol == "speaker_cv":
+                    per = {f"{c}:{s}": {"uar": _uar(g), "n": len(g)}
+                           for (c, s), g in preds.groupby(["corpus", "speaker"])}
+                    scores = np.array([v["uar"] for v in per.values()])
+                    details["per_speaker"] = per
+                    extra |= {"uar_speaker_mean": float(scores.mean()),
+                              "uar_speaker_sd": float(scores.std(ddof=1))}
+                write_evaluation(dirs["metrics"] / protocol / fs / model, extra | metrics,
+                                 details, preds)
+                _write_model(dirs["models"] / protocol / fs / model, model, protocol, train,
+                             labels, list(corpora), rng, params)
     return {"params": params, "root": root, **dirs}
+
+
+def _uar(group: pd.DataFrame) -> float:
+    from sklearn.metrics import balanced_accuracy_score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(group["actual"], group["predicted"]))
 
 
 def _split(pooled: pd.DataFrame, protocol: str, test_corpus: str
            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if protocol == "speaker_cv":  # every speaker is tested once (while held out)
+        return pooled, pooled
     if protocol == "random":
         is_test = (pooled.index % 3) == 0
     elif protocol == "speaker":
@@ -236,7 +267,7 @@ def test_best_model_is_highlighted(built):
 def test_seed_table_explanation_and_synthetic_note(built):
     html = built["html"]
     assert "0.96" in html and "0.75" in html  # the seed's LSTM and decision tree
-    assert "≈0.79" in html and "≈0.33" in html
+    assert "No real-data measurement is available" in html  # no results file given
     assert "repetitions of the same sentence by the same speaker" in html
     assert "same sentence by the same speaker" in built["md"]
 
@@ -269,8 +300,9 @@ def test_figures_are_embedded_pngs(built):
     html = built["html"]
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     n_emotions = len({e for c in ("tess", "ravdess") for e in CORPORA[c]["emotions"]})
-    # counts heatmap + one example per emotion + UAR chart + 3 confusion grids + LSTM curves
-    assert len(images) == 1 + n_emotions + 1 + 3 + 1
+    # counts heatmap + one example per emotion + UAR chart + feature-set comparison
+    # + 3 confusion grids + LSTM curves
+    assert len(images) == 1 + n_emotions + 1 + 1 + 3 + 1
     for data in images:
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
     example = _section(html, "examples")
@@ -478,3 +510,137 @@ def test_git_revision_and_dirty_flag(tmp_path):
     assert len(rev["commit"]) == 40 and rev["dirty"] is False
     (tmp_path / "a.txt").write_text("b")
     assert git_revision(tmp_path)["dirty"] is True
+
+
+# --------------------------------------------------------------------------- issue 10 / 12
+
+
+#: A made-up results file of benchmarks/real_data_bench.py (numbers no code computes).
+REAL_RESULTS = {"runs": {
+    "seed/none/svm": {"corpus": "ravdess", "protocol": "speaker_cv", "feature_set": "seed",
+                      "speaker_norm": "none", "model": "svm", "pooled_uar": 0.3111,
+                      "mean_speaker_uar": 0.3141, "sd_speaker_uar": 0.0592, "n_clips": 716,
+                      "n_speakers": 12, "date": "2031-02-03"},
+    "egemaps/none/logreg": {"corpus": "ravdess", "protocol": "speaker_cv",
+                            "feature_set": "egemaps", "speaker_norm": "none",
+                            "model": "logreg", "pooled_uar": 0.4777,
+                            "mean_speaker_uar": 0.4871, "sd_speaker_uar": 0.0612,
+                            "n_clips": 716, "n_speakers": 12, "date": "2031-02-03"},
+    "egemaps/speaker/svm": {"corpus": "ravdess", "protocol": "speaker_cv",
+                            "feature_set": "egemaps", "speaker_norm": "speaker",
+                            "model": "svm", "pooled_uar": 0.6011,
+                            "mean_speaker_uar": 0.6123, "sd_speaker_uar": 0.0934,
+                            "n_clips": 716, "n_speakers": 12, "date": "2031-02-04"},
+    "logmel64_seq/none/crnn": {"corpus": "ravdess", "protocol": "speaker_cv",
+                               "feature_set": "logmel64_seq", "speaker_norm": "none",
+                               "model": "crnn", "pooled_uar": 0.3666,
+                               "mean_speaker_uar": 0.3677, "sd_speaker_uar": 0.0715,
+                               "n_clips": 716, "n_speakers": 12, "date": "2031-02-01"},
+}}
+
+
+@pytest.fixture(scope="module")
+def grid_built(tmp_path_factory) -> dict[str, Any]:
+    """Several feature sets (one a _spk twin), speaker_cv, a collapsed model, a results file."""
+    from ser.report import build_report
+
+    fab = fabricate(tmp_path_factory.mktemp("grid"), models=("svm", "knn"),
+                    protocols=("random", "speaker", "speaker_cv"),
+                    feature_sets=("mfcc", "egemaps", "egemaps_spk"), collapsed={"knn": "angry"})
+    results = fab["root"] / "real_ravdess_speaker_cv.json"
+    results.write_text(json.dumps(REAL_RESULTS))
+    html_path = build_report(params=fab["params"], manifests_dir=fab["manifests"],
+                             metrics_dir=fab["metrics"], models_dir=fab["models"],
+                             out_dir=fab["reports"], project_dir=fab["root"],
+                             real_results=results)
+    fab["html"] = html_path.read_text()
+    fab["md"] = (fab["reports"] / "report.md").read_text()
+    return fab
+
+
+def _grid_metrics(fab: dict[str, Any], protocol: str, fs: str, model: str) -> dict[str, Any]:
+    return json.loads((fab["metrics"] / protocol / fs / model / "metrics.json").read_text())
+
+
+def _rows(section: str) -> list[list[str]]:
+    section = section.replace(' <span class="badge">best</span>', "")
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", section, flags=re.S)
+    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", r,
+                                                                   flags=re.S)] for r in rows]
+
+
+def test_comparison_puts_plain_and_normalised_side_by_side(grid_built):
+    section = _section(grid_built["html"], "comparison")
+    table = section[:section.index('id="speaker-cv"')]
+    rows = {(r[0], r[1], r[2]): r[3:] for r in _rows(table) if len(r) >= 5}
+    for protocol, name in (("speaker", "Speaker-independent"),
+                           ("speaker_cv", "Speaker cross-validation")):
+        for model, display in (("svm", "SVM"), ("knn", "KNN")):
+            plain = _grid_metrics(grid_built, protocol, "egemaps", model)
+            spk = _grid_metrics(grid_built, protocol, "egemaps_spk", model)
+            cells = rows[(name, "egemaps", display)]
+            assert cells[0].startswith(f"{plain['uar']:.3f} [{plain['ci95']['uar'][0]:.3f}")
+            assert "†" not in cells[0]
+            assert cells[1].startswith(f"{spk['uar']:.3f} [") and cells[1].endswith("†")
+            mfcc = _grid_metrics(grid_built, protocol, "mfcc", model)
+            assert rows[(name, "mfcc", display)][0].startswith(f"{mfcc['uar']:.3f}")
+            assert rows[(name, "mfcc", display)][1] == "–"  # no mfcc_spk set in params
+    assert not any(k[0] == "Random split" for k in rows)  # not speaker-independent
+    assert "Transductive." in section and "unlabeled test clips" in section
+    assert section.count('src="data:image/png;base64,') == 1  # the dot plot
+    assert "transductive" in grid_built["md"] and "egemaps" in grid_built["md"]
+
+
+def test_speaker_cv_per_speaker_table(grid_built):
+    section = _section(grid_built["html"], "comparison")
+    block = section[section.index('id="speaker-cv"'):section.index('id="distribution"')]
+    m = _grid_metrics(grid_built, "speaker_cv", "egemaps_spk", "svm")
+    assert f"{m['uar_speaker_mean']:.3f} ± {m['uar_speaker_sd']:.3f}" in block
+    details = json.loads((grid_built["metrics"] / "speaker_cv" / "egemaps_spk" / "svm"
+                          / "details.json").read_text())
+    assert "spk ravdess:01" in block and "spk tess:OAF" in block
+    assert f"{details['per_speaker']['ravdess:02']['uar']:.3f}" in block
+
+
+def test_facts_box_quotes_the_results_file(grid_built):
+    html = _section(grid_built["html"], "results")
+    box = html[html.index('id="real-data"'):]
+    box = box[:box.index("</ul>")]
+    for number in ("0.31", "0.49 ± 0.06", "0.61 ± 0.09", "0.37 ± 0.07"):
+        assert number in box
+    assert "2031-02-01 to 2031-02-04" in box and "transductive" in box
+    assert "No real-data measurement" not in grid_built["html"]
+    assert "0.61 ± 0.09" in grid_built["md"]
+
+
+def test_facts_box_without_a_results_file(tmp_path):
+    from ser.report.comparison import real_data_facts
+
+    assert real_data_facts(None) == {"available": False, "file": ""}
+    assert real_data_facts(tmp_path / "absent.json")["available"] is False
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rows": []}')
+    with pytest.raises(SerError, match="bad.json"):
+        real_data_facts(bad)
+
+
+def test_collapsed_model_is_flagged_and_a_balanced_one_is_not(grid_built):
+    section = _section(grid_built["html"], "comparison")
+    block = section[section.index('id="distribution"'):]
+    assert "Collapsed predictions." in block
+    rows = [r for r in _rows(block) if len(r) > 3]
+    knn = [r for r in rows if r[2] == "KNN"]
+    svm = [r for r in rows if r[2] == "SVM"]
+    assert knn and all(r[-1].startswith("⚠ collapsed: angry takes 100%") for r in knn)
+    assert svm and all(r[-1] == "ok" for r in svm)
+    assert "KNN (egemaps_spk, speaker cross-validation): angry takes 100%" in block
+
+
+def test_collapse_rule():
+    from ser.report.comparison import collapse
+
+    assert collapse({"a": 10, "b": 10, "c": 10, "d": 10}) is None
+    assert collapse({"a": 17, "b": 1, "c": 1, "d": 1}) == "a takes 85% of the predictions"
+    assert collapse({"a": 9, "b": 8, "c": 2, "d": 1}).startswith("a and b take 85%")
+    assert collapse({"a": 9, "b": 8, "c": 3}) is None  # two of three classes: not a collapse
+    assert collapse({}) is None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ import pandas as pd
 from ser.errors import AudioError, SerError
 from ser.io import atomic_path
 from ser.labels import sort_labels
-from ser.report import facts, figures, provenance
+from ser.report import comparison, facts, figures, provenance
 from ser.report.facts import corpus_name, model_name, protocol_name
 from ser.report.inputs import ReportInputs, Run, load_inputs
+from ser.report.tables import Table, ci_text, f3
 
 #: Output file names inside ``out_dir``.
 HTML_NAME = "report.html"
@@ -32,49 +32,6 @@ MARKDOWN_NAME = "report.md"
 #: Defaults for settings a params mapping may lack (the schema makes them required).
 MFCC_DEFAULTS: dict[str, Any] = {"sample_rate": 16000, "n_fft": 512, "hop_length": 160,
                                  "n_mels": 64, "fmin": 0.0, "fmax": None, "max_seconds": 4.0}
-
-
-@dataclass
-class Table:
-    """A table ready for both templates: header, pre-formatted cells, highlighted rows.
-
-    Attributes
-    ----------
-    columns
-        Header cells.
-    rows
-        One list of strings per row (already formatted).
-    best
-        Indices of rows to highlight (the best model).
-    caption
-        Optional caption shown above the table.
-    text
-        Cells are prose (left-aligned, wrapping) rather than numbers.
-    """
-
-    columns: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    best: set[int] = field(default_factory=set)
-    caption: str = ""
-    text: bool = False
-
-    def cell(self, row: int, column: str) -> str:
-        """The cell of ``row`` under the header ``column`` (for tests and templates)."""
-        return self.rows[row][self.columns.index(column)]
-
-
-def f3(value: Any) -> str:
-    """A metric with three decimals, or an en dash when missing."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "–"
-    return f"{float(value):.3f}"
-
-
-def ci_text(ci: Any) -> str:
-    """``[lo, hi]`` with three decimals, or an en dash when missing."""
-    if not ci or len(ci) != 2:
-        return "–"
-    return f"[{float(ci[0]):.3f}, {float(ci[1]):.3f}]"
 
 
 def duration_text(seconds: float) -> str:
@@ -469,8 +426,12 @@ def search_table(inputs: ReportInputs, params: dict[str, Any]) -> tuple[Table, l
 
 
 def build_context(inputs: ReportInputs, params: dict[str, Any],
-                  project_dir: Path) -> dict[str, Any]:
-    """Everything the templates show, computed from the inputs."""
+                  project_dir: Path, *, real_results: Path | None = None) -> dict[str, Any]:
+    """Everything the templates show, computed from the inputs.
+
+    ``real_results`` is the real-data benchmark's results file quoted by the
+    "why these numbers differ" box (absent: the box says so).
+    """
     headers = audio_headers(inputs.manifests, inputs.corpora, project_dir)
     synthetic = [corpus_name(c) for c, r in inputs.corpora.items() if is_synthetic(r)]
     results = []
@@ -486,7 +447,8 @@ def build_context(inputs: ReportInputs, params: dict[str, Any],
             "test_corpora": ", ".join(corpus_name(c) for c in runs[0].test_corpora),
         })
     search, grids = search_table(inputs, params)
-    rand, spk = facts.RAVDESS_RANDOM_VS_SPEAKER
+    compare, compare_rows, transductive = comparison.comparison(inputs)
+    distribution, collapsed = comparison.prediction_distribution(inputs)
     return {
         "title": "Speech emotion recognition: results report",
         "synthetic": synthetic,
@@ -500,7 +462,17 @@ def build_context(inputs: ReportInputs, params: dict[str, Any],
         "examples_per_emotion": int(params.get("report", {}).get("examples_per_emotion", 1)),
         "results": results,
         "seed": seed_comparison(inputs),
-        "ravdess_gap": {"random": f"{rand:.2f}", "speaker": f"{spk:.2f}"},
+        "real": comparison.real_data_facts(real_results),
+        "seed_published": ", ".join(f"{model_name(m)} {v:.2f}"
+                                    for m, v in facts.SEED_ACCURACY.items()),
+        "comparison": {
+            "table": compare, "transductive": transductive,
+            "mark": comparison.TRANSDUCTIVE_MARK,
+            "img": (figures.comparison_chart(compare_rows, inputs.protocols)
+                    if compare_rows else None)},
+        "speaker_cv": comparison.speaker_cv_table(inputs),
+        "distribution": {"table": distribution, "collapsed": collapsed,
+                         "share": f"{comparison.COLLAPSE_SHARE:.0%}"},
         "uar_img": figures.uar_chart(uar_rows(inputs), inputs.models, inputs.protocols),
         "confusions": confusion_images(inputs),
         "lstm": lstm_section(inputs),
@@ -553,7 +525,8 @@ def write_outputs(out_dir: Path, html: str, markdown: str) -> Path:
 def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str],
                  metrics_dir: str | os.PathLike[str], models_dir: str | os.PathLike[str],
                  out_dir: str | os.PathLike[str],
-                 project_dir: str | os.PathLike[str] | None = None) -> Path:
+                 project_dir: str | os.PathLike[str] | None = None,
+                 real_results: str | os.PathLike[str] | None = None) -> Path:
     """Build ``<out_dir>/report.html`` and ``<out_dir>/report.md`` from the pipeline outputs.
 
     Parameters
@@ -575,6 +548,10 @@ def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str
     project_dir
         Project root: relative audio paths of the manifests, ``git`` and
         ``dvc.lock`` are taken from here. Defaults to the current directory.
+    real_results
+        Results JSON of ``benchmarks/real_data_bench.py`` whose measured numbers
+        the "why these numbers differ" box quotes; ``None`` or a missing file:
+        the box says no real-data measurement is available.
 
     Returns
     -------
@@ -592,6 +569,7 @@ def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str
                          metrics_dir=Path(metrics_dir), models_dir=Path(models_dir))
     if not inputs.models or not inputs.protocols:
         raise SerError("params.yaml train.models and train.protocols must not be empty")
-    context = build_context(inputs, params, project)
+    context = build_context(inputs, params, project,
+                            real_results=Path(real_results) if real_results else None)
     html, markdown = render(context)
     return write_outputs(Path(out_dir), html, markdown)

@@ -245,3 +245,58 @@ def example_figure(y: np.ndarray, sr: int, *, n_fft: int, hop_length: int, n_mel
         ax_mel.set_xlabel("time (s)", fontsize=8)
         ax_mel.tick_params(labelsize=7)
         return to_data_uri(fig)
+
+
+def comparison_chart(rows: Sequence[dict[str, Any]], protocols: Sequence[str]) -> str:
+    """Dot plot of UAR with 95 % CI whiskers: feature set x model (y) per protocol (panel).
+
+    Plain runs are filled circles, speaker-normalised runs open diamonds
+    (labelled transductive when they are), one row per feature set x model.
+
+    Parameters
+    ----------
+    rows
+        Dicts with ``protocol``, ``label``, ``variant`` (``plain`` or
+        ``speaker-normalised``), ``uar``, ``lo``, ``hi`` (may be ``None``),
+        ``chance`` and ``transductive``.
+    """
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    protocols = [p for p in protocols if any(r["protocol"] == p for r in rows)]
+    colours = {"plain": sns.color_palette("colorblind")[0],
+               "speaker-normalised": sns.color_palette("colorblind")[3]}
+    markers = {"plain": "o", "speaker-normalised": "D"}
+    with _style():
+        fig = Figure(figsize=(2.2 + 3.4 * len(protocols), 1.4 + 0.34 * len(labels)))
+        axes = fig.subplots(1, len(protocols), sharey=True, squeeze=False)[0]
+        for ax, protocol in zip(axes, protocols, strict=True):
+            sub = [r for r in rows if r["protocol"] == protocol]
+            for r in sub:
+                y = labels.index(r["label"]) + (0.17 if r["variant"] != "plain" else -0.17)
+                c = colours[r["variant"]]
+                if r["lo"] is not None and r["hi"] is not None:
+                    ax.errorbar(r["uar"], y, xerr=[[r["uar"] - r["lo"]], [r["hi"] - r["uar"]]],
+                                fmt="none", ecolor=c, elinewidth=1.4, capsize=2.5)
+                ax.plot(r["uar"], y, markers[r["variant"]], color=c, markersize=6.5,
+                        markerfacecolor=c if r["variant"] == "plain" else "white",
+                        markeredgewidth=1.6)
+            chance = [r["chance"] for r in sub if r["chance"] == r["chance"]]
+            if chance:
+                ax.axvline(chance[0], color="grey", linestyle=":", linewidth=1.2)
+            ax.set_xlim(0, 1)
+            ax.set_title(protocol_name(protocol), loc="left")
+            ax.set_xlabel("UAR (95 % CI)")
+        axes[0].set_yticks(range(len(labels)), labels)
+        axes[0].set_ylim(len(labels) - 0.5, -0.5)
+        transductive = any(r["transductive"] for r in rows)
+        handles = [axes[0].plot([], [], markers[v], color=colours[v],
+                                markerfacecolor=colours[v] if v == "plain" else "white",
+                                markeredgewidth=1.6, linestyle="none",
+                                label=v + (" (transductive)" if v != "plain" and transductive
+                                           else ""))[0]
+                   for v in ("plain", "speaker-normalised")
+                   if any(r["variant"] == v for r in rows)]
+        handles.append(axes[0].plot([], [], ":", color="grey", label="chance UAR")[0])
+        fig.tight_layout()
+        fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False,
+                   bbox_to_anchor=(0.5, 0.0))
+        return to_data_uri(fig)

@@ -48,6 +48,10 @@ class Run:
         Corpora present in the test predictions, in order of appearance.
     history
         LSTM training history (``history.csv``), ``None`` for classical models.
+    feature_set
+        The feature set the model was trained on.
+    predicted
+        How often each class was predicted on the test set (``predictions.csv``).
     """
 
     model: str
@@ -57,6 +61,8 @@ class Run:
     card: dict[str, Any]
     test_corpora: list[str]
     history: pd.DataFrame | None = None
+    feature_set: str = ""
+    predicted: dict[str, int] = field(default_factory=dict)
 
     @property
     def train_corpora(self) -> list[str]:
@@ -82,7 +88,12 @@ class ReportInputs:
     models, protocols
         From ``params.yaml`` ``train``.
     runs
-        ``(protocol, model)`` -> :class:`Run`.
+        ``(protocol, model)`` -> :class:`Run` of the first feature set.
+    feature_sets
+        From ``params.yaml`` ``train.feature_sets``.
+    grid
+        ``(protocol, feature_set, model)`` -> :class:`Run`, every feature set
+        whose outputs exist (the first one always).
     """
 
     corpora: dict[str, str]
@@ -91,6 +102,8 @@ class ReportInputs:
     models: list[str]
     protocols: list[str]
     runs: dict[tuple[str, str], Run] = field(default_factory=dict)
+    feature_sets: list[str] = field(default_factory=list)
+    grid: dict[tuple[str, str, str], Run] = field(default_factory=dict)
 
     def run(self, protocol: str, model: str) -> Run:
         """The run of ``model`` under ``protocol``."""
@@ -178,6 +191,8 @@ def load_run(protocol: str, model: str, *, metrics_dir: Path, models_dir: Path,
                        + STAGE_HINTS["evaluate"].format(**fmt)) from None
     test_corpora = (list(dict.fromkeys(preds["corpus"].astype(str)))
                     if "corpus" in preds else [])
+    predicted = ({str(k): int(v) for k, v in preds["predicted"].astype(str).value_counts(
+        sort=False).items()} if "predicted" in preds else {})
     card = _read_json(tdir / "card.json", "train", **fmt)
     history = None
     if card.get("format") == "keras" or _is_sequence(model):
@@ -192,7 +207,8 @@ def load_run(protocol: str, model: str, *, metrics_dir: Path, models_dir: Path,
                            "rerun " + STAGE_HINTS["train"].format(**fmt))
         if "epoch" not in history:
             history.insert(0, "epoch", range(1, len(history) + 1))
-    return Run(model, protocol, metrics, details, card, test_corpora, history)
+    return Run(model, protocol, metrics, details, card, test_corpora, history,
+               feature_set=feature_set, predicted=predicted)
 
 
 def _is_sequence(model: str) -> bool:
@@ -255,12 +271,22 @@ def load_inputs(params: dict[str, Any], *, manifests_dir: Path, metrics_dir: Pat
         more = f" ({len(missing) - 1} more input file(s) missing)" if len(missing) > 1 else ""
         raise SerError(_missing(path, stage, model=model, protocol=protocol) + more)
 
-    inputs = ReportInputs(corpora, manifests, manifest_files, models, protocols)
+    feature_sets = list(params["train"]["feature_sets"])
+    inputs = ReportInputs(corpora, manifests, manifest_files, models, protocols,
+                          feature_sets=feature_sets)
+    order = {c: i for i, c in enumerate(corpora)}
     for protocol in protocols:
-        for model in models:
-            run = load_run(protocol, model, metrics_dir=Path(metrics_dir),
-                           models_dir=Path(models_dir), feature_set=feature_set)
-            order = {c: i for i, c in enumerate(corpora)}
-            run.test_corpora.sort(key=lambda c: (order.get(c, len(order)), c))
-            inputs.runs[(protocol, model)] = run
+        for fs in feature_sets:
+            for model in models:
+                present = all(path.is_file() for path, _ in expected_files(
+                    protocol, model, metrics_dir=Path(metrics_dir),
+                    models_dir=Path(models_dir), feature_set=fs))
+                if fs != feature_set and not present:
+                    continue  # shown as "not run" in the comparison
+                run = load_run(protocol, model, metrics_dir=Path(metrics_dir),
+                               models_dir=Path(models_dir), feature_set=fs)
+                run.test_corpora.sort(key=lambda c: (order.get(c, len(order)), c))
+                inputs.grid[(protocol, fs, model)] = run
+                if fs == feature_set:
+                    inputs.runs[(protocol, model)] = run
     return inputs
