@@ -602,7 +602,7 @@ def test_evaluate_default_out_is_unique_per_model_folder():
     (lambda p: p["splits"].update(test_sise=0.2), "unknown parameter splits.test_sise"),
     (lambda p: p.update(spilts={}), "unknown parameter spilts"),
     (lambda p: p["mfcc"].update(nfft=512), "unknown parameter mfcc.nfft"),
-    (lambda p: p["lstm"].update(unit=3), "unknown parameter lstm.unit"),
+    (lambda p: p["lstm_seed"].update(unit=3), "unknown parameter lstm_seed.unit"),
     (lambda p: p["svm"].update(grids={}), "unknown parameter svm.grids"),
     (lambda p: p["svm"]["grid"].update(C=[-1]), "bad parameter svm.grid.C: value -1"),
     (lambda p: p["svm"]["grid"].update(gama=[1]), "SVC has no parameter 'gama'"),
