@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ["svm", "knn", "random_forest", "decision_tree", "lstm"]
+MODELS = ["svm", "knn", "random_forest", "decision_tree", "lstm_seed"]
 PROTOCOLS = ["random", "speaker"]
 
 
