@@ -29,6 +29,13 @@ def extracted_dir(wildcards):
     return f"data/features/{FEATURE_SET_SPECS[wildcards.feature_set].extracted}"
 
 
+def extracted_sets(*, with_sequences):
+    """Wildcard pattern of the extracted sets that have (or lack) a sequences table:
+    the `features` rule makes the former, `summary_features` the latter."""
+    return "|".join(n for n, s in FEATURE_SET_SPECS.items()
+                    if s.base is None and ("sequences" in s.tables) == with_sequences)
+
+
 def feature_files(wildcards):
     """The per-corpus tables a run reads: its (base) set's summary (+ sequences)."""
     spec = FEATURE_SET_SPECS[wildcards.feature_set]

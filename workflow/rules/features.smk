@@ -1,8 +1,3 @@
-def _extracted_sets(with_sequences):
-    return "|".join(n for n, s in FEATURE_SET_SPECS.items()
-                    if s.base is None and ("sequences" in s.tables) == with_sequences)
-
-
 rule features:
     """One feature set of one corpus with frame sequences (mfcc, logmel): summary + sequences."""
     input:
@@ -13,7 +8,7 @@ rule features:
         sequences="data/features/{feature_set}/{corpus}/sequences.parquet",
         skipped="data/features/{feature_set}/{corpus}/skipped.csv",
     wildcard_constraints:
-        feature_set=_extracted_sets(True),
+        feature_set=extracted_sets(with_sequences=True),
     params:
         settings=settings("mfcc", "{feature_set}"),
         config=PARAMS,
@@ -39,7 +34,7 @@ rule summary_features:
         summary="data/features/{feature_set}/{corpus}/summary.parquet",
         skipped="data/features/{feature_set}/{corpus}/skipped.csv",
     wildcard_constraints:
-        feature_set=_extracted_sets(False),
+        feature_set=extracted_sets(with_sequences=False),
     params:
         settings=settings("mfcc", "{feature_set}"),
         config=PARAMS,
