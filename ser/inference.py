@@ -206,8 +206,11 @@ def default_model_dir(models_root: str | Path = "models",
     for protocol in ("speaker", "cross_corpus", "random"):
         for metrics in sorted(Path(metrics_root).glob(f"{protocol}/*/*/metrics.json")):
             model_dir = run_dir(models_root, *run_key(metrics.parent, metrics_root))
-            uar = json.loads(metrics.read_text()).get("uar")
-            if uar is not None and (model_dir / "card.json").is_file():
+            m = json.loads(metrics.read_text())
+            uar = m.get("uar")
+            # A speaker-normalised (transductive) model cannot classify one recording.
+            if uar is not None and not m.get("transductive") and \
+                    (model_dir / "card.json").is_file():
                 if best is None or uar > best[0]:
                     best = (uar, model_dir)
         if best is not None:

@@ -200,3 +200,16 @@ def test_speaker_cv_predicts_every_clip_out_of_fold(cv_project, fs):
                       .read_text())
     assert card["transductive"] is (fs == "mfcc_spk") and card["feature_set"] == fs
     assert card["n_train"] == len(split)  # the final model saw every clip
+
+
+def test_predict_default_model_is_never_a_transductive_one(tmp_path):
+    from ser.inference import default_model_dir
+
+    for fs, uar, transductive in (("egemaps_spk", 0.9, True), ("mfcc", 0.5, False)):
+        (tmp_path / "metrics" / "speaker" / fs / "svm").mkdir(parents=True)
+        (tmp_path / "metrics" / "speaker" / fs / "svm" / "metrics.json").write_text(
+            json.dumps({"uar": uar, "transductive": transductive}))
+        (tmp_path / "models" / "speaker" / fs / "svm").mkdir(parents=True)
+        (tmp_path / "models" / "speaker" / fs / "svm" / "card.json").write_text("{}")
+    chosen = default_model_dir(tmp_path / "models", tmp_path / "metrics")
+    assert chosen == tmp_path / "models" / "speaker" / "mfcc" / "svm"
