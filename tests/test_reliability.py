@@ -611,6 +611,13 @@ def test_evaluate_default_out_is_unique_per_model_folder():
      "bad parameter random_forest.grid.n_estimators"),
     (lambda p: p["splits"].update(test_size=0.99), "splits.test_size: 0.99 is greater"),
     (lambda p: p["mfcc"].update(min_rms_db=3), "mfcc.min_rms_db"),
+    (lambda p: p["crnn"].update(chanels=8), "unknown parameter crnn.chanels"),
+    (lambda p: p["logmel"].update(deltas=3), "logmel.deltas"),
+    (lambda p: p["splits"].update(speaker_cv_folds=-1), "splits.speaker_cv_folds"),
+    (lambda p: p["hist_gb"]["grid"].update(learning_rat=[0.1]),
+     "HistGradientBoostingClassifier has no parameter 'learning_rat'"),
+    (lambda p: p["train"].update(models=["crnn"], feature_sets=["egemaps"]),
+     "no model of train.models can read a feature set"),
 ])
 def test_params_faults_are_one_line_naming_the_key(edit, expect):
     import copy
