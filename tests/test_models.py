@@ -207,6 +207,15 @@ def test_crnn_trains_from_the_pipeline_and_predicts_a_recording(tmp_path):
                  section=section, verbose=0)
     assert (card["n_mels"], card["deltas"], card["n_frames"]) == (16, 1, 40)
     assert card["transductive"] is False
+    # A fresh process (like the evaluate stage) loads it: the custom layers register.
+    import subprocess
+    import sys
+
+    code = ("from ser.inference import Predictor; import sys; "
+            "print(Predictor.load(sys.argv[1]).model.name)")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "ser_crnn" in proc.stdout, proc.stderr
     predictor = Predictor.load(tmp_path / "m")
     proba = predictor.proba_from_sequences([seqs[p] for p in data.test["path"]])
     assert proba.shape == (8, 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-4)
