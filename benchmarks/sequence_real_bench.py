@@ -9,7 +9,7 @@ those (``ser.splits.validation_split``), and evaluated on the held-out actor:
   (:mod:`ser.features.logmel`), SpecAugment + feature augmentation on the
   fitting clips only;
 - ``lstm_seed``: the project's plain LSTM (:mod:`ser.models.lstm`, the
-  ``lstm:`` section of params.yaml) on the MFCC sequences of the ``mfcc:``
+  ``lstm_seed:`` section of params.yaml) on the MFCC sequences of the ``mfcc:``
   section -- the named baseline.
 
 ``--speaker-norm`` adds (or selects) runs in which every speaker's sequences
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {args.root} is not a folder; pass --root <RAVDESS folder>")
     norms = list(NORMS) if args.speaker_norm == "both" else [args.speaker_norm]
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    lstm_cfg = dict(params["lstm"])
+    lstm_cfg = dict(params["lstm_seed"])
     crnn_over = parse_overrides(args.crnn)
     if args.epochs:
         lstm_cfg["epochs"] = args.epochs

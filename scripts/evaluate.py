@@ -20,7 +20,10 @@ def main(argv=None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--model-dir", type=Path, required=True, help="trained model folder")
-    parser.add_argument("--features", type=Path, required=True, help="feature-set folder")
+    parser.add_argument("--features", type=Path, required=True,
+                        help="folder of the extracted feature set (a variant's base set)")
+    parser.add_argument("--feature-set", default=None,
+                        help="feature set name, e.g. egemaps_spk (default: the folder's name)")
     parser.add_argument("--split", type=Path, required=True, help="split Parquet")
     parser.add_argument("--out", type=Path, required=True, help="metrics folder to write")
     args = parser.parse_args(argv)
@@ -34,7 +37,7 @@ def main(argv=None) -> int:
 
     params = read_params(args.params)
     data = load_protocol_data(split_path=args.split, features_dir=args.features,
-                              corpora=list(params["corpora"]))
+                              corpora=list(params["corpora"]), feature_set=args.feature_set)
     split = read_table(args.split, what="split", hint="run the splits stage first")
     m = evaluate_stage(model_dir=args.model_dir, data=data, protocol=args.protocol,
                        settings=EvaluateSettings.from_section(params["evaluate"]),

@@ -3,11 +3,12 @@
     python scripts/extract_features.py --feature-set mfcc --corpus tess \
         --manifest data/manifests/tess.parquet --out data/features/mfcc/tess --params params.yaml
 
-Writes, atomically, OUT/summary.parquet (manifest columns + n_frames, duration_s +
-feat_* statistics), OUT/sequences.parquet (per-clip frame sequences for sequence
-models) and OUT/skipped.csv (files that could not be decoded). The settings are the
-params section named like the feature set (e.g. mfcc:, whose `workers` sets the
-number of extraction processes); see ser/features/.
+Writes, atomically, OUT/summary.parquet (manifest columns + feat_* features),
+OUT/sequences.parquet (per-clip frame sequences, for sets that have them: mfcc, logmel)
+and OUT/skipped.csv (files that could not be decoded). The settings are the params
+section named like the feature set (its `workers` sets the number of extraction
+processes) over the mfcc: section (decoding); see ser/features/sets.py. Variants such
+as egemaps_spk are not extracted: they read their base set's files.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from ser.stage import read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
-    from ser.features.sets import FEATURE_SETS, feature_set_spec
+    from ser.features.sets import EXTRACTED_SETS, feature_set_params, feature_set_spec
 
     parser = stage_parser(__doc__)
-    parser.add_argument("--feature-set", required=True, choices=sorted(FEATURE_SETS))
+    parser.add_argument("--feature-set", required=True, choices=EXTRACTED_SETS)
     parser.add_argument("--corpus", required=True, help="corpus name (progress label)")
     parser.add_argument("--manifest", type=Path, required=True, help="manifest Parquet")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
 
     from ser.features.extract import keep_freed_memory
 
-    section = read_params(args.params)[args.feature_set]
+    section = feature_set_params(args.feature_set, read_params(args.params))
     keep_freed_memory()  # fewer page faults when extracting in this process
     extract = feature_set_spec(args.feature_set).extract_function()
     result = extract(args.manifest, args.out, params=section, progress=not args.no_progress,

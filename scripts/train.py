@@ -20,7 +20,10 @@ def main(argv=None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True, choices=MODELS)
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    parser.add_argument("--features", type=Path, required=True, help="feature-set folder")
+    parser.add_argument("--features", type=Path, required=True,
+                        help="folder of the extracted feature set (a variant's base set)")
+    parser.add_argument("--feature-set", default=None,
+                        help="feature set name, e.g. egemaps_spk (default: the folder's name)")
     parser.add_argument("--split", type=Path, required=True, help="split Parquet")
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
     parser.add_argument("--jobs", type=int, default=1, help="GridSearchCV processes")
@@ -33,7 +36,7 @@ def main(argv=None) -> int:
     params = read_params(args.params)
     spec = model_spec(args.model)
     data = load_protocol_data(split_path=args.split, features_dir=args.features,
-                              corpora=list(params["corpora"]))
+                              corpora=list(params["corpora"]), feature_set=args.feature_set)
     card = train(spec, args.protocol, data, out_dir=args.out,
                  settings=TrainSettings.from_section(params["train"]),
                  section=params[spec.section], n_jobs=args.jobs)

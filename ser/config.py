@@ -61,10 +61,17 @@ def validate_params(params: Any, *, source: str = "params") -> None:
                               f"but has no '{section}:' section")
         if MODEL_SPECS[model].kind == "classical":
             check_grid(model, params[section]["grid"], source=source)
+    from ser.features.sets import FEATURE_SETS, model_accepts
+
     for feature_set in train["feature_sets"]:
-        if feature_set not in params:
+        section = FEATURE_SETS[feature_set].section  # a variant's: its base set's
+        if section not in params:
             raise ConfigError(f"{source}: feature set {feature_set!r} is listed in "
-                              f"train.feature_sets but has no '{feature_set}:' section")
+                              f"train.feature_sets but has no '{section}:' section")
+    if not any(model_accepts(m, f) for m in train["models"] for f in train["feature_sets"]):
+        raise ConfigError(f"{source}: no model of train.models can read a feature set of "
+                          "train.feature_sets (classical models need summary sets, crnn "
+                          "logmel, lstm_seed mfcc)")
     if "cross_corpus" in train["protocols"]:
         corpora = params["corpora"]
         test = params["splits"]["cross_corpus_test"]

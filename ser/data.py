@@ -2,6 +2,11 @@
 
 Both the train and the evaluate stage call :func:`load_protocol_data` with the paths
 their rules declare, so they see exactly the same clips and features.
+
+Speaker-normalised feature sets (``*_spk``, :mod:`ser.features.sets`) are applied here:
+every speaker's features are z-scored with the statistics of that speaker's own clips of
+the protocol (train and test alike; never a label, never another speaker's clip). For
+test speakers this uses their unlabeled test clips: such runs are *transductive*.
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ class ProtocolData:
     features_dir: Path
     feature_set: str
     corpora: list[str]
+    speaker_norm: bool = False
+    _sequences: dict[str, np.ndarray] | None = None
+
+    @property
+    def transductive(self) -> bool:
+        """Whether test clips' own (unlabeled) features shaped their inputs."""
+        return self.speaker_norm
 
     @property
     def train(self) -> pd.DataFrame:
@@ -39,21 +51,36 @@ class ProtocolData:
 
     def sequences(self, paths: pd.Series) -> list[np.ndarray]:
         """Frame sequences of ``paths`` (in that order) from the per-corpus sequence files."""
-        from ser.features import load_sequences
-
-        by_path: dict[str, np.ndarray] = {}
-        for corpus in self.corpora:
-            seq_paths, seqs = load_sequences(self.features_dir / corpus / "sequences.parquet")
-            by_path.update(zip(seq_paths, seqs, strict=True))
+        if self._sequences is None:
+            self._sequences = self._load_sequences()
+        by_path = self._sequences
         try:
             return [by_path[p] for p in paths]
         except KeyError as exc:
             raise SerError(f"no feature sequence for {exc.args[0]} in {self.features_dir}; "
                            "rerun the feature stage") from None
 
+    def _load_sequences(self) -> dict[str, np.ndarray]:
+        from ser.features import load_sequences
+
+        by_path: dict[str, np.ndarray] = {}
+        for corpus in self.corpora:
+            seq_paths, seqs = load_sequences(self.features_dir / corpus / "sequences.parquet")
+            by_path.update(zip(seq_paths, seqs, strict=True))
+        if self.speaker_norm:
+            from ser.features.logmel import speaker_standardise
+            from ser.splits import speaker_groups
+
+            # Every speaker's frames standardised with that speaker's own clips of the table.
+            rows = self.table[self.table["path"].isin(by_path)]
+            normed = speaker_standardise([by_path[p] for p in rows["path"]],
+                                         speaker_groups(rows).tolist())
+            by_path = dict(zip(rows["path"], normed, strict=True))
+        return by_path
+
 
 def load_protocol_data(*, split_path: str | Path, features_dir: str | Path,
-                       corpora: Sequence[str]) -> ProtocolData:
+                       corpora: Sequence[str], feature_set: str | None = None) -> ProtocolData:
     """Join a split table with the summary features of ``corpora``.
 
     Parameters
@@ -64,13 +91,19 @@ def load_protocol_data(*, split_path: str | Path, features_dir: str | Path,
         One feature set's folder (``<corpus>/summary.parquet`` inside).
     corpora
         The enabled corpora.
+    feature_set
+        The feature set's name (default: the folder's name); a ``*_spk`` variant reads
+        its base set's folder and is speaker-normalised here.
 
     Clips whose audio could not be decoded (no feature row) are dropped, with a
     note; clips marked ``unused`` by the split are left out.
     """
-    from ser.features import read_feature_params
+    from ser.features import feature_columns, read_feature_params
+    from ser.features.sets import feature_set_spec
+    from ser.normalize import normalize_frame_by_speaker
 
     split_path, features_dir = Path(split_path), Path(features_dir)
+    spec = feature_set_spec(feature_set or features_dir.name)
     corpora = list(corpora)
     split = read_table(split_path, what="split",
                        hint="run the splits stage first (snakemake / dvc repro)")
@@ -91,5 +124,8 @@ def load_protocol_data(*, split_path: str | Path, features_dir: str | Path,
     if len(params_seen) != 1:
         raise SerError(f"{features_dir}: corpora were extracted with different feature "
                        "parameters; rerun the feature stage for all corpora")
-    return ProtocolData(table, json.loads(params_seen.pop()), features_dir,
-                        features_dir.name, corpora)
+    columns = feature_columns(table)
+    if spec.speaker_norm and columns:
+        table = normalize_frame_by_speaker(table, columns)
+    return ProtocolData(table, json.loads(params_seen.pop()), features_dir, spec.name, corpora,
+                        speaker_norm=spec.speaker_norm)

@@ -247,38 +247,78 @@ def restrict_to_shared(model_labels: list[str] | tuple[str, ...],
     ), keep
 
 
+def predict_rows(predictor, data, rows: pd.DataFrame) -> np.ndarray:
+    """Class probabilities of ``rows`` of ``data`` (:class:`ser.data.ProtocolData`) by a
+    loaded :class:`ser.inference.Predictor`, from the representation it was trained on."""
+    if predictor.is_sequence_model:
+        return predictor.proba_from_sequences(data.sequences(rows["path"]))
+    return predictor.proba_from_summaries(rows)
+
+
+def speaker_details(predictions: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``uar_speaker_mean``, ``uar_speaker_sd`` (metrics) and ``per_speaker`` (details:
+    ``{speaker: {uar, n}}``) of predictions with a ``speaker`` column."""
+    summary, per_speaker = speaker_cv_metrics(predictions)
+    metrics = {"uar_speaker_mean": summary["mean_speaker_uar"],
+               "uar_speaker_sd": summary["sd_speaker_uar"],
+               "n_speakers": summary["n_speakers"]}
+    details = {"per_speaker": {str(r.speaker): {"uar": float(r.uar), "n": int(r.n_clips)}
+                               for r in per_speaker.itertuples()}}
+    return metrics, details
+
+
 def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
                    protocol: str, label_map: str | None = None,
                    left_out: pd.Series | None = None) -> dict[str, Any]:
     """Stage body: predict the test clips of ``data`` (:class:`ser.data.ProtocolData`)
     with the model in ``model_dir``; write metrics to ``out_dir``.
 
+    Under a cross-validated protocol (``speaker_cv``) the predictions are the model
+    folder's out-of-fold ones (every clip predicted by the fold model that never saw its
+    speaker); the metrics are pooled over all clips. Every run reports the mean and sd
+    of per-speaker UAR and ``transductive`` (speaker-normalised feature sets).
     ``settings`` is a :class:`ser.settings.EvaluateSettings` (bootstrap resamples, seed).
     Scoring is restricted to the emotions the model and the test clips share
     (:func:`restrict_to_shared`); ``left_out`` holds the emotions of test-corpus clips the
     split already left out (:func:`ser.splits.left_out_test_emotions`), counted with them.
     ``label_map`` is the class-set description recorded in ``metrics.json``.
     """
-    from ser.features import check_feature_params
+    from ser.features.sets import check_same_features
     from ser.inference import Predictor
+    from ser.splits import CROSS_VALIDATED
+    from ser.training import OOF_FILE
 
     predictor = Predictor.load(model_dir)
-    check_feature_params(predictor.card["feature_params"], data.feature_params)
-    test = data.test
-    emotions = pd.concat([test["emotion"], pd.Series(left_out, dtype=object)], ignore_index=True)
-    shared, keep = restrict_to_shared(predictor.labels, emotions)
-    test = test[keep[:len(test)]].reset_index(drop=True)
-    if predictor.is_sequence_model:
-        proba = predictor.proba_from_sequences(data.sequences(test["path"]))
+    check_same_features(predictor.card["feature_params"], data.feature_params)
+    if protocol in CROSS_VALIDATED:
+        from ser.errors import SerError
+
+        oof = Path(model_dir) / OOF_FILE
+        if not oof.is_file():
+            raise SerError(f"{oof}: no out-of-fold predictions; retrain the model under "
+                           f"{protocol}")
+        preds = pd.read_csv(oof, dtype={"speaker": str, "corpus": str, "path": str})
+        # Every fold model was trained on the same corpora as the clips it scores.
+        shared, _ = restrict_to_shared(predictor.labels, preds["actual"])
+        train_labels = None
     else:
-        proba = predictor.proba_from_summaries(test)
-    preds = predictions_frame(test, shared.proba(proba), list(shared.shared))
+        test = data.test
+        emotions = pd.concat([test["emotion"], pd.Series(left_out, dtype=object)],
+                             ignore_index=True)
+        shared, keep = restrict_to_shared(predictor.labels, emotions)
+        test = test[keep[:len(test)]].reset_index(drop=True)
+        proba = shared.proba(predict_rows(predictor, data, test))
+        preds = predictions_frame(test, proba, list(shared.shared))
+        train_labels = data.train["emotion"].to_numpy()
     metrics, details = evaluate_predictions(
-        preds, labels=list(shared.shared), train_labels=data.train["emotion"].to_numpy(),
+        preds, labels=list(shared.shared), train_labels=train_labels,
         bootstrap=settings.bootstrap, seed=settings.seed)
+    spk_metrics, spk_details = speaker_details(preds)
     metrics = {"model": predictor.card["model"], "protocol": protocol,
-               "feature_set": data.feature_set} | metrics | shared.to_metrics()
+               "feature_set": data.feature_set, "transductive": bool(data.transductive)
+               } | metrics | spk_metrics | shared.to_metrics()
     metrics |= {"label_map": label_map or "all labels"}
+    details |= spk_details
     if shared.dropped_test_emotions or shared.excluded_model_classes:
         print(shared.describe())
     write_evaluation(out_dir, metrics, details, preds)

@@ -43,6 +43,15 @@ class Predictor:
         stored = self.card.get("feature_params")
         if not stored:
             raise SerError(f"{where}: has no feature_params; retrain the model")
+        if stored.get("feature_set", "mfcc") != "mfcc":
+            # eGeMAPS / MFCC statistics / log-mel sets (ser.features.sets): inputs by name.
+            if not self.is_sequence_model:
+                expected = int(getattr(self.model, "n_features_in_",
+                                       len(self.card["feature_columns"])))
+                if expected != len(self.card["feature_columns"]):
+                    raise SerError(f"{where}: the card lists {len(self.card['feature_columns'])}"
+                                   f" inputs but the model was trained on {expected}; retrain")
+            return
         try:
             fp = FeatureParams.from_mapping(stored)
             # The stored fingerprint must be what this code's definition gives for it.
@@ -80,7 +89,12 @@ class Predictor:
         return np.asarray(proba, dtype=np.float64)
 
     def proba_from_sequences(self, seqs: list[np.ndarray]) -> np.ndarray:
-        """Class probabilities ``(n, len(labels))`` from MFCC sequences."""
+        """Class probabilities ``(n, len(labels))`` from frame sequences."""
+        if "n_frames" in self.card:  # crnn: fixed length, scaler inside the model
+            from ser.features.logmel import fix_length
+
+            X = fix_length(seqs, int(self.card["n_frames"]))
+            return np.asarray(self.model.predict(X, verbose=0), dtype=np.float64)
         from ser.models.lstm import SequenceScaler
 
         scaler = SequenceScaler.from_dict(self.card["scaler"])
@@ -150,10 +164,17 @@ class Predictor:
         """
         from ser.features import features_from_file
 
+        if self.card.get("transductive"):
+            raise SerError(f"{self.model_dir}: trained on speaker-normalised features "
+                           "(transductive: it needs a batch of each speaker's clips); it "
+                           "cannot classify single recordings - use a plain feature set's model")
+        extract = features_from_file
+        if self.card["feature_params"].get("feature_set", "mfcc") != "mfcc":
+            extract = self._features_of_set
         ok, seqs, summaries, failures = [], [], [], []
         for path in paths:
             try:
-                seq, summary = features_from_file(path, params=self.card["feature_params"])
+                seq, summary = extract(path, params=self.card["feature_params"])
             except SerError as exc:
                 failures.append((str(path), str(exc)))
                 continue
@@ -162,6 +183,19 @@ class Predictor:
             summaries.append(summary)
         arr = np.vstack(summaries) if summaries else np.empty((0, 0))
         return ok, seqs, arr, failures
+
+    def _features_of_set(self, path: str | Path, *, params: dict[str, Any]):
+        """``(sequence, summary)`` of one file for the non-MFCC feature sets."""
+        if params["feature_set"] == "logmel":
+            from ser.features.logmel import logmel_from_file
+
+            seq = logmel_from_file(path, params=params["signal"], n_mels=params["n_mels"],
+                                   deltas=params["deltas"])
+            return seq, np.empty(0)
+        from ser.features.summaries import file_feature_vector
+
+        vec, _ = file_feature_vector(params["feature_set"], path, params=params["signal"])
+        return None, vec
 
     def predict_files(self, paths: list[str | Path]):
         """``(ok_paths, proba, failures)`` for audio files."""
@@ -221,8 +255,11 @@ def default_model_dir(models_root: str | Path = "models",
     for protocol in ("speaker", "cross_corpus", "random"):
         for metrics in sorted(Path(metrics_root).glob(f"{protocol}/*/*/metrics.json")):
             model_dir = run_dir(models_root, *run_key(metrics.parent, metrics_root))
-            uar = json.loads(metrics.read_text()).get("uar")
-            if uar is not None and (model_dir / "card.json").is_file():
+            m = json.loads(metrics.read_text())
+            uar = m.get("uar")
+            # A speaker-normalised (transductive) model cannot classify one recording.
+            if uar is not None and not m.get("transductive") and \
+                    (model_dir / "card.json").is_file():
                 if best is None or uar > best[0]:
                     best = (uar, model_dir)
         if best is not None:

@@ -21,11 +21,12 @@ class _Section:
 
 @dataclass(frozen=True)
 class SplitSettings(_Section):
-    """``splits:`` — seed, test share and the cross-corpus test corpus."""
+    """``splits:`` — seed, test share, the cross-corpus test corpus, speaker_cv folds."""
 
     seed: int
     test_size: float
     cross_corpus_test: str
+    speaker_cv_folds: int | None = 4
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,14 @@ from sklearn.model_selection import (
 
 from ser.errors import ConfigError
 
-Protocol = Literal["random", "speaker", "cross_corpus"]
-PROTOCOLS: tuple[str, ...] = ("random", "speaker", "cross_corpus")
+Protocol = Literal["random", "speaker", "cross_corpus", "speaker_cv"]
+PROTOCOLS: tuple[str, ...] = ("random", "speaker", "cross_corpus", "speaker_cv")
 SPLIT_COLUMNS = ["path", "corpus", "speaker", "emotion", "split"]
-#: Protocols whose train and test sides share no speaker.
-SPEAKER_DISJOINT = frozenset({"speaker", "cross_corpus"})
+#: Protocols whose train and test sides share no speaker (``speaker_cv``: within each fold).
+SPEAKER_DISJOINT = frozenset({"speaker", "cross_corpus", "speaker_cv"})
+#: Protocols whose split carries a ``fold`` column: every clip is tested once, by the model
+#: of the fold that did not train on its speaker (out-of-fold predictions).
+CROSS_VALIDATED = frozenset({"speaker_cv"})
 
 
 def speaker_groups(df: pd.DataFrame) -> pd.Series:
@@ -189,6 +192,19 @@ def write_split(protocol: str, *, manifests: list, settings, out, label_map=None
     from ser.tables import read_manifests, write_table
 
     manifest = read_manifests(manifests)
+    if protocol in CROSS_VALIDATED:
+        if label_map is not None and not label_map.is_identity:
+            labels, mask = label_map.apply(manifest["emotion"].astype(str))
+            manifest = manifest[mask].copy()
+            manifest["emotion"] = list(labels)
+        k = settings.speaker_cv_folds or None  # 0 / null: leave one speaker out
+        n_speakers = speaker_groups(manifest).nunique()
+        split = speaker_cv_split(manifest, n_folds=None if k is None else min(k, n_speakers),
+                                 seed=settings.seed)
+        split.insert(len(SPLIT_COLUMNS) - 1, "split", "train")
+        write_table(split, out)
+        return (describe_split(split, protocol) +
+                f"\n  {split['fold'].nunique()} speaker folds (each clip tested once)")
     split = split_with_labels(manifest, protocol, label_map=label_map,
                               test_size=settings.test_size, seed=settings.seed,
                               test_corpus=settings.cross_corpus_test)

@@ -125,9 +125,18 @@ def _file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def run_facts(data: ProtocolData) -> dict[str, Any]:
+    """What a card says about the run's data beyond the base card: speaker normalisation
+    and whether it is transductive (test speakers' own unlabeled clips shaped their inputs)."""
+    from ser.normalize import normalization_metadata
+
+    return normalization_metadata("speaker" if data.speaker_norm else "none")
+
+
 def train_classical(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path, *,
                     settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
-                    verbose: int = 2) -> dict[str, Any]:
+                    verbose: int = 2, extra_files: dict[str, Any] | None = None,
+                    ) -> dict[str, Any]:
     """Grid-search a classical model on the training side; save it, its card, CV results."""
     from ser.features import feature_columns
     from ser.models.classical import cv_results_frame, tune, unprefix
@@ -151,16 +160,17 @@ def train_classical(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir:
         "cv": type(search.cv).__name__,
         "cv_folds": int(search.n_splits_),
         "fit_seconds": round(time.perf_counter() - start, 2),
-    })
+    } | run_facts(data))
     results = cv_results_frame(model, search)
     save_model(out_dir, search.best_estimator_, card,
-               {"cv_results.csv": lambda p: results.to_csv(p, index=False)})
+               {"cv_results.csv": lambda p: results.to_csv(p, index=False)} |
+               (extra_files or {}))
     return card
 
 
 def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path, *,
                settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
-               verbose: int = 2) -> dict[str, Any]:
+               verbose: int = 2, extra_files: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the LSTM with speaker-aware early stopping; save it, its card and curves."""
     from ser.models.lstm import SequenceScaler, fit_lstm
     from ser.models.store import save_model
@@ -191,15 +201,108 @@ def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
         "best_val_loss": float(hist["val_loss"].min()),
         "n_validation": int(len(val_idx)),
         "fit_seconds": round(time.perf_counter() - start, 2),
-    })
+    } | run_facts(data))
     try:
         save_model(out_dir, model, card, {
             "history.csv": lambda p: hist.to_csv(p, index=False),
             "live": lambda p: shutil.copytree(live_dir, p),
-        })
+        } | (extra_files or {}))
     finally:
         shutil.rmtree(live_dir, ignore_errors=True)
     return card
+
+
+def train_crnn(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path, *,
+               settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
+               verbose: int = 2, extra_files: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train the CNN on fixed-length log-mel sequences (augmentation on the fitting clips
+    only, early stopping on speakers it does not fit on); save it, its card and curves.
+
+    The card stores ``n_mels``, ``deltas`` and ``n_frames``: prediction computes
+    :func:`ser.features.logmel.logmel_from_file` and crops/pads with ``fix_length``.
+    """
+    import dataclasses
+
+    from ser.features.logmel import fix_length
+    from ser.models.crnn import CRNNConfig, fit_crnn
+    from ser.models.store import save_model
+
+    seed = settings.seed
+    cfg = CRNNConfig.from_mapping(section)
+    n_mels, deltas = int(data.feature_params["n_mels"]), int(data.feature_params["deltas"])
+    if deltas and cfg.n_bands is None:  # masks cover a band in every delta block
+        cfg = dataclasses.replace(cfg, n_bands=n_mels)
+    train = data.train
+    labels = sort_labels(train["emotion"].unique())
+    y = train["emotion"].map({lab: i for i, lab in enumerate(labels)}).to_numpy(np.int32)
+    train_idx, val_idx = validation_split(y, speaker_groups(train).to_numpy(), protocol,
+                                          share=cfg.validation_share, seed=seed)
+    X = fix_length(data.sequences(train["path"]), cfg.n_frames)
+    start = time.perf_counter()
+    model, history = fit_crnn(X, y, n_classes=len(labels), train_idx=train_idx,
+                              val_idx=val_idx, cfg=cfg, seed=seed, verbose=verbose)
+    hist = pd.DataFrame(history.history)
+    hist.insert(0, "epoch", np.arange(1, len(hist) + 1))
+    card = base_card(spec.name, protocol, data, labels, "keras", seed=seed)
+    card.update({
+        "n_mels": n_mels,
+        "deltas": deltas,
+        "n_frames": cfg.n_frames,
+        "best_params": cfg.to_dict(),
+        "epochs_run": int(len(hist)),
+        "best_val_loss": float(hist["val_loss"].min()) if "val_loss" in hist else None,
+        "n_validation": int(len(val_idx)),
+        "fit_seconds": round(time.perf_counter() - start, 2),
+    } | run_facts(data))
+    save_model(out_dir, model, card, {"history.csv": lambda p: hist.to_csv(p, index=False)} |
+               (extra_files or {}))
+    return card
+
+
+#: Out-of-fold predictions of a cross-validated protocol, in the model folder.
+OOF_FILE = "oof_predictions.csv"
+
+
+def train_speaker_cv(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_dir: Path,
+                     settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
+                     verbose: int = 2) -> dict[str, Any]:
+    """``speaker_cv``: one model per fold (tuned inside its training folds, grouped by
+    speaker) predicts the clips of the speakers it never saw; then a final model is fitted
+    on every clip (for prediction). The out-of-fold predictions go to :data:`OOF_FILE`."""
+    import dataclasses
+
+    from ser.evaluation import predict_rows, predictions_frame
+    from ser.inference import Predictor
+
+    trainer = spec.train_function()
+    table = data.table
+    folds = sorted(table["fold"].unique())
+    parts = []
+    with tempfile.TemporaryDirectory(prefix="ser-cv-") as tmp:
+        for fold in folds:
+            print(f"fold {fold + 1}/{len(folds)}: training without its "
+                  f"{speaker_groups(table[table['fold'] == fold]).nunique()} speaker(s)")
+            split = np.where(table["fold"] == fold, "test", "train")
+            fold_data = dataclasses.replace(data, table=table.assign(split=split),
+                                            _sequences=data._sequences)
+            fold_dir = Path(tmp) / f"fold{fold}"
+            trainer(spec, protocol, fold_data, fold_dir, settings=settings, section=section,
+                    n_jobs=n_jobs, verbose=0 if verbose < 2 else verbose)
+            predictor = Predictor.load(fold_dir)
+            test = fold_data.test
+            frame = predictions_frame(test, predict_rows(predictor, fold_data, test),
+                                      predictor.labels)
+            frame.insert(3, "fold", int(fold))
+            parts.append(frame)
+    oof = pd.concat(parts, ignore_index=True).fillna(0.0)
+    labels = sort_labels(table["emotion"].unique())
+    oof = oof[[c for c in oof.columns if not c.startswith("p_")] +
+              [f"p_{lab}" for lab in labels if f"p_{lab}" in oof]]
+    print(f"final model on all {len(table)} clips")
+    return trainer(spec, protocol, data, out_dir, settings=settings, section=section,
+                   n_jobs=n_jobs, verbose=verbose,
+                   extra_files={OOF_FILE: lambda p: oof.to_csv(p, index=False,
+                                                               float_format="%.5f")})
 
 
 def train(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_dir: Path,
@@ -208,6 +311,12 @@ def train(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_dir: Path,
     """Stage body: train the model of ``spec`` on ``data`` into ``out_dir`` with its trainer.
 
     ``section`` is the model's own ``params.yaml`` section (its grid or network settings).
+    Cross-validated protocols (``speaker_cv``) go through :func:`train_speaker_cv`.
     """
+    from ser.splits import CROSS_VALIDATED
+
+    if protocol in CROSS_VALIDATED:
+        return train_speaker_cv(spec, protocol, data, out_dir=out_dir, settings=settings,
+                                section=section, n_jobs=n_jobs, verbose=verbose)
     return spec.train_function()(spec, protocol, data, out_dir, settings=settings,
                                  section=section, n_jobs=n_jobs, verbose=verbose)

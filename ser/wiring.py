@@ -6,7 +6,7 @@ builds its job graph through Snakemake's API and writes one DVC stage per job, w
 * the job's command (``python`` instead of the interpreter path, without the log redirect),
 * its inputs, its script and the whole ``ser`` package as deps (any code change is seen),
 * the exact params keys its rule lists in ``params: settings=settings(...)``,
-* its outputs (metrics, plots and uncached outs where DVC shows them).
+* its outputs (metrics and plots where DVC shows them; every output cached).
 
 Commands::
 
@@ -36,10 +36,11 @@ from typing import Any
 
 import yaml
 
-#: Output names (as named in the rules) that DVC shows as metrics / plots / uncached files.
+#: Output names (as named in the rules) that DVC shows as metrics / plots. Every output is
+#: cached (none is tracked by git), so `dvc push` / `dvc pull` carry all of them and a
+#: fresh clone after `dvc pull` has nothing to recompute.
 METRIC_OUTPUTS = frozenset({"metrics"})
 CONFUSION_OUTPUTS = frozenset({"predictions"})
-UNCACHED_OUTPUTS = frozenset({"details", "html", "markdown"})
 #: The params file DVC stages read.
 DVC_PARAMS = "params.yaml"
 #: DVC of this environment (works without an activated venv).
@@ -122,12 +123,10 @@ def dvc_document(jobs: Sequence[Job]) -> dict[str, Any]:
             stage["params"] = job.params
         for name, path in job.outputs.items():
             if name in METRIC_OUTPUTS:
-                stage.setdefault("metrics", []).append({path: {"cache": False}})
+                stage.setdefault("metrics", []).append(path)
             elif name in CONFUSION_OUTPUTS:
                 stage.setdefault("plots", []).append({path: {
-                    "cache": False, "template": "confusion", "x": "actual", "y": "predicted"}})
-            elif name in UNCACHED_OUTPUTS:
-                stage.setdefault("outs", []).append({path: {"cache": False}})
+                    "template": "confusion", "x": "actual", "y": "predicted"}})
             else:
                 stage.setdefault("outs", []).append(path)
         stages[job.name] = stage

@@ -47,7 +47,7 @@ def demo_project(tmp_path_factory) -> Path:
     project = tmp_path_factory.mktemp("demo_project")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["train"]["protocols"] = ["speaker"]
-    params["lstm"].update(epochs=20, patience=4)
+    params["lstm_seed"].update(epochs=20, patience=4)
     params["random_forest"]["grid"] = {"n_estimators": [100], "min_samples_leaf": [1, 3]}
     params["evaluate"]["bootstrap"] = 200
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-MODELS = ["svm", "knn", "random_forest", "decision_tree", "lstm"]
+MODELS = ["svm", "knn", "random_forest", "decision_tree", "hist_gb", "lstm_seed"]
 
 
 @pytest.mark.parametrize("model", MODELS)

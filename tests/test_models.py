@@ -157,3 +157,70 @@ def test_lstm_is_reproducible_with_the_same_seed():
                      cfg=LSTM_CFG, seed=3, verbose=0)[0].predict(X, verbose=0)
             for _ in range(2)]
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
+
+
+def test_model_table_names_the_new_models_and_the_seed_baseline():
+    from ser.models import MODEL_SPECS
+
+    assert {"hist_gb", "ensemble", "crnn", "lstm_seed"} <= set(MODEL_SPECS)
+    assert "lstm" not in MODEL_SPECS
+    assert MODEL_SPECS["lstm_seed"].display == "LSTM (seed)"
+    assert MODEL_SPECS["lstm_seed"].sequences == "mfcc"
+    assert MODEL_SPECS["crnn"].sequences == "logmel"
+    assert MODEL_SPECS["hist_gb"].kind == MODEL_SPECS["ensemble"].kind == "classical"
+
+
+def test_crnn_trains_from_the_pipeline_and_predicts_a_recording(tmp_path):
+    """train_crnn on log-mel sequences; the card's n_mels/deltas/n_frames let the
+    Predictor classify an audio file (logmel_from_file + fix_length)."""
+    import pandas as pd
+    import soundfile as sf
+    import yaml
+
+    from ser.data import ProtocolData
+    from ser.features.corpus_sets import logmel_fingerprint
+    from ser.inference import Predictor
+    from ser.models import model_spec
+    from ser.settings import TrainSettings
+    from ser.training import train
+
+    mfcc = yaml.safe_load((__import__("pathlib").Path(__file__).resolve().parents[1] /
+                           "params.yaml").read_text())["mfcc"]
+    params = mfcc | {"options": {"n_mels": 16, "deltas": 1}}
+    rng = np.random.default_rng(0)
+    rows, seqs = [], {}
+    for s in range(4):
+        for i in range(8):
+            label = EMOTIONS[i % 2]
+            path = f"/x/{s}_{i}.wav"
+            n = int(rng.integers(30, 60))
+            seqs[path] = (rng.normal(size=(n, 32)) + (2.0 if label == "angry" else 0.0)
+                          ).astype(np.float32)
+            rows.append({"path": path, "corpus": "toy", "speaker": f"s{s}", "emotion": label,
+                         "split": "test" if s == 3 else "train"})
+    data = ProtocolData(pd.DataFrame(rows), logmel_fingerprint(params), tmp_path, "logmel",
+                        ["toy"], _sequences=seqs)
+    section = {"n_frames": 40, "channels": 8, "n_blocks": 2, "dense_units": 8, "epochs": 2,
+               "min_epochs": 0, "patience": 1, "batch_size": 8}
+    card = train(model_spec("crnn"), "speaker", data, out_dir=tmp_path / "m",
+                 settings=TrainSettings(scoring="f1_macro", cv_folds=2, seed=0),
+                 section=section, verbose=0)
+    assert (card["n_mels"], card["deltas"], card["n_frames"]) == (16, 1, 40)
+    assert card["transductive"] is False
+    # A fresh process (like the evaluate stage) loads it: the custom layers register.
+    import subprocess
+    import sys
+
+    code = ("from ser.inference import Predictor; import sys; "
+            "print(Predictor.load(sys.argv[1]).model.name)")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "ser_crnn" in proc.stdout, proc.stderr
+    predictor = Predictor.load(tmp_path / "m")
+    proba = predictor.proba_from_sequences([seqs[p] for p in data.test["path"]])
+    assert proba.shape == (8, 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-4)
+    wav = tmp_path / "voice.wav"
+    t = np.arange(16000) / 16000
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), 16000)
+    ok, file_proba, failures = predictor.predict_files([wav])
+    assert ok == [str(wav)] and not failures and file_proba.shape == (1, 2)

@@ -34,8 +34,10 @@ def test_environment_yml_has_the_pyproject_dependencies():
 
 def test_shipped_params_are_valid():
     params = load_params(ROOT / "params.yaml")
-    assert set(params["train"]["models"]) == {"svm", "knn", "random_forest", "decision_tree",
-                                              "lstm"}
+    assert {"svm", "hist_gb", "lstm_seed"} <= set(params["train"]["models"])
+    assert "speaker_cv" in params["train"]["protocols"]
+    assert {"mfcc", "egemaps", "egemaps_spk"} <= set(params["train"]["feature_sets"])
+    assert max(params["svm"]["grid"]["C"]) >= 100
 
 
 @pytest.mark.parametrize(("section", "key", "value", "message"), [

@@ -40,7 +40,8 @@ def clean_copy(dest: Path) -> Path:
             shutil.copy2(ROOT / f, dest / f)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["demo"]["preset"] = "tiny"
-    params["lstm"].update(epochs=3, patience=2, units=16, dense_units=16)
+    params["train"]["feature_sets"] = ["mfcc"]  # the other sets: tests/test_feature_wiring.py
+    params["lstm_seed"].update(epochs=3, patience=2, units=16, dense_units=16)
     params["random_forest"]["grid"] = {"n_estimators": [50]}
     params["evaluate"]["bootstrap"] = 100
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -107,7 +108,7 @@ def test_after_snakemake_dvc_is_up_to_date(smk):
 
 def test_dvc_builds_everything_and_shows_metrics(dvc):
     out = run(["dvc", "metrics", "show"], dvc)
-    for model in ("svm", "knn", "random_forest", "decision_tree", "lstm"):
+    for model in ("svm", "knn", "random_forest", "decision_tree", "hist_gb", "lstm_seed"):
         assert f"metrics/speaker/mfcc/{model}/metrics.json" in out
     assert "up to date" in run(["dvc", "status"], dvc).lower()
 

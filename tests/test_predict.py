@@ -32,7 +32,7 @@ def demo_clip(demo_project) -> Path:
     return next((demo_project / "data" / "demo" / "ravdess").rglob("*.wav"))
 
 
-@pytest.mark.parametrize("model", ["svm", "knn", "random_forest", "decision_tree", "lstm"])
+@pytest.mark.parametrize("model", ["svm", "knn", "random_forest", "decision_tree", "lstm_seed"])
 def test_every_model_predicts_a_demo_clip(demo_project, capsys, model):
     rc, out, _ = predict(capsys, "--file", str(demo_clip(demo_project)), "--json",
                          "--model", str(demo_project / "models" / "speaker" / "mfcc" / model))
@@ -117,7 +117,7 @@ def test_missing_and_unfinished_model_folders(demo_project, capsys, tmp_path):
     assert rc == 2 and "not a trained model folder" in err
 
 
-@pytest.mark.parametrize("model", ["svm", "lstm"])
+@pytest.mark.parametrize("model", ["svm", "lstm_seed"])
 def test_model_with_other_feature_params_is_refused(demo_project, capsys, tmp_path, model):
     tampered = tmp_path / model
     shutil.copytree(demo_project / "models" / "speaker" / "mfcc" / model, tampered)

@@ -602,7 +602,7 @@ def test_evaluate_default_out_is_unique_per_model_folder():
     (lambda p: p["splits"].update(test_sise=0.2), "unknown parameter splits.test_sise"),
     (lambda p: p.update(spilts={}), "unknown parameter spilts"),
     (lambda p: p["mfcc"].update(nfft=512), "unknown parameter mfcc.nfft"),
-    (lambda p: p["lstm"].update(unit=3), "unknown parameter lstm.unit"),
+    (lambda p: p["lstm_seed"].update(unit=3), "unknown parameter lstm_seed.unit"),
     (lambda p: p["svm"].update(grids={}), "unknown parameter svm.grids"),
     (lambda p: p["svm"]["grid"].update(C=[-1]), "bad parameter svm.grid.C: value -1"),
     (lambda p: p["svm"]["grid"].update(gama=[1]), "SVC has no parameter 'gama'"),
@@ -611,6 +611,13 @@ def test_evaluate_default_out_is_unique_per_model_folder():
      "bad parameter random_forest.grid.n_estimators"),
     (lambda p: p["splits"].update(test_size=0.99), "splits.test_size: 0.99 is greater"),
     (lambda p: p["mfcc"].update(min_rms_db=3), "mfcc.min_rms_db"),
+    (lambda p: p["crnn"].update(chanels=8), "unknown parameter crnn.chanels"),
+    (lambda p: p["logmel"].update(deltas=3), "logmel.deltas"),
+    (lambda p: p["splits"].update(speaker_cv_folds=-1), "splits.speaker_cv_folds"),
+    (lambda p: p["hist_gb"]["grid"].update(learning_rat=[0.1]),
+     "HistGradientBoostingClassifier has no parameter 'learning_rat'"),
+    (lambda p: p["train"].update(models=["crnn"], feature_sets=["egemaps"]),
+     "no model of train.models can read a feature set"),
 ])
 def test_params_faults_are_one_line_naming_the_key(edit, expect):
     import copy

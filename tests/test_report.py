@@ -39,7 +39,7 @@ CORPORA: dict[str, dict[str, Any]] = {
                            "surprised"]},
 }
 #: Share of correct predictions per model (so the models differ).
-SKILL = {"svm": 0.8, "knn": 0.6, "random_forest": 0.75, "decision_tree": 0.5, "lstm": 0.7}
+SKILL = {"svm": 0.8, "knn": 0.6, "random_forest": 0.75, "decision_tree": 0.5, "lstm_seed": 0.7}
 SECONDS = 0.25
 SR = 8000
 
@@ -49,7 +49,7 @@ def _seed(*parts: str) -> int:
 
 
 def fabricate(root: Path, *, corpora: tuple[str, ...] = ("tess", "ravdess"),
-              models: tuple[str, ...] = ("svm", "knn", "lstm"),
+              models: tuple[str, ...] = ("svm", "knn", "lstm_seed"),
               protocols: tuple[str, ...] = ("random", "speaker", "cross_corpus"),
               clips: int = 2, seconds: float = SECONDS, sr: int = SR,
               feature_sets: tuple[str, ...] = ("mfcc",),
@@ -174,7 +174,7 @@ def _write_model(folder: Path, model: str, protocol: str, train: pd.DataFrame,
         "feature_params": {"n_mfcc": 40}, "corpora": corpora, "n_train": len(train),
         "train_speakers": sorted(set(train["corpus"] + ":" + train["speaker"])),
     }
-    if model == "lstm":
+    if model == "lstm_seed":
         epochs = 12
         loss = 1.8 * np.exp(-np.arange(epochs) / 4) + 0.3
         val = loss + 0.1 + 0.05 * np.maximum(0, np.arange(epochs) - 7)
@@ -244,7 +244,7 @@ def test_every_section_is_present_and_filled(built, anchor, heading):
 def test_results_tables_hold_the_fabricated_numbers(built):
     results = _section(built["html"], "results")
     for protocol in ("random", "speaker", "cross_corpus"):
-        for model in ("svm", "knn", "lstm"):
+        for model in ("svm", "knn", "lstm_seed"):
             m = _metrics(built, protocol, model)
             for key in ("uar", "accuracy", "f1_macro", "precision_macro", "recall_macro"):
                 assert f"<td>{m[key]:.3f}</td>" in results
@@ -363,7 +363,7 @@ def test_lstm_not_in_models_says_not_run(tmp_path):
 
 @pytest.fixture()
 def small(tmp_path) -> dict[str, Any]:
-    return fabricate(tmp_path, corpora=("ravdess",), models=("svm", "lstm"),
+    return fabricate(tmp_path, corpora=("ravdess",), models=("svm", "lstm_seed"),
                      protocols=("speaker",), clips=1)
 
 
@@ -385,7 +385,7 @@ def test_missing_metrics_file_is_named(small):
 
 
 def test_missing_card_and_history_name_the_train_stage(small):
-    (small["models"] / "speaker" / "mfcc" / "lstm" / "history.csv").unlink()
+    (small["models"] / "speaker" / "mfcc" / "lstm_seed" / "history.csv").unlink()
     with pytest.raises(SerError, match=r"history\.csv: not found.*train stage"):
         _build(small)
 
@@ -444,7 +444,7 @@ def test_cli_reports_a_missing_input_in_one_line(small, tmp_path, capsys):
 
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(small["params"]))
-    (small["metrics"] / "speaker" / "mfcc" / "lstm" / "details.json").unlink()
+    (small["metrics"] / "speaker" / "mfcc" / "lstm_seed" / "details.json").unlink()
     argv = ["--params", str(params_file), "--out", str(small["reports"]),
             "--manifests", str(small["manifests"]), "--metrics", str(small["metrics"]),
             "--models", str(small["models"])]

@@ -1,16 +1,28 @@
-"""The table of feature sets: name -> extractor and the tables it writes.
+"""The table of feature sets: name -> extractor, the tables it writes, and its variants.
 
-A feature set's settings are the ``params.yaml`` section of the same name (``mfcc:``);
-its outputs are ``data/features/<name>/<corpus>/{summary,sequences}.parquet`` plus
-``skipped.csv``. Adding one is an entry here, its extractor module, its schema section
-and its name in the ``train.feature_sets`` enum (a test checks they agree).
+A feature set's settings are the ``params.yaml`` section of the same name (``mfcc:``,
+``egemaps:``, ...); every set but ``mfcc`` also decodes with the ``mfcc:`` section
+(sample rate, trimming and ``max_seconds`` are shared: :func:`feature_set_params`). Its
+outputs are ``data/features/<name>/<corpus>/`` with ``summary.parquet`` (manifest
+columns + ``feat_*``), ``sequences.parquet`` (sets with frame sequences) and
+``skipped.csv``; each is extracted once per corpus.
+
+A *variant* (``base=...``) extracts nothing: it reads its base set's tables and applies
+a transformation at data-assembly time (:func:`ser.data.load_protocol_data`). The
+``_spk`` variants z-score every speaker's features with that speaker's own statistics
+(:mod:`ser.normalize`); for test speakers that uses their unlabeled test clips, so their
+runs are **transductive** (said in metrics.json and the model card).
+
+Adding a set is an entry here, its extractor, its schema section and its name in the
+``train.feature_sets`` enum (a test checks they agree).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ser.errors import ConfigError
 
@@ -22,17 +34,48 @@ class FeatureSetSpec:
     Attributes
     ----------
     name
-        Name in ``train.feature_sets``, in paths, and of its params section.
+        Name in ``train.feature_sets`` and in paths.
     extractor
         ``module:function`` with the signature of
-        :func:`ser.features.extract.extract_features` (manifest, out_dir, params=section, ...).
+        :func:`ser.features.extract.extract_features` (manifest, out_dir, params=..., ...).
     kind
-        ``summary+sequences`` (both tables), ``summary`` or ``sequences``.
+        ``summary+sequences`` (both tables usable by models), ``summary`` or ``sequences``
+        (``summary.parquet`` then holds only the manifest columns).
+    sequences
+        What its sequence table holds (``mfcc`` or ``logmel``), for the sequence models
+        that read it (:attr:`ser.models.ModelSpec.sequences`); ``None`` without one.
+    base
+        A variant's base set, whose extracted tables it reads (``None``: extracted).
+    speaker_norm
+        Standardise every speaker's features with that speaker's own statistics.
     """
 
     name: str
     extractor: str
     kind: str
+    sequences: str | None = None
+    base: str | None = None
+    speaker_norm: bool = False
+
+    @property
+    def extracted(self) -> str:
+        """The set whose files hold this one's features (itself, or its base)."""
+        return self.base or self.name
+
+    @property
+    def section(self) -> str:
+        """The params section of its extraction settings (the base's for a variant)."""
+        return self.extracted
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The Parquet tables its extractor writes (``summary`` always: the clip index)."""
+        return ("summary", "sequences") if "sequences" in self.kind else ("summary",)
+
+    @property
+    def has_summary(self) -> bool:
+        """Whether classical models can use it (``feat_*`` columns in the summary)."""
+        return "summary" in self.kind
 
     def extract_function(self) -> Callable:
         """The extractor, imported on first use."""
@@ -40,9 +83,23 @@ class FeatureSetSpec:
         return getattr(importlib.import_module(module), func)
 
 
-FEATURE_SETS: dict[str, FeatureSetSpec] = {s.name: s for s in (
-    FeatureSetSpec("mfcc", "ser.features.extract:extract_features", "summary+sequences"),
-)}
+def _variants(spec: FeatureSetSpec) -> tuple[FeatureSetSpec, FeatureSetSpec]:
+    return spec, FeatureSetSpec(f"{spec.name}_spk", spec.extractor, spec.kind, spec.sequences,
+                                base=spec.name, speaker_norm=True)
+
+
+_SETS = "ser.features.corpus_sets"
+FEATURE_SETS: dict[str, FeatureSetSpec] = {s.name: s for pair in (
+    _variants(FeatureSetSpec("mfcc", "ser.features.extract:extract_features",
+                             "summary+sequences", "mfcc")),
+    _variants(FeatureSetSpec("mfcc_stats", f"{_SETS}:extract_mfcc_stats", "summary")),
+    _variants(FeatureSetSpec("egemaps", f"{_SETS}:extract_egemaps", "summary")),
+    _variants(FeatureSetSpec("egemaps_mfcc", f"{_SETS}:extract_egemaps_mfcc", "summary")),
+    _variants(FeatureSetSpec("logmel", f"{_SETS}:extract_logmel", "sequences", "logmel")),
+) for s in pair}
+
+#: The sets that are extracted (have their own files and params section).
+EXTRACTED_SETS: tuple[str, ...] = tuple(n for n, s in FEATURE_SETS.items() if s.base is None)
 
 
 def feature_set_spec(name: str) -> FeatureSetSpec:
@@ -50,3 +107,43 @@ def feature_set_spec(name: str) -> FeatureSetSpec:
     if name not in FEATURE_SETS:
         raise ConfigError(f"unknown feature set {name!r}; known: {', '.join(FEATURE_SETS)}")
     return FEATURE_SETS[name]
+
+
+def feature_set_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The extraction settings of set ``name`` from the whole params mapping.
+
+    ``mfcc``: its section. The other sets: the ``mfcc:`` section (decoding), with the
+    set's own ``workers`` and its whole section under ``options`` (e.g. logmel's
+    ``n_mels``, which is not the MFCC filterbank's).
+    """
+    spec = feature_set_spec(name)
+    own = dict(params.get(spec.section) or {})
+    if spec.section == "mfcc":
+        return own
+    mfcc = dict(params["mfcc"])
+    return mfcc | {"workers": own.get("workers", mfcc.get("workers", 1)), "options": own}
+
+
+def model_accepts(model: str, feature_set: str) -> bool:
+    """Whether ``model`` can be trained on ``feature_set`` (classical models need summary
+    features, a sequence model the kind of sequences it reads)."""
+    from ser.models import model_spec
+
+    m, f = model_spec(model), feature_set_spec(feature_set)
+    if m.kind == "classical":
+        return f.has_summary
+    return f.sequences is not None and f.sequences == m.sequences
+
+
+def check_same_features(stored: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    """Refuse features made with another definition than the model's (``stored``: the
+    card's fingerprint, ``current``: the feature files')."""
+    if stored.get("feature_set", "mfcc") == "mfcc" and current.get("feature_set") == "mfcc":
+        from ser.features.mfcc import check_feature_params
+
+        check_feature_params(stored, current)
+        return
+    if dict(stored) != dict(current):
+        keys = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        raise ConfigError(f"feature definition differs from the one the model was trained "
+                          f"with (keys: {', '.join(keys)}); re-extract features and retrain")

@@ -31,6 +31,10 @@ class ModelSpec:
         Which table of a feature set it reads: ``summary`` or ``sequences``.
     section
         Its ``params.yaml`` section (a GridSearchCV grid or the network settings).
+    sequences
+        Sequence models: the kind of frame sequences it reads (``mfcc`` or ``logmel``,
+        see :attr:`ser.features.sets.FeatureSetSpec.sequences`); a protocol x feature
+        set x model run exists only where the feature set provides its input.
     """
 
     name: str
@@ -39,6 +43,7 @@ class ModelSpec:
     trainer: str
     features: Literal["summary", "sequences"]
     section: str
+    sequences: str | None = None
 
     def train_function(self) -> Callable:
         """The trainer, imported on first use (keeps Keras out of light imports)."""
@@ -56,7 +61,13 @@ MODEL_SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     _classical("knn", "KNN"),
     _classical("random_forest", "Random forest"),
     _classical("decision_tree", "Decision tree"),
-    ModelSpec("lstm", "LSTM", "sequence", "ser.training:train_lstm", "sequences", "lstm"),
+    _classical("hist_gb", "Gradient boosting"),
+    _classical("ensemble", "Ensemble (soft vote)"),
+    ModelSpec("crnn", "CNN (stats pooling)", "sequence", "ser.training:train_crnn",
+              "sequences", "crnn", sequences="logmel"),
+    # The seed's plain LSTM on MFCC frames: the named baseline the CNN is compared with.
+    ModelSpec("lstm_seed", "LSTM (seed)", "sequence", "ser.training:train_lstm", "sequences",
+              "lstm_seed", sequences="mfcc"),
 )}
 
 CLASSICAL_MODELS: tuple[str, ...] = tuple(n for n, s in MODEL_SPECS.items()

@@ -343,6 +343,8 @@ def _load_skops(path: Path) -> Any:
 def _load_keras(path: Path) -> Any:
     import keras
 
+    import ser.models.crnn  # noqa: F401 - registers the crnn's layers (no code in the file)
+
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # noqa: BLE001

@@ -5,6 +5,9 @@ from pathlib import Path
 
 import yaml
 
+from ser.features.sets import FEATURE_SETS as FEATURE_SET_SPECS
+from ser.features.sets import model_accepts
+
 # Rules run the `python` of the environment Snakemake runs in (so .venv/bin/snakemake
 # works without activating the venv).
 shell.prefix(f"export PATH='{Path(sys.executable).parent}':\"$PATH\"; ")
@@ -13,6 +16,31 @@ CORPORA = list(config["corpora"])
 FEATURE_SETS = config["train"]["feature_sets"]
 MODELS = config["train"]["models"]
 PROTOCOLS = config["train"]["protocols"]
+# Extracted sets: a variant (egemaps_spk) reads its base set's files, extracted once.
+EXTRACTED = sorted({FEATURE_SET_SPECS[f].extracted for f in FEATURE_SETS})
+# Every protocol x feature set x model run whose model can read the feature set
+# (classical models: summary features; crnn: logmel sequences; lstm_seed: mfcc ones).
+RUNS = [f"{p}/{f}/{m}" for p in PROTOCOLS for f in FEATURE_SETS for m in MODELS
+        if model_accepts(m, f)]
+
+
+def extracted_dir(wildcards):
+    """The folder of the files a feature set reads (its base set's for a variant)."""
+    return f"data/features/{FEATURE_SET_SPECS[wildcards.feature_set].extracted}"
+
+
+def extracted_sets(*, with_sequences):
+    """Wildcard pattern of the extracted sets that have (or lack) a sequences table:
+    the `features` rule makes the former, `summary_features` the latter."""
+    return "|".join(n for n, s in FEATURE_SET_SPECS.items()
+                    if s.base is None and ("sequences" in s.tables) == with_sequences)
+
+
+def feature_files(wildcards):
+    """The per-corpus tables a run reads: its (base) set's summary (+ sequences)."""
+    spec = FEATURE_SET_SPECS[wildcards.feature_set]
+    return expand("{folder}/{corpus}/{table}.parquet", folder=extracted_dir(wildcards),
+                  corpus=CORPORA, table=spec.tables)
 
 
 def resolved_params_file():
@@ -57,6 +85,6 @@ def record_in_dvc():
 
 wildcard_constraints:
     corpus="|".join(sorted(set(config["demo"]["corpora"]) | set(CORPORA))),
-    feature_set="|".join(FEATURE_SETS),
+    feature_set="|".join(sorted(set(FEATURE_SETS) | set(EXTRACTED))),
     model="|".join(MODELS),
     protocol="|".join(PROTOCOLS),

@@ -2,11 +2,10 @@ RUN = "{protocol}/{feature_set}/{model}"
 
 
 rule train:
-    """Tune (GridSearchCV) or fit (sequence model) one model on one protocol x feature set."""
+    """Tune (GridSearchCV) or fit (sequence model) one model on one protocol x feature set
+    (speaker_cv: one model per fold for out-of-fold predictions, then one on every clip)."""
     input:
-        features=lambda w: expand("data/features/{feature_set}/{corpus}/{table}.parquet",
-                                  feature_set=w.feature_set, corpus=CORPORA,
-                                  table=["summary", "sequences"]),
+        features=feature_files,
         split="data/splits/{protocol}.parquet",
         script="scripts/train.py",
     output:
@@ -14,7 +13,7 @@ rule train:
     params:
         settings=settings("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
         config=PARAMS,
-        features="data/features/{feature_set}",
+        features=extracted_dir,
     conda:
         ENV
     log:
@@ -23,7 +22,8 @@ rule train:
         f"logs/benchmarks/train/{RUN}.tsv"
     shell:
         "python {input.script} --model {wildcards.model} --protocol {wildcards.protocol}"
-        " --features {params.features} --split {input.split} --out {output.model}"
+        " --features {params.features} --feature-set {wildcards.feature_set}"
+        " --split {input.split} --out {output.model}"
         " --params {params.config} > {log} 2>&1"
 
 
@@ -38,10 +38,11 @@ rule evaluate:
         metrics=f"metrics/{RUN}/metrics.json",
         details=f"metrics/{RUN}/details.json",
         predictions=f"metrics/{RUN}/predictions.csv",
+        card=f"metrics/{RUN}/model_card.md",
     params:
         settings=settings("corpora", "evaluate", *(["labels"] if "labels" in config else [])),
         config=PARAMS,
-        features="data/features/{feature_set}",
+        features=extracted_dir,
         out=subpath(output.metrics, parent=True),
     conda:
         ENV
@@ -51,5 +52,6 @@ rule evaluate:
         f"logs/benchmarks/evaluate/{RUN}.tsv"
     shell:
         "python {input.script} --protocol {wildcards.protocol} --model-dir {input.model}"
-        " --features {params.features} --split {input.split} --out {params.out}"
+        " --features {params.features} --feature-set {wildcards.feature_set}"
+        " --split {input.split} --out {params.out}"
         " --params {params.config} > {log} 2>&1"

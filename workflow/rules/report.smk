@@ -1,10 +1,8 @@
 rule report:
     """The final HTML/Markdown report from every pipeline output."""
     input:
-        metrics=expand("metrics/{run}/metrics.json", run=expand(RUN, protocol=PROTOCOLS,
-                       feature_set=FEATURE_SETS, model=MODELS)),
-        models=expand("models/{run}", run=expand(RUN, protocol=PROTOCOLS,
-                      feature_set=FEATURE_SETS, model=MODELS)),
+        metrics=expand("metrics/{run}/metrics.json", run=RUNS),
+        models=expand("models/{run}", run=RUNS),
         manifests=expand("data/manifests/{corpus}.parquet", corpus=CORPORA),
         script="scripts/report.py",
         real_results="benchmarks/results/real_ravdess_speaker_cv.json",
