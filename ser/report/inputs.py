@@ -253,10 +253,15 @@ def load_inputs(params: dict[str, Any], *, manifests_dir: Path, metrics_dir: Pat
         (and how many other files are missing).
     """
     corpora = {str(k): str(v) for k, v in params["corpora"].items()}
-    models = list(params["train"]["models"])
+    from ser.features.sets import model_accepts
+
     protocols = list(params["train"]["protocols"])
-    # The report covers the first feature set of train.feature_sets.
-    feature_set = params["train"]["feature_sets"][0]
+    feature_sets = list(params["train"]["feature_sets"])
+    # Each model's main runs use the first listed feature set it can read (classical models:
+    # summary sets; sequence models: their sequences); a model that reads none has no run.
+    primary = {m: next((f for f in feature_sets if model_accepts(m, f)), None)
+               for m in params["train"]["models"]}
+    models = [m for m, f in primary.items() if f is not None]
     manifests, manifest_files = load_manifests(corpora, Path(manifests_dir))
 
     missing = [(path, stage, protocol, model)
@@ -264,29 +269,30 @@ def load_inputs(params: dict[str, Any], *, manifests_dir: Path, metrics_dir: Pat
                for path, stage in expected_files(protocol, model,
                                                  metrics_dir=Path(metrics_dir),
                                                  models_dir=Path(models_dir),
-                                                 feature_set=feature_set)
+                                                 feature_set=primary[model])
                if not path.is_file()]
     if missing:
         path, stage, protocol, model = missing[0]
         more = f" ({len(missing) - 1} more input file(s) missing)" if len(missing) > 1 else ""
         raise SerError(_missing(path, stage, model=model, protocol=protocol) + more)
 
-    feature_sets = list(params["train"]["feature_sets"])
     inputs = ReportInputs(corpora, manifests, manifest_files, models, protocols,
                           feature_sets=feature_sets)
     order = {c: i for i, c in enumerate(corpora)}
     for protocol in protocols:
         for fs in feature_sets:
             for model in models:
+                if not model_accepts(model, fs):
+                    continue  # no such run exists (see ser.features.sets.model_accepts)
                 present = all(path.is_file() for path, _ in expected_files(
                     protocol, model, metrics_dir=Path(metrics_dir),
                     models_dir=Path(models_dir), feature_set=fs))
-                if fs != feature_set and not present:
+                if fs != primary[model] and not present:
                     continue  # shown as "not run" in the comparison
                 run = load_run(protocol, model, metrics_dir=Path(metrics_dir),
                                models_dir=Path(models_dir), feature_set=fs)
                 run.test_corpora.sort(key=lambda c: (order.get(c, len(order)), c))
                 inputs.grid[(protocol, fs, model)] = run
-                if fs == feature_set:
+                if fs == primary[model]:
                     inputs.runs[(protocol, model)] = run
     return inputs
