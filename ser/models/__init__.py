@@ -58,6 +58,7 @@ def _classical(name: str, display: str) -> ModelSpec:
 #: Every model the workflow can train, by name.
 MODEL_SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     _classical("svm", "SVM"),
+    _classical("logreg", "Logistic regression"),
     _classical("knn", "KNN"),
     _classical("random_forest", "Random forest"),
     _classical("decision_tree", "Decision tree"),
