@@ -34,7 +34,8 @@ def test_environment_yml_has_the_pyproject_dependencies():
 
 def test_shipped_params_are_valid():
     params = load_params(ROOT / "params.yaml")
-    assert {"svm", "hist_gb", "lstm_seed"} <= set(params["train"]["models"])
+    assert {"svm", "knn", "lstm_seed"} <= set(params["train"]["models"])
+    assert {"hist_gb", "logreg", "ensemble", "crnn"} <= set(params)  # one switch away
     assert "speaker_cv" in params["train"]["protocols"]
     assert {"mfcc", "egemaps", "egemaps_spk"} <= set(params["train"]["feature_sets"])
     assert max(params["svm"]["grid"]["C"]) >= 100
