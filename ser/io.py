@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -53,3 +54,12 @@ def display_path(path: str | Path) -> str:
     keeps the name recognisable instead of crashing.
     """
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Return the hex SHA-256 of a file, read in chunks (memory flat in file size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

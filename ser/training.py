@@ -13,6 +13,7 @@ import pandas as pd
 
 from ser import __version__
 from ser.data import ProtocolData
+from ser.io import sha256_file
 from ser.labels import sort_labels
 from ser.models import ModelSpec
 from ser.settings import TrainSettings
@@ -97,7 +98,7 @@ def data_versions(data: ProtocolData, *, lock: str | Path = "dvc.lock") -> dict[
     for corpus in data.corpora:
         path = data.features_dir / corpus / "summary.parquet"
         if path.is_file():
-            features[path.as_posix()] = _file_sha256(path)
+            features[path.as_posix()] = sha256_file(path)
     versions["features"] = features
     lock = Path(lock)
     if lock.is_file():
@@ -115,14 +116,6 @@ def data_versions(data: ProtocolData, *, lock: str | Path = "dvc.lock") -> dict[
     return versions
 
 
-def _file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_facts(data: ProtocolData) -> dict[str, Any]:

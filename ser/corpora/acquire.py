@@ -21,7 +21,6 @@ written.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import posixpath
@@ -41,7 +40,7 @@ from typing import Any
 from ser.corpora import PARSERS, ParseResult
 from ser.corpora.base import AUDIO_EXTENSIONS, walk_files
 from ser.errors import ConfigError, SerError
-from ser.io import atomic_path
+from ser.io import atomic_path, sha256_file
 
 #: Environment variable overriding the download cache (default ``~/.cache/ser``,
 #: outside the project, so archives are never committed).
@@ -219,15 +218,6 @@ def corpus_info(name: str) -> CorpusInfo:
     if name not in CORPORA or name not in PARSERS:
         raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(CORPORA)}")
     return CORPORA[name]
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Return the hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_wanted(rel: PurePosixPath) -> bool:

@@ -25,7 +25,6 @@ and the reason:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 import yaml
 
 from ser.errors import SerError
-from ser.io import atomic_path
+from ser.io import atomic_path, sha256_file
 
 CARD = "card.json"
 #: Human-readable summary of ``card.json``, written beside it (and checksummed) at save time.
@@ -220,7 +219,7 @@ def folder_checksums(folder: Path) -> dict[str, str]:
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
         if rel != CHECKSUMS and path.is_file() and not path.is_symlink():
-            sums[rel] = _sha256(path)
+            sums[rel] = sha256_file(path)
     return sums
 
 
@@ -251,7 +250,7 @@ def verify_checksums(model_dir: Path) -> None:
         if not path.resolve().is_relative_to(model_dir.resolve()) or not path.is_file():
             raise SerError(f"{path}: listed in {CHECKSUMS} but missing; the folder is "
                            "incomplete - retrain or copy it again")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise SerError(f"{path}: checksum differs from {CHECKSUMS}; the file was edited "
                            "or is corrupt - restore it or retrain the model")
 
@@ -359,14 +358,6 @@ def _load_keras(path: Path) -> Any:
 def _reason(exc: Exception) -> str:
     first = (str(exc).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
-
-
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _require(path: Path) -> None:
