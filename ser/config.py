@@ -59,8 +59,11 @@ def validate_params(params: Any, *, source: str = "params") -> None:
         if section not in params:
             raise ConfigError(f"{source}: model {model!r} is listed in train.models "
                               f"but has no '{section}:' section")
-        if MODEL_SPECS[model].kind == "classical":
-            check_grid(model, params[section]["grid"], source=source)
+    # Every classical model's grid is checked, listed or not: a typo in a section that is
+    # one switch away is caught now, not when the model is switched on.
+    for name, spec in MODEL_SPECS.items():
+        if spec.kind == "classical" and isinstance(params.get(spec.section), dict):
+            check_grid(name, params[spec.section].get("grid", {}), source=source)
     from ser.features.sets import FEATURE_SETS, model_accepts
 
     for feature_set in train["feature_sets"]:

@@ -173,7 +173,7 @@ def test_snakemake_plans_a_custom_corpus_without_demo_synthesis(project, tmp_pat
 
     work = tmp_path / "work"
     work.mkdir()
-    for name in ("Snakefile", "workflow", "scripts"):
+    for name in ("Snakefile", "workflow", "scripts", "benchmarks"):
         (work / name).symlink_to(ROOT / name)
     shutil.copytree(project / "my_data", work / "data" / "demo" / "custom")
     params = yaml.safe_load((project / "params.yaml").read_text())
