@@ -16,7 +16,7 @@ Run from the project root::
 
     .venv/bin/python benchmarks/bench_predict_start.py --repeat 5
     .venv/bin/python benchmarks/bench_predict_start.py \\
-        --classical models/speaker/mfcc/svm --sequence models/speaker/mfcc/lstm
+        --classical models/speaker/mfcc/svm --sequence models/speaker/mfcc/lstm_seed
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import runpy
 import statistics
 import subprocess
 import sys
@@ -46,43 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def demo_models(work: Path) -> tuple[Path, Path, Path]:
-    """Train an SVM and the LSTM on two tiny demo corpora in ``work``; return them and a clip."""
+    """Train an SVM and the seed LSTM on two tiny demo corpora in ``work``; return them and
+    a clip."""
     import yaml
 
-    from ser.cli import run_cli
-
-    def stage(script: str, *args: str) -> None:
-        module = runpy.run_path(str(ROOT / "scripts" / script))
-        assert run_cli(module["main"], list(args)) == 0, script
+    sys.path.insert(0, str(ROOT / "tests"))
+    from stages import build_demo_project
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["corpora"] = {"ravdess": "data/demo/ravdess", "tess": "data/demo/tess"}
     params["demo"]["preset"] = "tiny"
-    params["lstm"].update(epochs=3, patience=2)
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    old = Path.cwd()
-    os.chdir(work)
-    try:
-        manifests = []
-        for corpus in params["corpora"]:
-            manifest = f"data/manifests/{corpus}.parquet"
-            stage("generate_demo.py", "--corpus", corpus, "--out", f"data/demo/{corpus}")
-            stage("prepare_manifest.py", "--corpus", corpus, "--root", f"data/demo/{corpus}",
-                  "--out", manifest)
-            stage("extract_features.py", "--feature-set", "mfcc", "--corpus", corpus,
-                  "--manifest", manifest, "--out", f"data/features/mfcc/{corpus}",
-                  "--no-progress")
-            manifests.append(manifest)
-        stage("make_splits.py", "--protocol", "speaker", "--out", "data/splits/speaker.parquet",
-              *manifests)
-        for model in ("svm", "lstm"):
-            stage("train.py", "--model", model, "--protocol", "speaker", "--features",
-                  "data/features/mfcc", "--split", "data/splits/speaker.parquet",
-                  "--out", f"models/speaker/mfcc/{model}")
-    finally:
-        os.chdir(old)
+    params["lstm_seed"].update(epochs=3, patience=2)
+    build_demo_project(work, params, models=("svm", "lstm_seed"), evaluate=False)
     clip = next((work / "data" / "demo" / "ravdess").rglob("*.wav"))
-    return (work / "models/speaker/mfcc/svm", work / "models/speaker/mfcc/lstm", clip)
+    return (work / "models/speaker/mfcc/svm", work / "models/speaker/mfcc/lstm_seed", clip)
 
 
 def time_to_answer(model: Path, clip: Path) -> tuple[float, float]:
@@ -133,7 +109,7 @@ def main(argv=None) -> int:
             if clip is None:
                 raise SystemExit("--clip is required with --classical/--sequence")
         else:
-            print("training an SVM and the LSTM on a tiny demo project ...", file=sys.stderr)
+            print("training an SVM and the seed LSTM on a tiny demo project ...", file=sys.stderr)
             classical, sequence, clip = demo_models(Path(tmp))
         clip = Path(clip).resolve()
         times: dict[str, list[float]] = {"classical": [], "sequence": []}

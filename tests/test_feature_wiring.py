@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 import yaml
-from conftest import ROOT, run_stage
+from conftest import ROOT, build_demo_project
 
 MFCC = yaml.safe_load((ROOT / "params.yaml").read_text())["mfcc"]
 
@@ -142,32 +141,8 @@ def cv_project(tmp_path_factory) -> Path:
     params["train"]["cv_folds"] = 2
     params["svm"]["grid"] = {"C": [1.0, 10.0]}
     params["evaluate"]["bootstrap"] = 50
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    old = Path.cwd()
-    os.chdir(project)
-    try:
-        manifests = []
-        for corpus in params["corpora"]:
-            manifest = f"data/manifests/{corpus}.parquet"
-            run_stage("generate_demo.py", "--corpus", corpus, "--out", f"data/demo/{corpus}")
-            run_stage("prepare_manifest.py", "--corpus", corpus, "--root", f"data/demo/{corpus}",
-                      "--out", manifest)
-            run_stage("extract_features.py", "--feature-set", "mfcc", "--corpus", corpus,
-                      "--manifest", manifest, "--out", f"data/features/mfcc/{corpus}",
-                      "--no-progress")
-            manifests.append(manifest)
-        split = "data/splits/speaker_cv.parquet"
-        run_stage("make_splits.py", "--protocol", "speaker_cv", "--out", split, *manifests)
-        for fs in ("mfcc", "mfcc_spk"):
-            common = ["--features", "data/features/mfcc", "--feature-set", fs, "--split", split]
-            run_stage("train.py", "--model", "svm", "--protocol", "speaker_cv", *common,
-                      "--out", f"models/speaker_cv/{fs}/svm")
-            run_stage("evaluate.py", "--protocol", "speaker_cv", *common,
-                      "--model-dir", f"models/speaker_cv/{fs}/svm",
-                      "--out", f"metrics/speaker_cv/{fs}/svm")
-    finally:
-        os.chdir(old)
-    return project
+    return build_demo_project(project, params, protocol="speaker_cv",
+                              feature_sets=("mfcc", "mfcc_spk"), models=("svm",))
 
 
 def test_speaker_cv_split_has_folds_of_whole_speakers(cv_project):
