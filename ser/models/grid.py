@@ -41,7 +41,7 @@ def grid_candidates(model: str, grid: Mapping[str, Sequence[Any]]) -> list[dict[
 
 def n_candidates(grid: Mapping[str, Sequence[Any]]) -> int:
     """The number of candidates of ``grid`` (the product of its list lengths)."""
-    return len(ParameterGrid(dict(grid))) if grid else 1
+    return len(ParameterGrid(dict(grid)))
 
 
 def split_grids(params: Mapping[str, Any]) -> dict[str, int]:
