@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -281,28 +282,27 @@ OOF_FILE = "oof_predictions.csv"
 FINAL_FIT = "final"
 
 
-def outer_folds(data: ProtocolData) -> list[tuple[int, ProtocolData]]:
-    """``speaker_cv``: each fold with its data (the fold's clips as test, the rest train)."""
+def outer_folds(data: ProtocolData) -> Iterator[tuple[int, ProtocolData]]:
+    """``speaker_cv``: each fold with its data (the fold's clips as test, the rest train),
+    one at a time (a leave-one-speaker-out run has many)."""
     import dataclasses
 
     table = data.table
-    out = []
     for fold in sorted(table["fold"].unique()):
         split = np.where(table["fold"] == fold, "test", "train")
-        out.append((int(fold), dataclasses.replace(data, table=table.assign(split=split),
-                                                   _sequences=data._sequences)))
-    return out
+        yield int(fold), dataclasses.replace(data, table=table.assign(split=split),
+                                             _sequences=data._sequences)
 
 
-def tuning_fits(protocol: str, data: ProtocolData) -> dict[str, ProtocolData]:
-    """Every training side a model of ``protocol`` is tuned on, by name: ``fold<k>`` for
-    each outer fold of a cross-validated protocol, then :data:`FINAL_FIT`."""
+def tuning_fits(protocol: str, data: ProtocolData) -> Iterator[tuple[str, ProtocolData]]:
+    """Every training side a model of ``protocol`` is tuned on, with its name: ``fold<k>``
+    for each outer fold of a cross-validated protocol, then :data:`FINAL_FIT`."""
     from ser.splits import CROSS_VALIDATED
 
-    fits = {}
     if protocol in CROSS_VALIDATED:
-        fits = {f"fold{fold}": fold_data for fold, fold_data in outer_folds(data)}
-    return fits | {FINAL_FIT: data}
+        for fold, fold_data in outer_folds(data):
+            yield f"fold{fold}", fold_data
+    yield FINAL_FIT, data
 
 
 def _tuning(grid_scores: list[dict[str, Any]] | None, fit: str) -> dict[str, Any]:
@@ -326,11 +326,11 @@ def train_speaker_cv(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_
 
     trainer = spec.train_function()
     table = data.table
-    folds = outer_folds(data)
+    n_folds = table["fold"].nunique()
     parts = []
     with tempfile.TemporaryDirectory(prefix="ser-cv-") as tmp:
-        for fold, fold_data in folds:
-            print(f"fold {fold + 1}/{len(folds)}: training without its "
+        for fold, fold_data in outer_folds(data):
+            print(f"fold {fold + 1}/{n_folds}: training without its "
                   f"{speaker_groups(fold_data.test).nunique()} speaker(s)")
             fold_dir = Path(tmp) / f"fold{fold}"
             trainer(spec, protocol, fold_data, fold_dir, settings=settings, section=section,
@@ -369,7 +369,7 @@ def tune_candidate(spec: ModelSpec, protocol: str, data: ProtocolData, *, index:
     grid = section["grid"]
     check_candidate(spec.name, grid, index)
     fits = {}
-    for name, fit_data in tuning_fits(protocol, data).items():
+    for name, fit_data in tuning_fits(protocol, data):
         _, X, y, groups = fit_arrays(fit_data.train)
         print(f"{spec.name} candidate {index} on {name}: {len(y)} training clips")
         fits[name] = score_candidate(spec.name, X, y, groups=groups, protocol=protocol,
