@@ -3,6 +3,10 @@
     python scripts/train.py --model svm --protocol speaker --features data/features/mfcc \
         --split data/splits/speaker.parquet --out models/speaker/mfcc/svm --params params.yaml
 
+With train.grid_jobs, a classical model's grid candidates are scored by separate jobs
+(scripts/tune_candidate.py); `--candidates FILE...` reads their score files, picks the
+best as GridSearchCV would and refits it here instead of running the grid search.
+
 Reads params sections corpora, train and the model's own section.
 """
 
@@ -27,6 +31,9 @@ def main(argv=None) -> int:
     parser.add_argument("--split", type=Path, required=True, help="split Parquet")
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
     parser.add_argument("--jobs", type=int, default=1, help="GridSearchCV processes")
+    parser.add_argument("--candidates", type=Path, nargs="+", default=None, metavar="FILE",
+                        help="score file of every grid candidate (tune_candidate.py): pick "
+                             "the best from them instead of running GridSearchCV")
     args = parser.parse_args(argv)
 
     from ser.data import load_protocol_data
@@ -35,11 +42,22 @@ def main(argv=None) -> int:
 
     params = read_params(args.params)
     spec = model_spec(args.model)
+    grid_scores = None
+    if args.candidates is not None:
+        from ser.errors import ConfigError
+        from ser.models.grid import read_scores
+
+        if spec.kind != "classical":
+            raise ConfigError(f"--candidates: model {args.model!r} has no grid; score files "
+                              "are only for classical models")
+        grid_scores = read_scores(args.candidates, model=args.model, protocol=args.protocol,
+                                  scoring=params["train"]["scoring"],
+                                  grid=params[spec.section]["grid"])
     data = load_protocol_data(split_path=args.split, features_dir=args.features,
                               corpora=list(params["corpora"]), feature_set=args.feature_set)
     card = train(spec, args.protocol, data, out_dir=args.out,
                  settings=TrainSettings.from_section(params["train"]),
-                 section=params[spec.section], n_jobs=args.jobs)
+                 section=params[spec.section], n_jobs=args.jobs, grid_scores=grid_scores)
     score = card.get("cv_best_score", card.get("best_val_loss"))
     print(f"{args.model}/{args.protocol}: trained on {card['n_train']} clips "
           f"({len(card['labels'])} classes); best params {card['best_params']}; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from ser import __version__
 from ser.data import ProtocolData
+from ser.errors import SerError
 from ser.io import sha256_file
 from ser.labels import sort_labels
 from ser.models import ModelSpec
@@ -126,36 +128,58 @@ def run_facts(data: ProtocolData) -> dict[str, Any]:
     return normalization_metadata("speaker" if data.speaker_norm else "none")
 
 
+def fit_arrays(train: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Feature columns, features, labels and speaker groups of a training side (what a
+    classical model is tuned and fitted on)."""
+    from ser.features import feature_columns
+
+    columns = feature_columns(train)
+    return (columns, train[columns].to_numpy(np.float64), train["emotion"].to_numpy(),
+            speaker_groups(train).to_numpy())
+
+
 def train_classical(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path, *,
                     settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
                     verbose: int = 2, extra_files: dict[str, Any] | None = None,
-                    ) -> dict[str, Any]:
-    """Grid-search a classical model on the training side; save it, its card, CV results."""
-    from ser.features import feature_columns
-    from ser.models.classical import cv_results_frame, tune, unprefix
+                    tuning: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Grid-search a classical model on the training side; save it, its card, CV results.
+
+    ``tuning``: every grid candidate's CV scores on this training side, from separate
+    jobs (:func:`tune_candidate`, ``train.grid_jobs``); the best is picked from them and
+    refitted (:func:`ser.models.grid.select_and_refit`) instead of running GridSearchCV.
+    """
+    from ser.models.classical import TuneResult, cv_results_frame, tune, unprefix
+    from ser.models.grid import select_and_refit
     from ser.models.store import save_model
 
     model, cfg = spec.name, settings
-    train = data.train
-    columns = feature_columns(train)
+    columns, X, y, groups = fit_arrays(data.train)
     start = time.perf_counter()
-    search = tune(model, train[columns].to_numpy(np.float64), train["emotion"].to_numpy(),
-                  groups=speaker_groups(train).to_numpy(), protocol=protocol,
-                  grid=section["grid"], scoring=cfg.scoring,
-                  cv_folds=cfg.cv_folds, seed=cfg.seed, n_jobs=n_jobs)
-    card = base_card(model, protocol, data, [str(c) for c in search.best_estimator_.classes_],
+    if tuning is None:
+        result = TuneResult.from_search(tune(
+            model, X, y, groups=groups, protocol=protocol, grid=section["grid"],
+            scoring=cfg.scoring, cv_folds=cfg.cv_folds, seed=cfg.seed, n_jobs=n_jobs))
+    else:
+        print(f"{model}: best of {len(tuning)} candidate(s) scored by separate jobs, "
+              "refitted on the training side")
+        result = select_and_refit(model, X, y, groups=groups, grid=section["grid"],
+                                  scores=tuning, seed=cfg.seed)
+    card = base_card(model, protocol, data, [str(c) for c in result.best_estimator.classes_],
                      "skops", seed=cfg.seed)
     card.update({
         "feature_columns": columns,
-        "best_params": {unprefix(model, k): v for k, v in search.best_params_.items()},
-        "cv_best_score": float(search.best_score_),
+        "best_params": {unprefix(model, k): v for k, v in result.best_params.items()},
+        "cv_best_score": result.best_score,
         "scoring": cfg.scoring,
-        "cv": type(search.cv).__name__,
-        "cv_folds": int(search.n_splits_),
+        "cv": result.cv_name,
+        "cv_folds": result.n_splits,
         "fit_seconds": round(time.perf_counter() - start, 2),
     } | run_facts(data))
-    results = cv_results_frame(model, search)
-    save_model(out_dir, search.best_estimator_, card,
+    if tuning is not None:  # the grid's own time was spent in the candidate jobs
+        card["grid_jobs"] = {"candidates": len(tuning), "cv_seconds": round(sum(
+            sum(s["fit_times"]) + sum(s["score_times"]) for s in tuning), 2)}
+    results = cv_results_frame(model, result)
+    save_model(out_dir, result.best_estimator, card,
                {"cv_results.csv": lambda p: results.to_csv(p, index=False)} |
                (extra_files or {}))
     return card
@@ -254,33 +278,64 @@ def train_crnn(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
 
 #: Out-of-fold predictions of a cross-validated protocol, in the model folder.
 OOF_FILE = "oof_predictions.csv"
+#: The fit of a model on the whole training side (every protocol has it).
+FINAL_FIT = "final"
+
+
+def outer_folds(data: ProtocolData) -> Iterator[tuple[int, ProtocolData]]:
+    """``speaker_cv``: each fold with its data (the fold's clips as test, the rest train),
+    one at a time (a leave-one-speaker-out run has many)."""
+    import dataclasses
+
+    table = data.table
+    for fold in sorted(table["fold"].unique()):
+        split = np.where(table["fold"] == fold, "test", "train")
+        yield int(fold), dataclasses.replace(data, table=table.assign(split=split),
+                                             _sequences=data._sequences)
+
+
+def tuning_fits(protocol: str, data: ProtocolData) -> Iterator[tuple[str, ProtocolData]]:
+    """Every training side a model of ``protocol`` is tuned on, with its name: ``fold<k>``
+    for each outer fold of a cross-validated protocol, then :data:`FINAL_FIT`."""
+    from ser.splits import CROSS_VALIDATED
+
+    if protocol in CROSS_VALIDATED:
+        for fold, fold_data in outer_folds(data):
+            yield f"fold{fold}", fold_data
+    yield FINAL_FIT, data
+
+
+def _tuning(grid_scores: list[dict[str, Any]] | None, fit: str) -> dict[str, Any]:
+    from ser.models.grid import fit_scores
+
+    return {} if grid_scores is None else {"tuning": fit_scores(grid_scores, fit)}
 
 
 def train_speaker_cv(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_dir: Path,
                      settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
-                     verbose: int = 2) -> dict[str, Any]:
+                     verbose: int = 2, grid_scores: list[dict[str, Any]] | None = None,
+                     ) -> dict[str, Any]:
     """``speaker_cv``: one model per fold (tuned inside its training folds, grouped by
     speaker) predicts the clips of the speakers it never saw; then a final model is fitted
-    on every clip (for prediction). The out-of-fold predictions go to :data:`OOF_FILE`."""
-    import dataclasses
+    on every clip (for prediction). The out-of-fold predictions go to :data:`OOF_FILE`.
 
+    ``grid_scores``: the candidate score files' contents (``train.grid_jobs``), with
+    every fold's and the final fit's scores; each model is picked from its own."""
     from ser.evaluation import predict_rows, predictions_frame
     from ser.inference import Predictor
 
     trainer = spec.train_function()
     table = data.table
-    folds = sorted(table["fold"].unique())
+    n_folds = table["fold"].nunique()
     parts = []
     with tempfile.TemporaryDirectory(prefix="ser-cv-") as tmp:
-        for fold in folds:
-            print(f"fold {fold + 1}/{len(folds)}: training without its "
-                  f"{speaker_groups(table[table['fold'] == fold]).nunique()} speaker(s)")
-            split = np.where(table["fold"] == fold, "test", "train")
-            fold_data = dataclasses.replace(data, table=table.assign(split=split),
-                                            _sequences=data._sequences)
+        for fold, fold_data in outer_folds(data):
+            print(f"fold {fold + 1}/{n_folds}: training without its "
+                  f"{speaker_groups(fold_data.test).nunique()} speaker(s)")
             fold_dir = Path(tmp) / f"fold{fold}"
             trainer(spec, protocol, fold_data, fold_dir, settings=settings, section=section,
-                    n_jobs=n_jobs, verbose=0 if verbose < 2 else verbose)
+                    n_jobs=n_jobs, verbose=0 if verbose < 2 else verbose,
+                    **_tuning(grid_scores, f"fold{fold}"))
             predictor = Predictor.load(fold_dir)
             test = fold_data.test
             frame = predictions_frame(test, predict_rows(predictor, fold_data, test),
@@ -295,21 +350,57 @@ def train_speaker_cv(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_
     return trainer(spec, protocol, data, out_dir, settings=settings, section=section,
                    n_jobs=n_jobs, verbose=verbose,
                    extra_files={OOF_FILE: lambda p: oof.to_csv(p, index=False,
-                                                               float_format="%.5f")})
+                                                               float_format="%.5f")},
+                   **_tuning(grid_scores, FINAL_FIT))
+
+
+def tune_candidate(spec: ModelSpec, protocol: str, data: ProtocolData, *, index: int,
+                   settings: TrainSettings, section: dict[str, Any],
+                   verbose: int = 2) -> dict[str, Any]:
+    """Stage body of one grid-candidate job (``train.grid_jobs``): cross-validate
+    candidate ``index`` of the model's grid on every training side the train stage will
+    tune on (:func:`tuning_fits`: each outer fold's and the final one), as GridSearchCV
+    would; return the score document (:func:`ser.models.grid.scores_document`)."""
+    from ser.models.grid import check_candidate, score_candidate, scores_document
+
+    if spec.kind != "classical":
+        raise SerError(f"model {spec.name!r} has no grid (a sequence model); only classical "
+                       "models have grid candidates")
+    grid = section["grid"]
+    check_candidate(spec.name, grid, index)
+    fits = {}
+    for name, fit_data in tuning_fits(protocol, data):
+        _, X, y, groups = fit_arrays(fit_data.train)
+        print(f"{spec.name} candidate {index} on {name}: {len(y)} training clips")
+        fits[name] = score_candidate(spec.name, X, y, groups=groups, protocol=protocol,
+                                     grid=grid, index=index, scoring=settings.scoring,
+                                     cv_folds=settings.cv_folds, seed=settings.seed,
+                                     verbose=verbose)
+    return scores_document(model=spec.name, protocol=protocol, feature_set=data.feature_set,
+                           scoring=settings.scoring, grid=grid, index=index, fits=fits)
 
 
 def train(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_dir: Path,
           settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
-          verbose: int = 2) -> dict[str, Any]:
+          verbose: int = 2, grid_scores: list[dict[str, Any]] | None = None,
+          ) -> dict[str, Any]:
     """Stage body: train the model of ``spec`` on ``data`` into ``out_dir`` with its trainer.
 
     ``section`` is the model's own ``params.yaml`` section (its grid or network settings).
     Cross-validated protocols (``speaker_cv``) go through :func:`train_speaker_cv`.
+    ``grid_scores``: a classical model's candidate score files, read with
+    :func:`ser.models.grid.read_scores` (``train.grid_jobs``); the best candidate is
+    picked from them instead of running GridSearchCV here.
     """
     from ser.splits import CROSS_VALIDATED
 
+    if grid_scores is not None and spec.kind != "classical":
+        raise SerError(f"model {spec.name!r} has no grid; candidate score files are only for "
+                       "classical models")
     if protocol in CROSS_VALIDATED:
         return train_speaker_cv(spec, protocol, data, out_dir=out_dir, settings=settings,
-                                section=section, n_jobs=n_jobs, verbose=verbose)
+                                section=section, n_jobs=n_jobs, verbose=verbose,
+                                grid_scores=grid_scores)
     return spec.train_function()(spec, protocol, data, out_dir, settings=settings,
-                                 section=section, n_jobs=n_jobs, verbose=verbose)
+                                 section=section, n_jobs=n_jobs, verbose=verbose,
+                                 **_tuning(grid_scores, FINAL_FIT))

@@ -71,18 +71,25 @@ class Job:
     params: list[str]
 
 
-def snakemake_jobs(snakefile: str | Path = "Snakefile", *,
-                   pending_only: bool = False) -> list[Job]:
+def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = False,
+                   configfiles: Sequence[str | Path] = ()) -> list[Job]:
     """Every job of the workflow for the current ``params.yaml``, in a stable order
-    (``pending_only``: just those Snakemake would run now)."""
+    (``pending_only``: just those Snakemake would run now; ``configfiles``: settings
+    that replace params.yaml's, as ``snakemake --configfile`` does)."""
     from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        OutputSettings,
+        ResourceSettings,
+    )
 
     force = not pending_only
     with contextlib.redirect_stdout(io.StringIO()), \
             SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        workflow_api = api.workflow(resource_settings=ResourceSettings(cores=1),
-                                    snakefile=Path(snakefile))
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(cores=1), snakefile=Path(snakefile),
+            config_settings=ConfigSettings(configfiles=[Path(f) for f in configfiles]))
         workflow = workflow_api.dag(dag_settings=DAGSettings(forceall=force)) \
             .workflow_api._workflow
         workflow._prepare_dag(forceall=force, ignore_incomplete=True, lock_warn_only=True,

@@ -6,6 +6,7 @@ fits it on the training folds only and the test data never informs it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,25 @@ def unprefix(name: str, key: str) -> str:
     return key.removeprefix(GRID_PREFIX.get(name, "clf__"))
 
 
+def cv_setup(name: str, X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | None,
+             protocol: str, grid: dict[str, list[Any]], cv_folds: int, seed: int):
+    """The CV splitter and the groups it splits by, for tuning ``name`` on ``X, y``.
+
+    Folds are speaker-grouped for speaker-disjoint protocols (see
+    :func:`ser.splits.cv_splitter`). A ``n_neighbors`` above the smallest fitting fold is
+    refused first (it would fail inside scikit-learn). Shared by :func:`tune` and the
+    per-candidate jobs (:func:`ser.models.grid.score_candidate`).
+    """
+    cv = cv_splitter(protocol, n_splits=cv_folds, seed=seed, groups=groups)
+    fit_groups = groups if protocol in SPEAKER_DISJOINT else None
+    if "n_neighbors" in grid:
+        from ser.config import check_neighbors
+
+        smallest = min(len(fit) for fit, _ in cv.split(X, y, groups=fit_groups))
+        check_neighbors(grid, smallest, model=name)
+    return cv, fit_groups
+
+
 def tune(
     name: str,
     X: np.ndarray,
@@ -121,17 +141,10 @@ def tune(
 ) -> GridSearchCV:
     """Grid-search model ``name`` on the training data and refit the best.
 
-    Folds are speaker-grouped for speaker-disjoint protocols (see
-    :func:`ser.splits.cv_splitter`).
+    Folds are speaker-grouped for speaker-disjoint protocols (see :func:`cv_setup`).
     """
-    cv = cv_splitter(protocol, n_splits=cv_folds, seed=seed, groups=groups)
-    fit_groups = groups if protocol in SPEAKER_DISJOINT else None
-    if "n_neighbors" in grid:
-        from ser.config import check_neighbors
-
-        # A neighbour count above the smallest fitting fold fails inside sklearn; say so first.
-        smallest = min(len(fit) for fit, _ in cv.split(X, y, groups=fit_groups))
-        check_neighbors(grid, smallest, model=name)
+    cv, fit_groups = cv_setup(name, X, y, groups=groups, protocol=protocol, grid=grid,
+                              cv_folds=cv_folds, seed=seed)
     search = GridSearchCV(
         make_pipeline(name, seed=seed),
         param_grid(name, grid),
@@ -151,9 +164,32 @@ def tune(
     return search
 
 
-def cv_results_frame(name: str, search: GridSearchCV) -> pd.DataFrame:
-    """GridSearchCV results as a tidy table (params, mean/std test score, rank)."""
-    res = pd.DataFrame(search.cv_results_)
+@dataclass(frozen=True)
+class TuneResult:
+    """A tuned model: the refitted best candidate and the scores of every candidate.
+
+    Made from an in-process :class:`~sklearn.model_selection.GridSearchCV`
+    (:meth:`from_search`) or from per-candidate jobs
+    (:func:`ser.models.grid.select_and_refit`); the train stage saves either alike.
+    """
+
+    best_estimator: Pipeline
+    best_params: dict[str, Any]   # pipeline parameter names (``clf__C``)
+    best_score: float
+    cv_name: str                  # the splitter's class name
+    n_splits: int
+    cv_results: dict[str, Any]    # as ``GridSearchCV.cv_results_``
+
+    @classmethod
+    def from_search(cls, search: GridSearchCV) -> TuneResult:
+        return cls(best_estimator=search.best_estimator_, best_params=search.best_params_,
+                   best_score=float(search.best_score_), cv_name=type(search.cv).__name__,
+                   n_splits=int(search.n_splits_), cv_results=search.cv_results_)
+
+
+def cv_results_frame(name: str, result: TuneResult) -> pd.DataFrame:
+    """Grid-search results as a tidy table (params, mean/std test score, rank)."""
+    res = pd.DataFrame(result.cv_results)
     keep = [c for c in res.columns if c.startswith("param_")] + [
         "mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"]
     out = res[keep].rename(columns=lambda c: unprefix(name, c.removeprefix("param_")))

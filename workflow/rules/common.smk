@@ -7,6 +7,7 @@ import yaml
 
 from ser.features.sets import FEATURE_SETS as FEATURE_SET_SPECS
 from ser.features.sets import model_accepts
+from ser.models.grid import split_grids
 
 # Rules run the `python` of the environment Snakemake runs in (so .venv/bin/snakemake
 # works without activating the venv).
@@ -22,6 +23,10 @@ EXTRACTED = sorted({FEATURE_SET_SPECS[f].extracted for f in FEATURE_SETS})
 # (classical models: summary features; crnn: logmel sequences; lstm_seed: mfcc ones).
 RUNS = [f"{p}/{f}/{m}" for p in PROTOCOLS for f in FEATURE_SETS for m in MODELS
         if model_accepts(m, f)]
+
+# train.grid_jobs: models whose grid runs one tune_candidate job per candidate -> count.
+GRID_CANDIDATES = split_grids(config)
+GRID_SCORES = "data/grid/{protocol}/{feature_set}/{model}/{candidate}.json"
 
 
 def extracted_dir(wildcards):
@@ -41,6 +46,17 @@ def feature_files(wildcards):
     spec = FEATURE_SET_SPECS[wildcards.feature_set]
     return expand("{folder}/{corpus}/{table}.parquet", folder=extracted_dir(wildcards),
                   corpus=CORPORA, table=spec.tables)
+
+
+def candidate_scores(wildcards):
+    """The score files of a run's grid candidates (none unless train.grid_jobs splits it)."""
+    n = GRID_CANDIDATES.get(wildcards.model, 0)
+    return expand(GRID_SCORES, **wildcards, candidate=range(n))
+
+
+def candidates_option(wildcards, input):
+    """train.py's `--candidates FILE...` when the run's grid is split, else nothing."""
+    return f" --candidates {' '.join(input.candidates)}" if input.candidates else ""
 
 
 def resolved_params_file():
@@ -88,3 +104,4 @@ wildcard_constraints:
     feature_set="|".join(sorted(set(FEATURE_SETS) | set(EXTRACTED))),
     model="|".join(MODELS),
     protocol="|".join(PROTOCOLS),
+    candidate=r"\d+",

@@ -1,19 +1,48 @@
 RUN = "{protocol}/{feature_set}/{model}"
 
 
+rule tune_candidate:
+    """Cross-validate one grid candidate of a classical model on every training side its
+    train job tunes on (train.grid_jobs): a score file train reads to pick the best."""
+    input:
+        features=feature_files,
+        split="data/splits/{protocol}.parquet",
+        script="scripts/tune_candidate.py",
+    output:
+        scores=GRID_SCORES,
+    params:
+        settings=settings("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
+        config=PARAMS,
+        features=extracted_dir,
+    conda:
+        ENV
+    log:
+        f"logs/grid/{RUN}/{{candidate}}.log",
+    benchmark:
+        f"logs/benchmarks/grid/{RUN}/{{candidate}}.tsv"
+    shell:
+        "python {input.script} --model {wildcards.model} --candidate {wildcards.candidate}"
+        " --protocol {wildcards.protocol} --features {params.features}"
+        " --feature-set {wildcards.feature_set} --split {input.split} --out {output.scores}"
+        " --params {params.config} > {log} 2>&1"
+
+
 rule train:
     """Tune (GridSearchCV) or fit (sequence model) one model on one protocol x feature set
-    (speaker_cv: one model per fold for out-of-fold predictions, then one on every clip)."""
+    (speaker_cv: one model per fold for out-of-fold predictions, then one on every clip);
+    with train.grid_jobs, pick the best of the tune_candidate jobs' scores and refit it."""
     input:
         features=feature_files,
         split="data/splits/{protocol}.parquet",
         script="scripts/train.py",
+        candidates=candidate_scores,
     output:
         model=directory(f"models/{RUN}"),
     params:
         settings=settings("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
         config=PARAMS,
         features=extracted_dir,
+        candidates=candidates_option,
     conda:
         ENV
     log:
@@ -23,7 +52,7 @@ rule train:
     shell:
         "python {input.script} --model {wildcards.model} --protocol {wildcards.protocol}"
         " --features {params.features} --feature-set {wildcards.feature_set}"
-        " --split {input.split} --out {output.model}"
+        " --split {input.split} --out {output.model}{params.candidates}"
         " --params {params.config} > {log} 2>&1"
 
 

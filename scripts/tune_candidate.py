@@ -1,0 +1,61 @@
+"""Stage: cross-validate one grid candidate of a classical model (train.grid_jobs).
+
+    python scripts/tune_candidate.py --model svm --candidate 3 --protocol speaker \
+        --features data/features/mfcc --split data/splits/speaker.parquet \
+        --out data/grid/speaker/mfcc/svm/3.json --params params.yaml
+
+Candidate K is the K-th item of scikit-learn's ParameterGrid over the model's grid
+(numbered from 0). It is scored with the CV splits, groups, scoring and seed GridSearchCV
+uses in scripts/train.py, on every training side train.py tunes on (each speaker_cv fold
+and the final fit), and written as a small JSON file; `train.py --candidates FILE...` then
+picks the best candidate from all files and refits it. Reads params sections corpora,
+train and the model's own section.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ser.stage import read_params, run_stage, stage_parser
+
+
+def main(argv=None) -> int:
+    from ser.models import CLASSICAL_MODELS, model_spec
+    from ser.splits import PROTOCOLS
+
+    parser = stage_parser(__doc__)
+    parser.add_argument("--model", required=True, choices=CLASSICAL_MODELS)
+    parser.add_argument("--candidate", type=int, required=True, metavar="K",
+                        help="grid candidate number (0 = first of ParameterGrid's order)")
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--features", type=Path, required=True,
+                        help="folder of the extracted feature set (a variant's base set)")
+    parser.add_argument("--feature-set", default=None,
+                        help="feature set name, e.g. egemaps_spk (default: the folder's name)")
+    parser.add_argument("--split", type=Path, required=True, help="split Parquet")
+    parser.add_argument("--out", type=Path, required=True, help="score file (JSON) to write")
+    args = parser.parse_args(argv)
+
+    from ser.data import load_protocol_data
+    from ser.models.grid import check_candidate, write_scores
+    from ser.settings import TrainSettings
+    from ser.training import tune_candidate
+
+    params = read_params(args.params)
+    spec = model_spec(args.model)
+    section = params[spec.section]
+    check_candidate(args.model, section["grid"], args.candidate)  # before loading any data
+    data = load_protocol_data(split_path=args.split, features_dir=args.features,
+                              corpora=list(params["corpora"]), feature_set=args.feature_set)
+    doc = tune_candidate(spec, args.protocol, data, index=args.candidate,
+                         settings=TrainSettings.from_section(params["train"]),
+                         section=section)
+    write_scores(args.out, doc)
+    means = ", ".join(f"{name} {fit['mean_test_score']:.3f}" for name, fit in doc["fits"].items())
+    print(f"{args.model}/{args.protocol} candidate {args.candidate}/{doc['n_candidates']} "
+          f"{doc['params']}: mean CV {params['train']['scoring']} {means} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)
