@@ -87,22 +87,35 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.out and not args.segments:
         raise SerError("--out is the timeline folder of --segments; add --segments or leave "
                        "--out out")
-    from ser.inference import LOW_CONFIDENCE_RATIO, Predictor, clip_notes, default_model_dir
+    from ser.inference import (
+        LOW_CONFIDENCE_RATIO,
+        FeaturePrefetch,
+        Predictor,
+        clip_notes,
+        default_model_dir,
+    )
 
     ratio = LOW_CONFIDENCE_RATIO if args.confidence_ratio is None else args.confidence_ratio
     if ratio <= 0:
         raise SerError("--confidence-ratio must be positive")
 
     model_dir = Path(args.model) if args.model else default_model_dir()
-    predictor = Predictor.load(model_dir)
     files = collect_files(args.file)
+    # Features are extracted in a second process while this one loads the model.
+    prefetch = None if args.segments else FeaturePrefetch(model_dir, files)
+    try:
+        predictor = Predictor.load(model_dir)
+    except BaseException:
+        if prefetch is not None:
+            prefetch.close()
+        raise
     if not args.json:
         print(f"model: {display_path(model_dir)} ({predictor.display_name})", flush=True)
     for warning in predictor.warnings():
         print(f"warning: {display_path(warning)}", file=sys.stderr, flush=True)
     if args.segments:
         return _segments(args, predictor, model_dir, files)
-    ok, proba, failures = predictor.predict_files(files)
+    ok, proba, failures = predictor.predict_files(files, prefetched=prefetch)
     labels = predictor.labels
     answers = []
     for path, p in zip(ok, proba, strict=True):

@@ -162,47 +162,106 @@ class Predictor:
         Returns ``(ok_paths, seqs, summaries, failures)`` where ``failures`` is a
         list of ``(path, message)`` for files that could not be read.
         """
-        from ser.features import features_from_file
-
         if self.card.get("transductive"):
             raise SerError(f"{self.model_dir}: trained on speaker-normalised features "
                            "(transductive: it needs a batch of each speaker's clips); it "
                            "cannot classify single recordings - use a plain feature set's model")
-        extract = features_from_file
-        if self.card["feature_params"].get("feature_set", "mfcc") != "mfcc":
-            extract = self._features_of_set
-        ok, seqs, summaries, failures = [], [], [], []
-        for path in paths:
-            try:
-                seq, summary = extract(path, params=self.card["feature_params"])
-            except SerError as exc:
-                failures.append((str(path), str(exc)))
-                continue
-            ok.append(str(path))
-            seqs.append(seq)
-            summaries.append(summary)
-        arr = np.vstack(summaries) if summaries else np.empty((0, 0))
-        return ok, seqs, arr, failures
+        return features_for_files(paths, self.card["feature_params"])
 
-    def _features_of_set(self, path: str | Path, *, params: dict[str, Any]):
-        """``(sequence, summary)`` of one file for the non-MFCC feature sets."""
-        if params["feature_set"] == "logmel":
-            from ser.features.logmel import logmel_from_file
-
-            seq = logmel_from_file(path, params=params["signal"], n_mels=params["n_mels"],
-                                   deltas=params["deltas"])
-            return seq, np.empty(0)
-        from ser.features.summaries import file_feature_vector
-
-        vec, _ = file_feature_vector(params["feature_set"], path, params=params["signal"])
-        return None, vec
-
-    def predict_files(self, paths: list[str | Path]):
-        """``(ok_paths, proba, failures)`` for audio files."""
-        ok, seqs, summaries, failures = self.features_for_files(paths)
+    def predict_files(self, paths: list[str | Path], *, prefetched: FeaturePrefetch | None = None):
+        """``(ok_paths, proba, failures)`` for audio files (their features from
+        ``prefetched`` when it extracted them with this model's parameters)."""
+        features = prefetched.result(self.card) if prefetched is not None else None
+        ok, seqs, summaries, failures = features or self.features_for_files(paths)
         if not ok:
             return ok, np.empty((0, len(self.labels))), failures
         return ok, self.proba_from_features(seqs, summaries), failures
+
+
+def features_for_files(paths: list[str | Path], feature_params: dict[str, Any]):
+    """``(ok_paths, seqs, summaries, failures)`` of audio files for a model whose card holds
+    ``feature_params`` (any feature set); see :meth:`Predictor.features_for_files`."""
+    from ser.features import features_from_file
+
+    extract = features_from_file
+    if feature_params.get("feature_set", "mfcc") != "mfcc":
+        extract = _features_of_set
+    ok, seqs, summaries, failures = [], [], [], []
+    for path in paths:
+        try:
+            seq, summary = extract(path, params=feature_params)
+        except SerError as exc:
+            failures.append((str(path), str(exc)))
+            continue
+        ok.append(str(path))
+        seqs.append(seq)
+        summaries.append(summary)
+    arr = np.vstack(summaries) if summaries else np.empty((0, 0))
+    return ok, seqs, arr, failures
+
+
+def _features_of_set(path: str | Path, *, params: dict[str, Any]):
+    """``(sequence, summary)`` of one file for the non-MFCC feature sets."""
+    if params["feature_set"] == "logmel":
+        from ser.features.logmel import logmel_from_file
+
+        seq = logmel_from_file(path, params=params["signal"], n_mels=params["n_mels"],
+                               deltas=params["deltas"])
+        return seq, np.empty(0)
+    from ser.features.summaries import file_feature_vector
+
+    vec, _ = file_feature_vector(params["feature_set"], path, params=params["signal"])
+    return None, vec
+
+
+class FeaturePrefetch:
+    """The features of the files to classify, extracted in a forked process while the model
+    loads in this one.
+
+    Loading a model imports scikit-learn (or Keras) and the features import librosa;
+    each takes seconds of start-up, so on two or more cores ``predict.py`` overlaps them.
+    The child reads only the feature parameters from the model's ``card.json`` (numbers;
+    no code from the folder runs); :meth:`result` hands its features over only if the card
+    that :func:`ser.models.store.load_model` then verified holds the same parameters,
+    and returns ``None`` (extract again, in this process) on any difference or failure.
+    """
+
+    def __init__(self, model_dir: str | Path, paths: list[str | Path]) -> None:
+        import json
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._future = None
+        self._pool = None
+        try:
+            card = json.loads((Path(model_dir) / "card.json").read_text())
+            self.feature_params = dict(card["feature_params"])
+            if card.get("transductive") or (os.cpu_count() or 1) < 2 or \
+                    "fork" not in multiprocessing.get_all_start_methods():
+                return
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+            self._future = self._pool.submit(features_for_files, list(paths),
+                                             self.feature_params)
+        except Exception:  # noqa: BLE001 - any problem: no prefetch, extract as usual
+            self.close()
+
+    def result(self, card: dict[str, Any]):
+        """The prefetched features if they were made with ``card``'s parameters, else None."""
+        try:
+            if self._future is None or card.get("feature_params") != self.feature_params:
+                return None
+            return self._future.result()
+        except Exception:  # noqa: BLE001 - the parent extracts again and reports properly
+            return None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._future = None
 
 
 #: A top probability below this multiple of chance (1 / number of emotions) gets a

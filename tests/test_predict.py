@@ -165,3 +165,25 @@ def test_ser_evaluate_on_real_folder(shared_data, svm, tmp_path):
     assert {"accuracy", "uar", "f1_macro", "ci95"} <= set(m)
     details = json.loads((out / "details.json").read_text())
     assert sum(row["support"] for row in details["per_class"].values()) == 716
+
+
+def test_prefetched_features_are_the_ones_the_model_would_extract(demo_project, svm):
+    """predict.py extracts features in a forked process while the model loads; they must be
+    exactly what the verified model extracts itself, and unused when its card differs."""
+    from ser.inference import FeaturePrefetch, Predictor
+
+    clips = sorted((demo_project / "data" / "demo" / "ravdess").rglob("*.wav"))[:3]
+    files = [*clips, demo_project / "missing.wav"]
+    predictor = Predictor.load(svm)
+    prefetch = FeaturePrefetch(svm, files)
+    assert prefetch._future is not None  # forked (Linux, 2+ cores)
+    ok, seqs, summaries, failures = prefetch.result(predictor.card)
+    ok2, seqs2, summaries2, failures2 = predictor.features_for_files(files)
+    assert ok == ok2 and failures == failures2 and len(failures) == 1
+    np.testing.assert_array_equal(summaries, summaries2)
+    for a, b in zip(seqs, seqs2, strict=True):
+        np.testing.assert_array_equal(a, b)
+    changed = json.loads(json.dumps(predictor.card))
+    changed["feature_params"]["n_mfcc"] = 13
+    assert FeaturePrefetch(svm, clips).result(changed) is None
+    assert FeaturePrefetch(demo_project / "no-such-model", clips).result(predictor.card) is None

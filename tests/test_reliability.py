@@ -20,6 +20,8 @@ import soundfile as sf
 
 from ser.errors import SerError
 
+ROOT = Path(__file__).resolve().parents[1]
+
 # ----------------------------------------------------------------- helpers
 
 
@@ -36,10 +38,10 @@ def fitted(kind: str):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ser.models.classical import make_pipeline
+    from ser.models.classical import CLASSICAL_MODELS, make_pipeline
 
     basic = ["svm", "knn", "random_forest", "decision_tree"]
-    if kind in basic:
+    if kind in CLASSICAL_MODELS:
         model = make_pipeline(kind, seed=0)
     elif kind == "hist_gradient_boosting":
         model = Pipeline([("scale", "passthrough"),
@@ -53,8 +55,8 @@ def fitted(kind: str):
     return model.fit(X, y)
 
 
-MODEL_KINDS = ["svm", "knn", "random_forest", "decision_tree", "hist_gradient_boosting",
-               "voting_soft"]
+MODEL_KINDS = ["svm", "logreg", "knn", "random_forest", "decision_tree", "hist_gb", "ensemble",
+               "hist_gradient_boosting", "voting_soft"]
 
 
 def card_for(model, **extra):
@@ -88,16 +90,32 @@ def test_every_model_kind_saves_and_loads(tmp_path, kind):
 
 
 def test_trusted_types_are_exactly_what_our_pipelines_need(tmp_path):
-    import skops.io as sio
+    """Every model kind saved, then listed by skops in a fresh process that imports it
+    the way :func:`ser.models.store.skops_io` does (no scan of all of scikit-learn, so
+    the estimators are listed too): exactly the allow-list, and the scan was skipped."""
+    import subprocess
+    import sys
 
-    from ser.models.store import TRUSTED_TYPES
+    from ser.models.store import TRUSTED_ESTIMATORS, TRUSTED_TYPES, skops_io
 
-    needed = set()
     for kind in MODEL_KINDS:
-        sio.dump(fitted(kind), tmp_path / f"{kind}.skops")
-        needed |= set(sio.get_untrusted_types(file=tmp_path / f"{kind}.skops"))
-    assert needed == set(TRUSTED_TYPES)
-    assert not any(t.endswith(".") for t in TRUSTED_TYPES)  # exact names, never a prefix
+        skops_io().dump(fitted(kind), tmp_path / f"{kind}.skops")
+    script = (
+        "import json, sys\n"
+        "from ser.models.store import skops_io\n"
+        "sio = skops_io()\n"
+        "needed = set()\n"
+        "for f in sys.argv[1:]:\n"
+        "    needed |= set(sio.get_untrusted_types(file=f))\n"
+        "print(json.dumps({'needed': sorted(needed),\n"
+        "                  'scanned': 'sklearn.semi_supervised' in sys.modules}))\n")
+    out = subprocess.run([sys.executable, "-c", script,
+                          *map(str, sorted(tmp_path.glob("*.skops")))],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    result = json.loads(out.stdout)
+    assert not result["scanned"]
+    assert set(result["needed"]) == set(TRUSTED_TYPES | TRUSTED_ESTIMATORS)
+    assert not any(t.endswith(".") for t in TRUSTED_TYPES | TRUSTED_ESTIMATORS)  # exact names
 
 
 def exec_pipeline(marker: Path):

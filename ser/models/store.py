@@ -43,9 +43,9 @@ CHECKSUMS = "SHA256SUMS"
 CARD_SCHEMA_PATH = Path(str(resources.files("ser") / "schemas" / "card.schema.yaml"))
 
 #: Exact type names a skops file may reference beyond skops' built-in safe set
-#: (scikit-learn estimators, numpy arrays and dtypes). These are the types our
-#: saved pipelines contain - SVC, KNN (KD tree), random forest, decision tree,
-#: HistGradientBoosting and a soft-voting ensemble of them; the list is
+#: (numpy arrays and dtypes, builtins). These are the types our saved pipelines
+#: contain - SVC, KNN (KD tree), random forest, decision tree, HistGradientBoosting
+#: and a soft-voting ensemble of them, each behind a scaler in a Pipeline; the list is
 #: regenerated and checked by ``tests/test_reliability.py`` (saves every kind).
 #: Nothing is trusted by module prefix.
 TRUSTED_TYPES: frozenset[str] = frozenset({
@@ -55,6 +55,45 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "sklearn.tree._tree.Tree",
     "sklearn.utils._bunch.Bunch",
 })
+#: The scikit-learn estimators among them. skops trusts every scikit-learn estimator by
+#: default, but only after importing all of scikit-learn to list them (about a second
+#: of predict.py's start-up); :func:`skops_io` skips that scan, so these are named too.
+TRUSTED_ESTIMATORS: frozenset[str] = frozenset({
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._voting.VotingClassifier",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.neighbors._classification.KNeighborsClassifier",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.svm._classes.SVC",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+})
+
+
+def skops_io() -> Any:
+    """``skops.io``, imported without its scan of every scikit-learn estimator.
+
+    At import, skops lists all of scikit-learn's estimators (``all_estimators``, which
+    imports every scikit-learn module) to trust them by default. The models here need
+    only :data:`TRUSTED_ESTIMATORS`, which :func:`load_model` names explicitly, so the
+    scan is replaced by an empty list. If skops was imported already (or imports the
+    function some other way) the scan simply happens: slower, equally safe.
+    """
+    import sys
+
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.utils
+
+    scan = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    try:
+        import skops.io
+    finally:
+        sklearn.utils.all_estimators = scan
+    return skops.io
 
 
 def save_model(out_dir: str | Path, model: Any, card: dict[str, Any],
@@ -68,9 +107,7 @@ def save_model(out_dir: str | Path, model: Any, card: dict[str, Any],
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         if card["format"] == "skops":
-            import skops.io as sio
-
-            sio.dump(model, tmp / "model.skops")
+            skops_io().dump(model, tmp / "model.skops")
         else:
             model.save(tmp / "model.keras")
         (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
@@ -321,14 +358,13 @@ def load_model(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
 
 
 def _load_skops(path: Path) -> Any:
-    import skops.io as sio
-
+    sio = skops_io()
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # noqa: BLE001 - any failure of a foreign file is one line
         raise SerError(f"{path}: not a readable skops model ({_reason(exc)}); "
                        "retrain the model") from None
-    refused = sorted(t for t in untrusted if t not in TRUSTED_TYPES)
+    refused = sorted(t for t in untrusted if t not in TRUSTED_TYPES | TRUSTED_ESTIMATORS)
     if refused:
         raise SerError(f"{path}: refuses to load untrusted types {refused}; only the "
                        "scikit-learn types our pipelines contain are accepted "
