@@ -14,6 +14,10 @@ rule train:
         settings=settings("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
         config=PARAMS,
         features=extracted_dir,
+    threads: train_resource("threads")
+    resources:
+        mem_mb=train_resource("mem_mb"),
+        runtime=train_resource("runtime"),
     conda:
         ENV
     log:
@@ -44,6 +48,10 @@ rule evaluate:
         config=PARAMS,
         features=extracted_dir,
         out=subpath(output.metrics, parent=True),
+    threads: RESOURCES["evaluate"]["threads"]
+    resources:
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
     conda:
         ENV
     log:
