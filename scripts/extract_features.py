@@ -1,4 +1,4 @@
-"""Stage: features of one corpus with one feature set.
+r"""Stage: features of one corpus with one feature set.
 
     python scripts/extract_features.py --feature-set mfcc --corpus tess \
         --manifest data/manifests/tess.parquet --out data/features/mfcc/tess --params params.yaml

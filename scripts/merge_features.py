@@ -1,4 +1,4 @@
-"""Stage: merge the shards of one feature set of one corpus into its feature folder.
+r"""Stage: merge the shards of one feature set of one corpus into its feature folder.
 
     python scripts/merge_features.py --out data/features/mfcc/tess \
         data/shards/mfcc/tess/1-of-3 data/shards/mfcc/tess/2-of-3 data/shards/mfcc/tess/3-of-3

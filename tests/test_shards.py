@@ -128,6 +128,19 @@ def test_merge_refuses_incomplete_or_mixed_shards(corpus, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing that looks finished
 
 
+def test_merge_stage_says_what_is_wrong_in_one_line(tmp_path, capsys):
+    import runpy
+
+    from ser.cli import run_cli
+
+    main = runpy.run_path(str(ROOT / "scripts" / "merge_features.py"))["main"]
+    assert run_cli(main, ["--out", str(tmp_path / "out"), str(tmp_path / "1-of-2"),
+                          str(tmp_path / "2-of-2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / '1-of-2'}: not a finished shard (no shard.json); " \
+        "rerun its extraction"
+
+
 _STREAM_SCRIPT = """
 import json, sys, numpy as np, pyarrow as pa
 from pathlib import Path

@@ -190,9 +190,10 @@ def _written_schema(path: Path) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(stored)))
 
 
-def _stream(parts: Sequence[Path], dest: Path, writer_for) -> int:
+def _stream(parts: Sequence[Path], dest: Path, writer_for, done=lambda: None) -> int:
     """Copy the rows of ``parts`` in order into ``dest`` in row groups of
-    :data:`ROW_GROUP_ROWS` rows (the last one shorter), one row group in memory at a time."""
+    :data:`ROW_GROUP_ROWS` rows (the last one shorter), one row group in memory at a time
+    (``done`` is called after each part)."""
     schema = _written_schema(parts[0])
     n_rows = 0
     with writer_for(dest, schema) as writer:
@@ -213,6 +214,7 @@ def _stream(parts: Sequence[Path], dest: Path, writer_for) -> int:
                 n_rows += batch.num_rows
                 while buffered >= ROW_GROUP_ROWS:
                     flush(ROW_GROUP_ROWS)
+            done()
         if buffered:
             flush(buffered)
     return n_rows
@@ -239,7 +241,7 @@ def merge_shards(folders: Sequence[str | Path], out_dir: str | Path, *,
         The corpus' feature folder, replaced atomically: the same files and bytes as an
         unsharded extraction of the whole manifest.
     progress
-        Show a progress bar over the tables.
+        Show a progress bar over the shards' tables.
 
     Raises
     ------
@@ -274,20 +276,19 @@ def merge_shards(folders: Sequence[str | Path], out_dir: str | Path, *,
     fingerprint = _fingerprint([*summaries, *sequences])
     pooled = b"pandas" in (pq.read_schema(summaries[0]).metadata or {})
     with atomic_path(out_dir) as tmp, \
-            tqdm(total=1 + bool(sequences), unit="table", desc="merge", disable=not progress,
-                 file=sys.stderr) as bar:
+            tqdm(total=len(summaries) + len(sequences), unit="part", desc="merge",
+                 disable=not progress, file=sys.stderr) as bar:
         tmp.mkdir()
         if pooled:
             n_rows = _pool_frames(summaries, tmp / SUMMARY_FILE, fingerprint)
+            bar.update(len(summaries))
         else:
-            n_rows = _stream(summaries, tmp / SUMMARY_FILE, summary_writer)
-        bar.update()
+            n_rows = _stream(summaries, tmp / SUMMARY_FILE, summary_writer, bar.update)
         if sequences:
-            n_seq = _stream(sequences, tmp / SEQUENCES_FILE, sequences_writer)
+            n_seq = _stream(sequences, tmp / SEQUENCES_FILE, sequences_writer, bar.update)
             if n_seq != n_rows:
                 raise SerError(f"the shards hold {n_rows} summary rows but {n_seq} "
                                "sequences; rerun the feature shards")
-            bar.update()
         (tmp / SKIPPED_FILE).write_bytes(header + b"".join(skipped_lines))
     return ExtractionResult(out_dir=Path(out_dir), n_files=n_files, n_rows=n_rows,
                             skipped=skipped, workers=1, seconds=time.perf_counter() - start)
