@@ -75,6 +75,9 @@ def validate_params(params: Any, *, source: str = "params") -> None:
         raise ConfigError(f"{source}: no model of train.models can read a feature set of "
                           "train.feature_sets (classical models need summary sets, crnn "
                           "logmel, lstm_seed mfcc)")
+    from ser.scale import check_resources
+
+    check_resources(params.get("resources") or {}, source=source)
     if "cross_corpus" in train["protocols"]:
         corpora = params["corpora"]
         test = params["splits"]["cross_corpus_test"]

@@ -69,13 +69,16 @@ class Job:
     inputs: list[str]
     outputs: dict[str, str]
     params: list[str]
+    threads: int = 1
+    resources: dict[str, int] | None = None  # mem_mb, runtime (minutes): not in dvc.yaml
 
 
 def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = False,
-                   configfiles: Sequence[str | Path] = ()) -> list[Job]:
+                   configfiles: Sequence[str | Path] = (), cores: int = 1) -> list[Job]:
     """Every job of the workflow for the current ``params.yaml``, in a stable order
     (``pending_only``: just those Snakemake would run now; ``configfiles``: settings
-    that replace params.yaml's, as ``snakemake --configfile`` does)."""
+    that replace params.yaml's, as ``snakemake --configfile`` does; ``cores``: as
+    ``--cores``, which caps every job's threads)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -88,7 +91,7 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
     with contextlib.redirect_stdout(io.StringIO()), \
             SnakemakeApi(OutputSettings(quiet={"all"})) as api:
         workflow_api = api.workflow(
-            resource_settings=ResourceSettings(cores=1), snakefile=Path(snakefile),
+            resource_settings=ResourceSettings(cores=cores), snakefile=Path(snakefile),
             config_settings=ConfigSettings(configfiles=[Path(f) for f in configfiles]))
         workflow = workflow_api.dag(dag_settings=DAGSettings(forceall=force)) \
             .workflow_api._workflow
@@ -114,8 +117,11 @@ def _job(job) -> Job:
     named = set(outputs.values())
     outputs.update({str(o): str(o) for o in job.output if str(o) not in named})
     settings = job.params.get("settings", {}) if hasattr(job.params, "get") else {}
+    resources = {k: job.resources.get(k) for k in ("mem_mb", "runtime")
+                 if job.resources.get(k) is not None}
     return Job(name, job.rule.name, wildcards, " ".join(command.split()),
-               list(dict.fromkeys(str(i) for i in job.input)), outputs, [str(k) for k in settings])
+               list(dict.fromkeys(str(i) for i in job.input)), outputs, [str(k) for k in settings],
+               threads=job.threads, resources=resources)
 
 
 def dvc_document(jobs: Sequence[Job]) -> dict[str, Any]:

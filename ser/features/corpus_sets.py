@@ -41,11 +41,13 @@ import pyarrow.parquet as pq
 from ser.errors import SerError
 from ser.features.extract import (
     METADATA_KEY,
+    ROW_GROUP_ROWS,
     SEQUENCES_FILE,
     SKIPPED_FILE,
     SUMMARY_FILE,
     ExtractionResult,
     resolve_workers,
+    sequences_writer,
 )
 from ser.features.mfcc import FeatureParams, feature_params_fingerprint
 from ser.io import atomic_path
@@ -54,18 +56,31 @@ from ser.io import atomic_path
 LOGMEL_VERSION = 1
 
 
-def _manifest(manifest: str | Path | pd.DataFrame) -> pd.DataFrame:
+def _manifest(manifest: str | Path | pd.DataFrame,
+              rows: tuple[int, int] | None = None) -> pd.DataFrame:
     if isinstance(manifest, pd.DataFrame):
-        return manifest.reset_index(drop=True)
-    from ser.tables import read_table
+        table = manifest.reset_index(drop=True)
+    else:
+        from ser.tables import read_table
 
-    return read_table(manifest, what="manifest", hint="run the manifest stage first")
+        table = read_table(manifest, what="manifest", hint="run the manifest stage first")
+    if rows is not None:  # one shard: a contiguous slice of the rows
+        table = table.iloc[rows[0]:rows[1]].reset_index(drop=True)
+    return table
 
 
 def _with_metadata(table: pa.Table, fingerprint: dict[str, Any]) -> pa.Table:
     meta = dict(table.schema.metadata or {})
     meta[METADATA_KEY] = json.dumps(fingerprint, sort_keys=True).encode()
     return table.replace_schema_metadata(meta)
+
+
+def write_summary_frame(frame: pd.DataFrame, fingerprint: dict[str, Any],
+                        path: str | Path) -> None:
+    """Write a summary table built in memory (summary sets, logmel's clip index) with its
+    fingerprint; the shard merge writes the pooled shards through it too."""
+    pq.write_table(_with_metadata(pa.Table.from_pandas(frame, preserve_index=False),
+                                  fingerprint), path)
 
 
 def _write_skipped(path: Path, skipped: list[tuple[str, str]]) -> None:
@@ -75,8 +90,9 @@ def _write_skipped(path: Path, skipped: list[tuple[str, str]]) -> None:
         writer.writerows(skipped)
 
 
-def _check_rows(n_rows: int, n_files: int, skipped: list[tuple[str, str]]) -> None:
-    if n_rows == 0:
+def _check_rows(n_rows: int, n_files: int, skipped: list[tuple[str, str]], *,
+                shard: bool = False) -> None:
+    if n_rows == 0 and not shard:
         first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise SerError(f"none of the {n_files} files could be decoded{first}; "
                        "check the manifest paths and the audio files")
@@ -84,7 +100,8 @@ def _check_rows(n_rows: int, n_files: int, skipped: list[tuple[str, str]]) -> No
 
 def extract_summary_set(manifest: str | Path | pd.DataFrame, out_dir: str | Path, *,
                         name: str, params: Mapping[str, Any], workers: int | None = None,
-                        progress: bool = True, desc: str | None = None) -> ExtractionResult:
+                        progress: bool = True, desc: str | None = None,
+                        rows: tuple[int, int] | None = None) -> ExtractionResult:
     """Write ``summary.parquet`` + ``skipped.csv`` of summary feature set ``name``.
 
     Parameters
@@ -101,25 +118,29 @@ def extract_summary_set(manifest: str | Path | pd.DataFrame, out_dir: str | Path
         Processes (``None``: ``params['workers']``; 0: all cores).
     progress, desc
         tqdm progress bar on stderr and its label.
+    rows
+        ``(start, stop)``: only these manifest rows (one shard, see
+        :mod:`ser.features.shards`); a shard of which no clip decodes writes only
+        ``skipped.csv``.
     """
     from ser.features.summaries import extract_feature_set, feature_set_fingerprint
 
     start = time.perf_counter()
-    table = _manifest(manifest)
+    table = _manifest(manifest, rows)
     n_workers = resolve_workers(workers, params={"workers": params.get("workers", 1)})
     paths = [str(p) for p in table["path"]]
     feats, skipped = extract_feature_set(paths, name, params=params, workers=n_workers,
                                          progress=progress)
     for path, reason in skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
-    _check_rows(len(feats), len(paths), skipped)
-    rows = table.set_index(table["path"].astype(str)).loc[feats["path"]].reset_index(drop=True)
-    out = pd.concat([rows, feats.drop(columns="path").reset_index(drop=True)], axis=1)
+    _check_rows(len(feats), len(paths), skipped, shard=rows is not None)
+    base = table.set_index(table["path"].astype(str)).loc[feats["path"]].reset_index(drop=True)
+    out = pd.concat([base, feats.drop(columns="path").reset_index(drop=True)], axis=1)
     fingerprint = feature_set_fingerprint(name, params)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        pq.write_table(_with_metadata(pa.Table.from_pandas(out, preserve_index=False),
-                                      fingerprint), tmp / SUMMARY_FILE)
+        if len(out):
+            write_summary_frame(out, fingerprint, tmp / SUMMARY_FILE)
         _write_skipped(tmp / SKIPPED_FILE, skipped)
     return ExtractionResult(out_dir=Path(out_dir), n_files=len(paths), n_rows=len(out),
                             skipped=skipped, workers=n_workers,
@@ -158,19 +179,23 @@ def _init_worker() -> None:
 
 def extract_logmel(manifest: str | Path | pd.DataFrame, out_dir: str | Path, *,
                    params: Mapping[str, Any], workers: int | None = None,
-                   progress: bool = True, desc: str = "logmel") -> ExtractionResult:
+                   progress: bool = True, desc: str = "logmel",
+                   rows: tuple[int, int] | None = None) -> ExtractionResult:
     """Write the ``logmel`` sequences (``n_mels`` bands + ``deltas``) of every clip.
 
     ``params`` is the ``mfcc:`` section (decoding) with the ``logmel:`` section
     (``n_mels``, ``deltas``, ``workers``) under ``options``. Sequences keep their length;
-    sequence models crop/pad them (:func:`ser.features.logmel.fix_length`).
+    sequence models crop/pad them (:func:`ser.features.logmel.fix_length`). ``rows``:
+    only these manifest rows (one shard); a shard of which no clip decodes writes only
+    ``skipped.csv``. Sequences are written in row groups of
+    :data:`ser.features.extract.ROW_GROUP_ROWS` rows, so a merge of shards can stream.
     """
     from tqdm import tqdm
 
     start = time.perf_counter()
     fp = FeatureParams.from_mapping(params)
     n_mels, deltas = int(params["options"]["n_mels"]), int(params["options"]["deltas"])
-    table = _manifest(manifest)
+    table = _manifest(manifest, rows)
     items = [(i, str(p)) for i, p in enumerate(table["path"])]
     n_workers = resolve_workers(workers, params={"workers": params.get("workers", 1)})
     results: list[tuple[int, np.ndarray | None, str]] = []
@@ -190,22 +215,24 @@ def extract_logmel(manifest: str | Path | pd.DataFrame, out_dir: str | Path, *,
     for path, reason in skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     good = [(i, seq) for i, seq, _ in results if seq is not None]
-    _check_rows(len(good), len(items), skipped)
-    rows = table.iloc[[i for i, _ in good]].reset_index(drop=True)
-    rows["n_frames"] = np.array([s.shape[0] for _, s in good], dtype=np.int32)
+    _check_rows(len(good), len(items), skipped, shard=rows is not None)
+    index = table.iloc[[i for i, _ in good]].reset_index(drop=True)
+    index["n_frames"] = np.array([s.shape[0] for _, s in good], dtype=np.int32)
     seqs = pa.table({
-        "path": pa.array(rows["path"].astype(str)),
-        "n_frames": pa.array(rows["n_frames"], pa.int32()),
+        "path": pa.array(index["path"].astype(str)),
+        "n_frames": pa.array(index["n_frames"], pa.int32()),
         "n_coeffs": pa.array([s.shape[1] for _, s in good], pa.int32()),
         "mfcc": pa.array([s.ravel() for _, s in good], pa.list_(pa.float32())),
     })
     fingerprint = logmel_fingerprint(params)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        pq.write_table(_with_metadata(pa.Table.from_pandas(rows, preserve_index=False),
-                                      fingerprint), tmp / SUMMARY_FILE)
-        pq.write_table(_with_metadata(seqs, fingerprint), tmp / SEQUENCES_FILE)
+        if good:
+            write_summary_frame(index, fingerprint, tmp / SUMMARY_FILE)
+            seqs = _with_metadata(seqs, fingerprint)
+            with sequences_writer(tmp / SEQUENCES_FILE, seqs.schema) as writer:
+                writer.write_table(seqs, row_group_size=ROW_GROUP_ROWS)
         _write_skipped(tmp / SKIPPED_FILE, skipped)
-    return ExtractionResult(out_dir=Path(out_dir), n_files=len(items), n_rows=len(rows),
+    return ExtractionResult(out_dir=Path(out_dir), n_files=len(items), n_rows=len(index),
                             skipped=skipped, workers=n_workers,
                             seconds=time.perf_counter() - start)

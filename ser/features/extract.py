@@ -306,6 +306,24 @@ def _read_manifest(manifest: str | Path | pd.DataFrame | pa.Table) -> pa.Table:
     return table.combine_chunks()
 
 
+def summary_writer(path: str | Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """The writer of a streamed ``summary.parquet`` (also used by the shard merge).
+
+    Dictionary-encodes only the text columns (never the floats) and uses snappy:
+    zstd saves ~7% on float data but doubles write time.
+    """
+    text = [f.name for f in schema
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_dictionary(f.type)]
+    return pq.ParquetWriter(path, schema, compression="snappy", use_dictionary=text)
+
+
+def sequences_writer(path: str | Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """The writer of every ``sequences.parquet`` (snappy, no dictionary); tables are
+    written in row groups of :data:`ROW_GROUP_ROWS` rows."""
+    return pq.ParquetWriter(path, schema, compression="snappy", use_dictionary=False)
+
+
 class _ParquetSink:
     """Buffers finished rows and writes fixed-size row groups to both files."""
 
@@ -324,15 +342,8 @@ class _ParquetSink:
             [pa.field("path", pa.string()), pa.field("n_frames", pa.int32()),
              pa.field("n_coeffs", pa.int32()), pa.field("mfcc", pa.list_(pa.float32()))],
             metadata=metadata)
-        # Dictionary-encode only the manifest's text columns (never the floats)
-        # and use snappy: zstd saves ~7% on float data but doubles write time.
-        text = [f.name for f in manifest.schema
-                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-                or pa.types.is_dictionary(f.type)]
-        self.summary_writer = pq.ParquetWriter(folder / SUMMARY_FILE, self.summary_schema,
-                                               compression="snappy", use_dictionary=text)
-        self.seq_writer = pq.ParquetWriter(folder / SEQUENCES_FILE, self.seq_schema,
-                                           compression="snappy", use_dictionary=False)
+        self.summary_writer = summary_writer(folder / SUMMARY_FILE, self.summary_schema)
+        self.seq_writer = sequences_writer(folder / SEQUENCES_FILE, self.seq_schema)
         self.rows: list[int] = []
         self.seqs: list[np.ndarray] = []
         self.summaries: list[np.ndarray] = []
@@ -406,6 +417,7 @@ def extract_features(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
     desc: str = "mfcc",
+    rows: tuple[int, int] | None = None,
 ) -> ExtractionResult:
     """Extract every manifest clip's features into ``out_dir`` (see module docstring).
 
@@ -428,6 +440,9 @@ def extract_features(
         Show a tqdm progress bar on stderr.
     desc
         Progress-bar label.
+    rows
+        ``(start, stop)``: extract only these manifest rows (one shard, see
+        :mod:`ser.features.shards`); a shard of which no clip decodes is not an error.
 
     Returns
     -------
@@ -445,6 +460,8 @@ def extract_features(
     if chunk_size < 1:
         raise SerError(f"chunk_size must be >= 1, got {chunk_size}")
     table = _read_manifest(manifest)
+    if rows is not None:
+        table = table.slice(rows[0], max(0, rows[1] - rows[0]))
     paths = [str(p) for p in table.column("path").to_pylist()]
     n_files = len(paths)
     n_workers = min(n_workers, -(-n_files // chunk_size))
@@ -477,7 +494,7 @@ def extract_features(
                 sink.close(flush=False)
                 raise
             sink.close()
-        if sink.n_rows == 0:
+        if sink.n_rows == 0 and rows is None:
             first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
             raise SerError(f"none of the {n_files} files could be decoded{first}; "
                            "check the manifest paths and the audio files")

@@ -7,7 +7,9 @@ import yaml
 
 from ser.features.sets import FEATURE_SETS as FEATURE_SET_SPECS
 from ser.features.sets import model_accepts
+from ser.models import MODEL_SPECS
 from ser.models.grid import split_grids
+from ser.scale import feature_shards, rule_resources, train_kind
 
 # Rules run the `python` of the environment Snakemake runs in (so .venv/bin/snakemake
 # works without activating the venv).
@@ -27,6 +29,38 @@ RUNS = [f"{p}/{f}/{m}" for p in PROTOCOLS for f in FEATURE_SETS for m in MODELS
 # train.grid_jobs: models whose grid runs one tune_candidate job per candidate -> count.
 GRID_CANDIDATES = split_grids(config)
 GRID_SCORES = "data/grid/{protocol}/{feature_set}/{model}/{candidate}.json"
+
+
+# Feature extraction jobs per corpus (shards: in params.yaml). A corpus with 1 is
+# extracted by one job (features / summary_features); with S > 1 by S feature_shard jobs
+# whose merge (merge_features / merge_summary_features) writes the same files.
+SHARDS = {corpus: feature_shards(config, corpus) for corpus in CORPORA}
+# What each job asks a scheduler for (resources: in params.yaml; profiles/slurm passes
+# threads, mem_mb and runtime to sbatch). Feature jobs' threads are the set's workers.
+RESOURCES = rule_resources(config)
+
+
+def corpora_pattern(*, sharded):
+    """Wildcard pattern of the corpora extracted in shards (or in one job)."""
+    names = [c for c, n in SHARDS.items() if (n > 1) == sharded]
+    return "|".join(names) if names else "(?!)"  # (?!) matches nothing
+
+
+def shard_dirs(wildcards):
+    """The shard folders of one feature set of one corpus, in order."""
+    n = SHARDS[wildcards.corpus]
+    return [f"data/shards/{wildcards.feature_set}/{wildcards.corpus}/{k}-of-{n}"
+            for k in range(1, n + 1)]
+
+
+def feature_threads(wildcards):
+    """A feature job's threads: its set's extraction processes (`workers`)."""
+    return config[wildcards.feature_set].get("workers", 1)
+
+
+def train_resource(name):
+    """A train job's resource `name`, by its model's kind (classical or sequence)."""
+    return lambda wildcards: RESOURCES[train_kind(MODEL_SPECS[wildcards.model].kind)][name]
 
 
 def extracted_dir(wildcards):

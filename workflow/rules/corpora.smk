@@ -12,6 +12,10 @@ rule generate_demo:
     params:
         settings=settings("demo.preset", "demo.seed"),
         config=PARAMS,
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     conda:
         ENV
     log:
@@ -35,6 +39,10 @@ rule manifest:
     params:
         settings=settings("manifest"),
         config=PARAMS,
+    threads: RESOURCES["default"]["threads"]
+    resources:
+        mem_mb=RESOURCES["default"]["mem_mb"],
+        runtime=RESOURCES["default"]["runtime"],
     conda:
         ENV
     log:

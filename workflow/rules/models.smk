@@ -14,6 +14,10 @@ rule tune_candidate:
         settings=settings("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
         config=PARAMS,
         features=extracted_dir,
+    threads: RESOURCES["train_classical"]["threads"]
+    resources:
+        mem_mb=RESOURCES["train_classical"]["mem_mb"],
+        runtime=RESOURCES["train_classical"]["runtime"],
     conda:
         ENV
     log:
@@ -43,6 +47,10 @@ rule train:
         config=PARAMS,
         features=extracted_dir,
         candidates=candidates_option,
+    threads: train_resource("threads")
+    resources:
+        mem_mb=train_resource("mem_mb"),
+        runtime=train_resource("runtime"),
     conda:
         ENV
     log:
@@ -73,6 +81,10 @@ rule evaluate:
         config=PARAMS,
         features=extracted_dir,
         out=subpath(output.metrics, parent=True),
+    threads: RESOURCES["evaluate"]["threads"]
+    resources:
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
     conda:
         ENV
     log:

@@ -13,6 +13,10 @@ rule report:
         settings=settings("report", "corpora", "train.models", "train.protocols",
                           "train.feature_sets"),
         config=PARAMS,
+    threads: RESOURCES["report"]["threads"]
+    resources:
+        mem_mb=RESOURCES["report"]["mem_mb"],
+        runtime=RESOURCES["report"]["runtime"],
     conda:
         ENV
     log:
