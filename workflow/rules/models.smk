@@ -61,7 +61,7 @@ rule train:
         "python {input.script} --model {wildcards.model} --protocol {wildcards.protocol}"
         " --features {params.features} --feature-set {wildcards.feature_set}"
         " --split {input.split} --out {output.model}{params.candidates}"
-        " --params {params.config} > {log} 2>&1"
+        " --jobs {threads} --params {params.config} > {log} 2>&1"
 
 
 rule evaluate:
