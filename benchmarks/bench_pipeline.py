@@ -51,8 +51,11 @@ import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a plain script from a checkout
-    sys.path.insert(0, str(ROOT))
+for folder in (ROOT, ROOT / "tests"):  # run as a plain script from a checkout
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from stages import copy_checkout  # noqa: E402
 
 from ser.corpora.demo import PRESETS  # noqa: E402
 
@@ -72,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="demo preset of the pipeline run (default: full)")
     parser.add_argument("--cores", type=int, default=2,
                         help="snakemake --cores, and feature workers (default: 2)")
+    for key, example in (("models", "svm knn"), ("protocols", "random speaker"),
+                         ("feature-sets", "mfcc")):
+        parser.add_argument(f"--{key}", nargs="+", metavar="NAME",
+                            help=f"pipeline: train.{key.replace('-', '_')} instead of "
+                                 f"params.yaml's (e.g. {example})")
     parser.add_argument("--clips", type=int, action="append", default=None,
                         help="features stage: corpus size, repeatable "
                              "(default: 1000, 12000, 50000)")
@@ -220,17 +228,6 @@ def run_monitored(cmd: Sequence[str], *, cwd: Path, log: Path,
 
 
 # --------------------------------------------------------------------------- pipeline
-def copy_project(dest: Path) -> Path:
-    """The project's tracked and unignored files, as a fresh clone would have them."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    return dest
-
-
 def read_benchmark_tsvs(project: Path) -> list[dict]:
     """One row per job from Snakemake's ``logs/benchmarks/<rule>/...tsv`` files."""
     jobs = []
@@ -266,10 +263,18 @@ def summarise(jobs: list[dict]) -> dict[str, dict]:
 
 
 def bench_pipeline(args: argparse.Namespace, workdir: Path) -> dict:
-    project = copy_project(workdir / "project")
+    project = copy_checkout(workdir / "project")
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["demo"]["preset"] = args.preset
+    for key in ("models", "protocols", "feature_sets"):
+        if getattr(args, key):
+            params["train"][key] = getattr(args, key)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # A git repository as a clone is: the build is recorded in dvc.lock at the end.
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost",
+                 "commit", "-qm", "benchmark copy"]):
+        subprocess.run(cmd, cwd=project, check=True)
     print(f"running snakemake --cores {args.cores} on the {args.preset!r} preset in {project}",
           flush=True)
     wall, monitor = run_monitored(["snakemake", "--cores", str(args.cores)], cwd=project,
@@ -282,6 +287,7 @@ def bench_pipeline(args: argparse.Namespace, workdir: Path) -> dict:
                  "peak_rss_mb": j.peak_rss / MB} for j in monitor.jobs.values()]
     return {
         "stage": "pipeline", "preset": args.preset, "cores": args.cores,
+        "train": {k: params["train"][k] for k in ("models", "protocols", "feature_sets")},
         "command": f"snakemake --cores {args.cores}",
         "wall_s": wall,
         "tree_peak_rss_mb": monitor.peak_tree_rss / MB,
@@ -352,10 +358,13 @@ def bench_features(args: argparse.Namespace, workdir: Path) -> dict:
         manifest = write_synthetic_corpus(corpus, n)
         gen_s = time.monotonic() - start
         out = workdir / f"features_{n}"
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        params["mfcc"]["workers"] = args.cores
+        (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         cmd = [sys.executable, str(ROOT / "scripts" / "extract_features.py"),
-               "--corpus", "synthetic", "--params", str(ROOT / "params.yaml"),
-               "--manifest", str(manifest), "--out", str(out),
-               "--workers", str(args.cores), "--no-progress"]
+               "--feature-set", "mfcc", "--corpus", "synthetic",
+               "--params", str(workdir / "params.yaml"),
+               "--manifest", str(manifest), "--out", str(out), "--no-progress"]
         print(f"extracting features of {n} clips ({args.cores} workers)", flush=True)
         wall, monitor = run_monitored(cmd, cwd=workdir, log=workdir / f"features_{n}.log",
                                       interval=args.interval)
@@ -372,7 +381,7 @@ def bench_features(args: argparse.Namespace, workdir: Path) -> dict:
         shutil.rmtree(out)
     return {"stage": "features", "workers": args.cores,
             "clips": "synthetic 16 kHz voiced tones, 1.5-3.0 s (mean 2.25 s)",
-            "command": "scripts/extract_features.py --workers N (params.yaml mfcc:)",
+            "command": "scripts/extract_features.py --feature-set mfcc (mfcc.workers = N)",
             "runs": runs}
 
 

@@ -9,13 +9,13 @@ sees the other's work as up to date, and `--configfile` is honoured end to end.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from stages import copy_checkout
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,13 +31,8 @@ def run(cmd: list[str], cwd: Path) -> str:
 
 
 def clean_copy(dest: Path) -> Path:
-    """The project's tracked and unignored files, as a fresh clone would have them."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dest / f)
+    """The project's files as a fresh clone has them, on the tiny preset, as a git repo."""
+    copy_checkout(dest)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["demo"]["preset"] = "tiny"
     params["train"]["feature_sets"] = ["mfcc"]  # the other sets: tests/test_feature_wiring.py
@@ -116,6 +111,25 @@ def test_dvc_builds_everything_and_shows_metrics(dvc):
     for model in yaml.safe_load((dvc / "params.yaml").read_text())["train"]["models"]:
         assert f"metrics/speaker/mfcc/{model}/metrics.json" in out
     assert "up to date" in run(["dvc", "status"], dvc).lower()
+
+
+def test_dvc_push_then_a_fresh_clone_pulls_everything_up_to_date(dvc, tmp_path):
+    """A team shares one build: push to a (local folder) remote; a fresh clone pulls it
+    and `dvc repro` recomputes nothing, with the same metrics."""
+    storage = tmp_path / "remote"
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "team", str(storage)], dvc)
+    run(["git", "add", "dvc.lock"], dvc)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "build"], dvc)
+    run(["dvc", "push"], dvc)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(dvc), str(clone)], tmp_path)
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "team", str(storage)], clone)
+    run(["dvc", "pull"], clone)
+    assert "up to date" in run(["dvc", "status"], clone).lower()
+    assert dvc_repro_stages(clone) == set()
+    for metrics in (dvc / "metrics").rglob("metrics.json"):
+        assert (clone / metrics.relative_to(dvc)).read_bytes() == metrics.read_bytes()
+    assert (clone / "reports" / "report.html").is_file()
 
 
 def test_after_dvc_repro_snakemake_has_nothing_to_do(dvc):

@@ -136,10 +136,9 @@ def exec_pipeline(marker: Path):
 
 
 def test_crafted_exec_pipeline_is_refused_with_one_line(tmp_path):
-    import skops.io as sio
+    from ser.models.store import load_model, save_model, skops_io
 
-    from ser.models.store import load_model, save_model
-
+    sio = skops_io()
     marker = tmp_path / "pwned"
     evil = exec_pipeline(marker)
     # The attack is real: trusting every type it names runs the attacker's code.
@@ -407,7 +406,7 @@ def test_decoding_reads_at_most_max_seconds_plus_margin(tmp_path):
 @pytest.fixture()
 def flat_model(tmp_path):
     """A saved model that answers the class prior (1/3 each): always low confidence."""
-    from sklearn.dummy import DummyClassifier
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -422,7 +421,8 @@ def flat_model(tmp_path):
     rng = np.random.default_rng(0)
     y = np.array(["angry", "happy", "sad"] * 10)
     model = Pipeline([("scale", StandardScaler()),
-                      ("clf", DummyClassifier(strategy="prior"))]).fit(
+                      # so regularised that it answers the class priors (1/3 each)
+                      ("clf", LogisticRegression(C=1e-9))]).fit(
         rng.normal(size=(30, len(names))), y)
     card = {"format": "skops", "labels": ["angry", "happy", "sad"], "model": "dummy",
             "feature_params": feature_params_fingerprint(mfcc), "feature_columns": names}
