@@ -224,3 +224,29 @@ def test_crnn_trains_from_the_pipeline_and_predicts_a_recording(tmp_path):
     sf.write(wav, (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), 16000)
     ok, file_proba, failures = predictor.predict_files([wav])
     assert ok == [str(wav)] and not failures and file_proba.shape == (1, 2)
+
+
+@pytest.mark.parametrize("scoring", ["f1_macro", "balanced_accuracy", "neg_log_loss"])
+def test_svm_search_without_probabilities_chooses_and_refits_as_gridsearchcv(scoring):
+    """The SVM grid is searched without Platt scaling when the scorer reads only predict:
+    same CV scores and best model as GridSearchCV over the full pipeline."""
+    from sklearn.model_selection import GridSearchCV
+
+    from ser.models.classical import cv_setup, make_pipeline, param_grid, search_pipeline
+
+    X, y, g = toy_data()
+    grid = {"C": [0.1, 1.0, 10.0], "gamma": ["scale", 0.01]}
+    search = tune("svm", X, y, groups=g, protocol="speaker", grid=grid, scoring=scoring,
+                  cv_folds=3, seed=0)
+    cv, fit_groups = cv_setup("svm", X, y, groups=g, protocol="speaker", grid=grid,
+                              cv_folds=3, seed=0)
+    full = GridSearchCV(make_pipeline("svm", seed=0), param_grid("svm", grid),
+                        scoring=scoring, cv=cv).fit(X, y, groups=fit_groups)
+    light = search_pipeline("svm", seed=0, scoring=scoring).named_steps["clf"].probability
+    assert light is (scoring == "neg_log_loss")  # log loss reads probabilities
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
+                                  full.cv_results_["mean_test_score"])
+    assert search.best_params_ == full.best_params_
+    assert search.best_estimator_.named_steps["clf"].probability
+    np.testing.assert_array_equal(search.best_estimator_.predict_proba(X),
+                                  full.best_estimator_.predict_proba(X))

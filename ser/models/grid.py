@@ -91,12 +91,13 @@ def score_candidate(model: str, X: np.ndarray, y: np.ndarray, *, groups: np.ndar
     Returns the per-split test scores, fit and score times, their mean and the
     fingerprint of the training data (:func:`data_fingerprint`).
     """
-    from ser.models.classical import cv_setup, make_pipeline
+    from ser.models.classical import cv_setup, search_pipeline
 
     params = check_candidate(model, grid, index)
     cv, fit_groups = cv_setup(model, X, y, groups=groups, protocol=protocol, grid=grid,
                               cv_folds=cv_folds, seed=seed)
-    estimator = clone(make_pipeline(model, seed=seed)).set_params(**clone(params, safe=False))
+    estimator = clone(search_pipeline(model, seed=seed, scoring=scoring)).set_params(
+        **clone(params, safe=False))
     try:
         out = cross_validate(estimator, X, y, groups=fit_groups, scoring=scoring, cv=cv,
                              error_score="raise", verbose=verbose)
@@ -261,7 +262,7 @@ def select_and_refit(model: str, X: np.ndarray, y: np.ndarray, *, groups: np.nda
     SerError
         The scores were computed on other training data (a stale score file).
     """
-    from ser.models.classical import TuneResult, make_pipeline
+    from ser.models.classical import TuneResult, refit_best
 
     fingerprint = data_fingerprint(X, y, groups)
     stale = [i for i, s in enumerate(scores) if s.get("data") != fingerprint]
@@ -276,8 +277,7 @@ def select_and_refit(model: str, X: np.ndarray, y: np.ndarray, *, groups: np.nda
     results = cv_results(candidates, scores)
     best = int(results["rank_test_score"].argmin())
     params = candidates[best]
-    estimator = clone(make_pipeline(model, seed=seed)).set_params(**clone(params, safe=False))
-    estimator.fit(X, y)
+    estimator = refit_best(model, X, y, params=params, seed=seed)
     return TuneResult(best_estimator=estimator, best_params=params,
                       best_score=float(results["mean_test_score"][best]),
                       cv_name=str(scores[0]["cv"]), n_splits=len(scores[0]["test_scores"]),
