@@ -11,24 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.stage import read_params, run_stage, stage_parser
+from ser.stage import add_run_options, load_run_data, read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
-    from ser.splits import PROTOCOLS
-
     parser = stage_parser(__doc__)
-    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--model-dir", type=Path, required=True, help="trained model folder")
-    parser.add_argument("--features", type=Path, required=True,
-                        help="folder of the extracted feature set (a variant's base set)")
-    parser.add_argument("--feature-set", default=None,
-                        help="feature set name, e.g. egemaps_spk (default: the folder's name)")
-    parser.add_argument("--split", type=Path, required=True, help="split Parquet")
-    parser.add_argument("--out", type=Path, required=True, help="metrics folder to write")
+    add_run_options(parser, out_help="metrics folder to write")
     args = parser.parse_args(argv)
 
-    from ser.data import load_protocol_data
     from ser.evaluation import evaluate_stage
     from ser.labels import LabelMap
     from ser.settings import EvaluateSettings
@@ -36,8 +27,7 @@ def main(argv=None) -> int:
     from ser.tables import read_table
 
     params = read_params(args.params)
-    data = load_protocol_data(split_path=args.split, features_dir=args.features,
-                              corpora=list(params["corpora"]), feature_set=args.feature_set)
+    data = load_run_data(args, params)
     split = read_table(args.split, what="split", hint="run the splits stage first")
     m = evaluate_stage(model_dir=args.model_dir, data=data, protocol=args.protocol,
                        settings=EvaluateSettings.from_section(params["evaluate"]),

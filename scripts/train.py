@@ -14,29 +14,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.stage import read_params, run_stage, stage_parser
+from ser.stage import add_run_options, load_run_data, read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
     from ser.models import MODELS, model_spec
-    from ser.splits import PROTOCOLS
 
     parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True, choices=MODELS)
-    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    parser.add_argument("--features", type=Path, required=True,
-                        help="folder of the extracted feature set (a variant's base set)")
-    parser.add_argument("--feature-set", default=None,
-                        help="feature set name, e.g. egemaps_spk (default: the folder's name)")
-    parser.add_argument("--split", type=Path, required=True, help="split Parquet")
-    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    add_run_options(parser, out_help="model folder to write")
     parser.add_argument("--jobs", type=int, default=1, help="GridSearchCV processes")
     parser.add_argument("--candidates", type=Path, nargs="+", default=None, metavar="FILE",
                         help="score file of every grid candidate (tune_candidate.py): pick "
                              "the best from them instead of running GridSearchCV")
     args = parser.parse_args(argv)
 
-    from ser.data import load_protocol_data
     from ser.settings import TrainSettings
     from ser.training import train
 
@@ -53,8 +45,7 @@ def main(argv=None) -> int:
         grid_scores = read_scores(args.candidates, model=args.model, protocol=args.protocol,
                                   scoring=params["train"]["scoring"],
                                   grid=params[spec.section]["grid"])
-    data = load_protocol_data(split_path=args.split, features_dir=args.features,
-                              corpora=list(params["corpora"]), feature_set=args.feature_set)
+    data = load_run_data(args, params)
     card = train(spec, args.protocol, data, out_dir=args.out,
                  settings=TrainSettings.from_section(params["train"]),
                  section=params[spec.section], n_jobs=args.jobs, grid_scores=grid_scores)

@@ -14,29 +14,19 @@ train and the model's own section.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ser.stage import read_params, run_stage, stage_parser
+from ser.stage import add_run_options, load_run_data, read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
     from ser.models import CLASSICAL_MODELS, model_spec
-    from ser.splits import PROTOCOLS
 
     parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True, choices=CLASSICAL_MODELS)
     parser.add_argument("--candidate", type=int, required=True, metavar="K",
                         help="grid candidate number (0 = first of ParameterGrid's order)")
-    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    parser.add_argument("--features", type=Path, required=True,
-                        help="folder of the extracted feature set (a variant's base set)")
-    parser.add_argument("--feature-set", default=None,
-                        help="feature set name, e.g. egemaps_spk (default: the folder's name)")
-    parser.add_argument("--split", type=Path, required=True, help="split Parquet")
-    parser.add_argument("--out", type=Path, required=True, help="score file (JSON) to write")
+    add_run_options(parser, out_help="score file (JSON) to write")
     args = parser.parse_args(argv)
 
-    from ser.data import load_protocol_data
     from ser.models.grid import check_candidate, write_scores
     from ser.settings import TrainSettings
     from ser.training import tune_candidate
@@ -45,8 +35,7 @@ def main(argv=None) -> int:
     spec = model_spec(args.model)
     section = params[spec.section]
     check_candidate(args.model, section["grid"], args.candidate)  # before loading any data
-    data = load_protocol_data(split_path=args.split, features_dir=args.features,
-                              corpora=list(params["corpora"]), feature_set=args.feature_set)
+    data = load_run_data(args, params)
     doc = tune_candidate(spec, args.protocol, data, index=args.candidate,
                          settings=TrainSettings.from_section(params["train"]),
                          section=section)

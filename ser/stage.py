@@ -31,6 +31,29 @@ def stage_parser(doc: str | None, *, prog: str | None = None) -> argparse.Argume
     return parser
 
 
+def add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:
+    """The options of a stage that works on one protocol x feature set run (train,
+    tune_candidate, evaluate): ``--protocol``, ``--features``, ``--feature-set``,
+    ``--split`` and ``--out``."""
+    from ser.splits import PROTOCOLS
+
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--features", type=Path, required=True,
+                        help="folder of the extracted feature set (a variant's base set)")
+    parser.add_argument("--feature-set", default=None,
+                        help="feature set name, e.g. egemaps_spk (default: the folder's name)")
+    parser.add_argument("--split", type=Path, required=True, help="split Parquet")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+
+
+def load_run_data(args: argparse.Namespace, params: dict[str, Any]):
+    """The :class:`ser.data.ProtocolData` of the run the :func:`add_run_options` name."""
+    from ser.data import load_protocol_data
+
+    return load_protocol_data(split_path=args.split, features_dir=args.features,
+                              corpora=list(params["corpora"]), feature_set=args.feature_set)
+
+
 def read_params(path: str | Path) -> dict[str, Any]:
     """The validated parameters mapping of ``path`` (see :func:`ser.config.load_params`)."""
     from ser.config import load_params
