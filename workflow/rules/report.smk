@@ -5,7 +5,7 @@ rule report:
         models=expand("models/{run}", run=RUNS),
         manifests=expand("data/manifests/{corpus}.parquet", corpus=CORPORA),
         script="scripts/report.py",
-        real_results="benchmarks/results/real_ravdess_speaker_cv.json",
+        real_results=real_results,
     output:
         html="reports/report.html",
         markdown="reports/report.md",
@@ -13,6 +13,8 @@ rule report:
         settings=settings("report", "corpora", "train.models", "train.protocols",
                           "train.feature_sets"),
         config=PARAMS,
+        real=lambda wildcards, input: (f" --real-results {input.real_results}"
+                                       if input.real_results else ""),
     threads: RESOURCES["report"]["threads"]
     resources:
         mem_mb=RESOURCES["report"]["mem_mb"],
@@ -25,4 +27,4 @@ rule report:
         "logs/benchmarks/report.tsv"
     shell:
         "python {input.script} --manifests data/manifests --metrics metrics --models models"
-        " --out reports --params {params.config} --real-results {input.real_results} > {log} 2>&1"
+        " --out reports --params {params.config}{params.real} > {log} 2>&1"
