@@ -1,11 +1,13 @@
-"""Per-epoch cost of the project's LSTM training loop vs a bare ``model.fit``.
+"""Per-epoch cost of the project's LSTM training loop vs a bare ``model.fit``, and of
+length-bucketed batches (``lstm_seed.bucket_frames``) vs batches padded to the longest clip.
 
-Both train the same architecture on the same in-memory tensors with the same
-batch size and validation data; ours adds class weights, early stopping and
-dvclive logging. The first epoch (JIT compilation) is excluded; the median of
-the remaining epochs is compared.
+All train the same architecture on the same in-memory tensors (clips of random length
+between a fifth of ``--frames`` and ``--frames``, zero-padded and masked) with the same
+batch size and validation data; ours adds class weights, early stopping and dvclive
+logging. The first epoch (JIT compilation: once per bucket when bucketed) is excluded and
+reported apart; the median of the remaining epochs is compared.
 
-    python benchmarks/bench_lstm.py [--clips 400 --frames 200 --epochs 6]
+    python benchmarks/bench_lstm.py [--clips 400 --frames 200 --epochs 6 --bucket-frames 50]
 """
 
 from __future__ import annotations
@@ -44,10 +46,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--coeffs", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--bucket-frames", type=int, default=50)
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.clips, args.frames, args.coeffs)).astype(np.float32)
+    lengths = rng.integers(args.frames // 5, args.frames + 1, args.clips)
+    X[np.arange(args.frames)[None, :] >= lengths[:, None]] = 0.0  # padding (masked)
     y = rng.integers(0, 7, args.clips).astype(np.int32)
     n_val = args.clips // 5
     train_idx, val_idx = np.arange(n_val, args.clips), np.arange(n_val)
@@ -69,8 +74,14 @@ def main() -> None:
         fit_lstm(X, y, n_classes=7, train_idx=train_idx, val_idx=val_idx, cfg=cfg, seed=0,
                  live_dir=Path(live), callbacks=[ours_timer], verbose=0)
 
+    bucket_timer = EpochTimer()
+    fit_lstm(X, y, n_classes=7, train_idx=train_idx, val_idx=val_idx,
+             cfg=cfg | {"bucket_frames": args.bucket_frames}, seed=0,
+             callbacks=[bucket_timer], verbose=0)
+
     bare_epoch = statistics.median(bare_timer.times[1:])
     ours_epoch = statistics.median(ours_timer.times[1:])
+    bucket_epoch = statistics.median(bucket_timer.times[1:])
     print(f"data: {args.clips} clips x {args.frames} frames x {args.coeffs} coeffs, "
           f"batch {cfg['batch_size']}, backend {keras.backend.backend()}")
     print(f"bare model.fit : {bare_epoch:.3f} s/epoch (first epoch incl. compile "
@@ -78,6 +89,11 @@ def main() -> None:
     print(f"our fit_lstm   : {ours_epoch:.3f} s/epoch (first epoch incl. compile "
           f"{ours_timer.times[0]:.1f} s)")
     print(f"ratio ours/bare: {ours_epoch / bare_epoch:.2f}x (target <= 1.2x)")
+    print(f"bucketed       : {bucket_epoch:.3f} s/epoch (first epoch incl. compile "
+          f"{bucket_timer.times[0]:.1f} s; buckets of {args.bucket_frames} frames)")
+    print(f"ratio bucketed/padded (ours): {bucket_epoch / ours_epoch:.2f}x per epoch; "
+          f"{args.epochs} epochs incl. compile: "
+          f"{sum(bucket_timer.times) / sum(ours_timer.times):.2f}x")
 
 
 if __name__ == "__main__":

@@ -250,3 +250,38 @@ def test_svm_search_without_probabilities_chooses_and_refits_as_gridsearchcv(sco
     assert search.best_estimator_.named_steps["clf"].probability
     np.testing.assert_array_equal(search.best_estimator_.predict_proba(X),
                                   full.best_estimator_.predict_proba(X))
+
+
+def test_length_buckets_cover_every_clip_once_per_epoch_in_few_shapes():
+    from ser.models.lstm import bucket_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 402, 203)
+    batches = bucket_batches(lengths, batch_size=16, bucket_frames=100, max_frames=401,
+                             rng=np.random.default_rng(1))
+    real = np.concatenate([idx[:n] for idx, n, _ in batches])
+    assert sorted(real) == list(range(len(lengths)))  # every clip once
+    assert all(len(idx) == 16 for idx, _, _ in batches)  # full batches: one shape a bucket
+    assert {f for _, _, f in batches} <= {100, 200, 300, 400, 401}
+    for idx, _, frames in batches:
+        assert (lengths[idx] <= frames).all() and (lengths[idx] > frames - 100).all()
+
+
+def test_bucketed_lstm_learns_and_predicts_padded_input(tmp_path):
+    """Trained on length buckets, the model reads the padded tensors evaluation uses."""
+    from ser.models.lstm import sequence_lengths
+
+    seqs, y = toy_sequences()
+    scaler = SequenceScaler.fit(seqs[:36])
+    X = scaler.transform(seqs)
+    assert list(sequence_lengths(X)) == [len(s) for s in seqs]
+    cfg = LSTM_CFG | {"bucket_frames": 4, "epochs": 30, "patience": 30}
+    model, history = fit_lstm(X, y, n_classes=3, train_idx=np.arange(36),
+                              val_idx=np.arange(36, 48), cfg=cfg, seed=0, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    proba = model.predict(X, verbose=0)
+    assert (proba.argmax(axis=1) == y).mean() > 0.8  # separable toy task
+    save_model(tmp_path / "m", model, {"format": "keras", "labels": ["a", "b", "c"],
+                                       "feature_params": {}})
+    loaded, _ = load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), proba, atol=1e-6)

@@ -2,6 +2,13 @@
 
 Sequences are standardised with statistics of the training clips only, padded
 to one length with zeros and masked, so padding never reaches the LSTM.
+
+With ``bucket_frames`` (params.yaml ``lstm_seed:``), training batches hold clips of
+similar length, each batch cut to its bucket's length: Keras on JAX steps through masked
+padding, so a batch padded to the longest clip of the corpus costs as much as one of
+long clips. Each bucket is one input shape (JAX compiles the training step once per
+bucket): every batch is full, the last one of a bucket topped up with clips of that
+bucket weighted 0.
 """
 
 from __future__ import annotations
@@ -56,9 +63,78 @@ class SequenceScaler:
         return cls(np.asarray(d["mean"]), np.asarray(d["std"]), int(d["max_frames"]))
 
 
+def sequence_lengths(X: np.ndarray) -> np.ndarray:
+    """Frames before the padding of each padded sequence of ``X`` ``(n, frames, coeffs)``
+    (:meth:`SequenceScaler.transform` never leaves a padding frame inside a clip)."""
+    real = np.any(X != PAD_VALUE, axis=2)
+    last = X.shape[1] - np.argmax(real[:, ::-1], axis=1)
+    return np.where(real.any(axis=1), last, 0).astype(np.int64)
+
+
+def bucket_batches(lengths: np.ndarray, *, batch_size: int, bucket_frames: int,
+                   max_frames: int, rng: np.random.Generator,
+                   ) -> list[tuple[np.ndarray, int, int]]:
+    """One epoch of batches of clips of similar length.
+
+    A clip's bucket is its length rounded up to a multiple of ``bucket_frames`` (at most
+    ``max_frames``). Clips are shuffled within their bucket and cut into batches of
+    ``batch_size``; a bucket's last batch is topped up with clips drawn again from that
+    bucket; the batch order is shuffled. Returns ``(positions, n_real, frames)`` per
+    batch: positions into ``lengths``, how many of them count (the rest are top-ups), and
+    the length every clip of the batch is cut or padded to.
+    """
+    buckets = np.minimum(-(-lengths // bucket_frames) * bucket_frames, max_frames)
+    buckets = np.maximum(buckets, 1)
+    batches = []
+    for frames in np.unique(buckets):
+        members = rng.permutation(np.flatnonzero(buckets == frames))
+        for start in range(0, len(members), batch_size):
+            chunk = members[start:start + batch_size]
+            n_real = len(chunk)
+            if n_real < batch_size:
+                chunk = np.concatenate([chunk, rng.choice(members, batch_size - n_real)])
+            batches.append((chunk, n_real, int(frames)))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _bucket_dataset(X: np.ndarray, y: np.ndarray, weights: np.ndarray, *, batch_size: int,
+                    bucket_frames: int, seed: int):
+    """A Keras ``PyDataset`` of :func:`bucket_batches`, re-drawn each epoch (seeded)."""
+    import keras
+
+    lengths = sequence_lengths(X)
+
+    class LengthBuckets(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.plan()
+
+        def plan(self) -> None:
+            rng = np.random.default_rng([seed, self.epoch])
+            self.batches = bucket_batches(lengths, batch_size=batch_size,
+                                          bucket_frames=bucket_frames,
+                                          max_frames=X.shape[1], rng=rng)
+
+        def __len__(self) -> int:
+            return len(self.batches)
+
+        def __getitem__(self, i: int):
+            idx, n_real, frames = self.batches[i]
+            w = weights[idx].astype(np.float32)
+            w[n_real:] = 0.0  # top-ups fill the shape but do not count
+            return X[idx, :frames], y[idx], w
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.plan()
+
+    return LengthBuckets()
+
+
 def build_model(
     *,
-    n_frames: int,
+    n_frames: int | None,
     n_coeffs: int,
     n_classes: int,
     units: int,
@@ -66,7 +142,8 @@ def build_model(
     dropout: float,
     learning_rate: float,
 ):
-    """Masking -> LSTM -> dense -> softmax, compiled with Adam."""
+    """Masking -> LSTM -> dense -> softmax, compiled with Adam (``n_frames=None``: any
+    sequence length)."""
     import keras
 
     inputs = keras.Input(shape=(n_frames, n_coeffs), name="mfcc")
@@ -136,9 +213,11 @@ def fit_lstm(
     from sklearn.utils.class_weight import compute_class_weight
 
     keras.utils.set_random_seed(seed)
-    model = build_model(n_frames=X.shape[1], n_coeffs=X.shape[2], n_classes=n_classes,
-                        units=cfg["units"], dense_units=cfg["dense_units"],
-                        dropout=cfg["dropout"], learning_rate=cfg["learning_rate"])
+    bucket = cfg.get("bucket_frames")
+    model = build_model(n_frames=None if bucket else X.shape[1], n_coeffs=X.shape[2],
+                        n_classes=n_classes, units=cfg["units"],
+                        dense_units=cfg["dense_units"], dropout=cfg["dropout"],
+                        learning_rate=cfg["learning_rate"])
     class_weight = None
     if cfg["class_weights"]:
         present = np.unique(y[train_idx])
@@ -148,6 +227,17 @@ def fit_lstm(
                                                restore_best_weights=True), *(callbacks or [])]
     if live_dir is not None:
         callbacks.append(_live_callback(live_dir))
+    if bucket:
+        sample_weight = np.ones(len(train_idx), np.float32)
+        if class_weight is not None:
+            sample_weight = np.array([class_weight[int(c)] for c in y[train_idx]], np.float32)
+        data = _bucket_dataset(X[train_idx], y[train_idx], sample_weight,
+                               batch_size=cfg["batch_size"], bucket_frames=int(bucket),
+                               seed=seed)
+        history = model.fit(data, validation_data=(X[val_idx], y[val_idx]),
+                            validation_batch_size=cfg["batch_size"], epochs=cfg["epochs"],
+                            callbacks=callbacks, verbose=verbose)
+        return model, history
     history = model.fit(
         X[train_idx], y[train_idx],
         validation_data=(X[val_idx], y[val_idx]),
