@@ -88,18 +88,26 @@ class Predictor:
         # sklearn orders columns by classes_; the card stores that same order.
         return np.asarray(proba, dtype=np.float64)
 
+    #: Clips padded and predicted at a time: memory follows this, not the test set.
+    SEQUENCE_CHUNK = 512
+
     def proba_from_sequences(self, seqs: list[np.ndarray]) -> np.ndarray:
-        """Class probabilities ``(n, len(labels))`` from frame sequences."""
+        """Class probabilities ``(n, len(labels))`` from frame sequences (padded and
+        predicted :attr:`SEQUENCE_CHUNK` clips at a time; a multiple of Keras' batch of
+        32, so the batches and the results are those of one call)."""
         if "n_frames" in self.card:  # crnn: fixed length, scaler inside the model
             from ser.features.logmel import fix_length
 
-            X = fix_length(seqs, int(self.card["n_frames"]))
-            return np.asarray(self.model.predict(X, verbose=0), dtype=np.float64)
-        from ser.models.lstm import SequenceScaler
+            def pad(part):
+                return fix_length(part, int(self.card["n_frames"]))
+        else:
+            from ser.models.lstm import SequenceScaler
 
-        scaler = SequenceScaler.from_dict(self.card["scaler"])
-        X = scaler.transform(seqs)
-        return np.asarray(self.model.predict(X, verbose=0), dtype=np.float64)
+            pad = SequenceScaler.from_dict(self.card["scaler"]).transform
+        parts = [np.asarray(self.model.predict(pad(seqs[i:i + self.SEQUENCE_CHUNK]),
+                                               verbose=0), dtype=np.float64)
+                 for i in range(0, len(seqs), self.SEQUENCE_CHUNK)]
+        return np.concatenate(parts) if parts else np.empty((0, len(self.labels)))
 
     def proba_from_features(self, seqs: list[np.ndarray], summaries: np.ndarray) -> np.ndarray:
         """Probabilities from whichever representation this model uses."""

@@ -201,7 +201,8 @@ def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
                                           share=cfg["validation_share"], seed=seed)
     # Standardisation statistics come from the fitting part of the training side only.
     scaler = SequenceScaler.fit([seqs[i] for i in train_idx])
-    X = scaler.transform(seqs)
+    # Length buckets pad each batch as it is drawn: no corpus-wide padded tensor.
+    X = scaler.standardize(seqs) if cfg.get("bucket_frames") else scaler.transform(seqs)
     start = time.perf_counter()
     # dvclive logs beside the run, then moves into the model folder with it.
     live_dir = Path(tempfile.mkdtemp(prefix="ser-live-"))

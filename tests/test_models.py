@@ -285,3 +285,40 @@ def test_bucketed_lstm_learns_and_predicts_padded_input(tmp_path):
                                        "feature_params": {}})
     loaded, _ = load_model(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict(X, verbose=0), proba, atol=1e-6)
+
+
+def test_bucketed_lstm_reads_unpadded_sequences_as_it_reads_padded_ones():
+    """Training takes standardised unpadded sequences (half the memory of a padded tensor)
+    and learns exactly what it learns from the padded tensor."""
+    seqs, y = toy_sequences(2)
+    scaler = SequenceScaler.fit(seqs[:36])
+    cfg = LSTM_CFG | {"bucket_frames": 4}
+    kw = {"n_classes": 3, "train_idx": np.arange(36), "val_idx": np.arange(36, 48),
+          "cfg": cfg, "seed": 5, "verbose": 0}
+    X = scaler.transform(seqs)
+    padded = fit_lstm(X, y, **kw)[0].predict(X, verbose=0)
+    unpadded = fit_lstm(scaler.standardize(seqs), y, **kw)[0].predict(X, verbose=0)
+    np.testing.assert_allclose(unpadded, padded, atol=1e-6)
+
+
+def test_sequence_scaler_statistics_in_chunks_equal_the_whole():
+    seqs, _ = toy_sequences(3, n=90)
+    frames = np.concatenate(seqs).astype(np.float64)
+    scaler = SequenceScaler.fit(seqs, chunk=7)
+    np.testing.assert_allclose(scaler.mean, frames.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scaler.std, frames.std(axis=0), rtol=1e-10)
+
+
+def test_sequence_predictions_in_chunks_equal_one_call(tmp_path, monkeypatch):
+    from ser.inference import Predictor
+
+    seqs, y = toy_sequences(4, n=70)
+    scaler = SequenceScaler.fit(seqs)
+    X = scaler.transform(seqs)
+    model, _ = fit_lstm(X, y, n_classes=3, train_idx=np.arange(50), val_idx=np.arange(50, 70),
+                        cfg=LSTM_CFG, seed=0, verbose=0)
+    predictor = Predictor(tmp_path, model, {"format": "keras", "labels": ["a", "b", "c"],
+                                            "scaler": scaler.to_dict()})
+    monkeypatch.setattr(Predictor, "SEQUENCE_CHUNK", 32)
+    np.testing.assert_array_equal(predictor.proba_from_sequences(seqs),
+                                  model.predict(X, verbose=0).astype(np.float64))

@@ -551,20 +551,26 @@ def load_sequences(path: str | Path) -> tuple[list[str], list[np.ndarray]]:
     paths : list of str
         The clips' manifest paths, in file (= manifest) order.
     seqs : list of np.ndarray, each (n_frames, n_coeffs) float32
-        Views into one writable array holding all sequences.
+        Writable views into one array per row group (read one row group at a time, so
+        memory holds the sequences plus one row group, not the file twice).
     """
     path = Path(path)
+    paths: list[str] = []
+    seqs: list[np.ndarray] = []
     try:
-        table = pq.read_table(path, columns=["path", "n_frames", "n_coeffs", "mfcc"])
+        for batch in pq.ParquetFile(path).iter_batches(
+                columns=["path", "n_frames", "n_coeffs", "mfcc"]):
+            paths.extend(str(p) for p in batch.column("path").to_pylist())
+            n_frames = batch.column("n_frames").to_numpy()
+            n_coeffs = batch.column("n_coeffs").to_numpy()
+            lists = batch.column("mfcc")
+            offsets = lists.offsets.to_numpy() - lists.offsets[0].as_py()
+            values = np.array(lists.values.to_numpy(zero_copy_only=False)
+                              [lists.offsets[0].as_py():lists.offsets[-1].as_py()]
+                              if len(lists) else [], dtype=np.float32)
+            seqs.extend(values[offsets[i]:offsets[i + 1]].reshape(int(n_frames[i]),
+                                                                   int(n_coeffs[i]))
+                        for i in range(len(lists)))
     except (pa.ArrowException, OSError) as exc:
         raise SerError(f"{path}: not a readable sequences file ({exc})") from None
-    paths = [str(p) for p in table.column("path").to_pylist()]
-    n_frames = table.column("n_frames").to_numpy()
-    n_coeffs = table.column("n_coeffs").to_numpy()
-    column = table.column("mfcc")
-    lists = column.combine_chunks() if column.num_chunks else pa.array([], column.type)
-    offsets = lists.offsets.to_numpy()
-    values = np.array(lists.values.to_numpy(zero_copy_only=False), dtype=np.float32)
-    seqs = [values[offsets[i]:offsets[i + 1]].reshape(int(n_frames[i]), int(n_coeffs[i]))
-            for i in range(len(paths))]
     return paths, seqs

@@ -34,25 +34,33 @@ class SequenceScaler:
     max_frames: int
 
     @classmethod
-    def fit(cls, seqs: list[np.ndarray]) -> SequenceScaler:
-        """Statistics over every frame of the training sequences."""
-        frames = np.concatenate(seqs, axis=0).astype(np.float64)
-        std = frames.std(axis=0)
-        return cls(
-            mean=frames.mean(axis=0),
-            std=np.where(std > 1e-8, std, 1.0),
-            max_frames=max(len(s) for s in seqs),
-        )
+    def fit(cls, seqs: list[np.ndarray], *, chunk: int = 512) -> SequenceScaler:
+        """Statistics over every frame of the training sequences (two passes over chunks
+        of ``chunk`` sequences, so memory does not grow with the corpus)."""
+        def chunks():
+            for start in range(0, len(seqs), chunk):
+                yield np.concatenate(seqs[start:start + chunk], axis=0).astype(np.float64)
 
-    def transform(self, seqs: list[np.ndarray]) -> np.ndarray:
-        """Standardise, then truncate/zero-pad to ``max_frames``: ``(n, frames, coeffs)``."""
-        out = np.full((len(seqs), self.max_frames, len(self.mean)), PAD_VALUE, np.float32)
-        for i, seq in enumerate(seqs):
+        n = sum(len(s) for s in seqs)
+        mean = sum(frames.sum(axis=0) for frames in chunks()) / n
+        var = sum(np.square(frames - mean).sum(axis=0) for frames in chunks()) / n
+        std = np.sqrt(var)
+        return cls(mean=mean, std=np.where(std > 1e-8, std, 1.0),
+                   max_frames=max(len(s) for s in seqs))
+
+    def standardize(self, seqs: list[np.ndarray]) -> list[np.ndarray]:
+        """Standardised float32 sequences, truncated to ``max_frames``, not padded."""
+        out = []
+        for seq in seqs:
             seq = ((seq[: self.max_frames] - self.mean) / self.std).astype(np.float32)
             # An exact all-zero frame would be read as padding by the mask.
             seq[np.all(seq == PAD_VALUE, axis=1)] = 1e-6
-            out[i, : len(seq)] = seq
+            out.append(seq)
         return out
+
+    def transform(self, seqs: list[np.ndarray]) -> np.ndarray:
+        """Standardise, then truncate/zero-pad to ``max_frames``: ``(n, frames, coeffs)``."""
+        return pad_sequences(self.standardize(seqs), self.max_frames, len(self.mean))
 
     def to_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.tolist(), "std": self.std.tolist(),
@@ -61,6 +69,15 @@ class SequenceScaler:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SequenceScaler:
         return cls(np.asarray(d["mean"]), np.asarray(d["std"]), int(d["max_frames"]))
+
+
+def pad_sequences(seqs: list[np.ndarray], frames: int, n_coeffs: int) -> np.ndarray:
+    """``(n, frames, n_coeffs)`` float32: each sequence cut to ``frames``, zero-padded."""
+    out = np.full((len(seqs), frames, n_coeffs), PAD_VALUE, np.float32)
+    for i, seq in enumerate(seqs):
+        seq = seq[:frames]
+        out[i, : len(seq)] = seq
+    return out
 
 
 def sequence_lengths(X: np.ndarray) -> np.ndarray:
@@ -97,12 +114,14 @@ def bucket_batches(lengths: np.ndarray, *, batch_size: int, bucket_frames: int,
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _bucket_dataset(X: np.ndarray, y: np.ndarray, weights: np.ndarray, *, batch_size: int,
-                    bucket_frames: int, seed: int):
-    """A Keras ``PyDataset`` of :func:`bucket_batches`, re-drawn each epoch (seeded)."""
+def _bucket_dataset(seqs: list[np.ndarray], y: np.ndarray, weights: np.ndarray, *,
+                    batch_size: int, bucket_frames: int, seed: int):
+    """A Keras ``PyDataset`` of :func:`bucket_batches` over standardised, unpadded
+    sequences (each batch padded to its bucket when drawn), re-drawn each epoch (seeded)."""
     import keras
 
-    lengths = sequence_lengths(X)
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    max_frames, n_coeffs = int(lengths.max()), seqs[0].shape[1]
 
     class LengthBuckets(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -114,7 +133,7 @@ def _bucket_dataset(X: np.ndarray, y: np.ndarray, weights: np.ndarray, *, batch_
             rng = np.random.default_rng([seed, self.epoch])
             self.batches = bucket_batches(lengths, batch_size=batch_size,
                                           bucket_frames=bucket_frames,
-                                          max_frames=X.shape[1], rng=rng)
+                                          max_frames=max_frames, rng=rng)
 
         def __len__(self) -> int:
             return len(self.batches)
@@ -123,7 +142,7 @@ def _bucket_dataset(X: np.ndarray, y: np.ndarray, weights: np.ndarray, *, batch_
             idx, n_real, frames = self.batches[i]
             w = weights[idx].astype(np.float32)
             w[n_real:] = 0.0  # top-ups fill the shape but do not count
-            return X[idx, :frames], y[idx], w
+            return pad_sequences([seqs[j] for j in idx], frames, n_coeffs), y[idx], w
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -201,7 +220,9 @@ def fit_lstm(
     Parameters
     ----------
     X, y
-        Padded standardised sequences ``(n, frames, coeffs)`` and integer labels.
+        Padded standardised sequences ``(n, frames, coeffs)`` (or, with
+        ``cfg["bucket_frames"]``, a list of standardised unpadded ones:
+        :meth:`SequenceScaler.standardize`, half the memory) and integer labels.
     cfg
         The ``lstm:`` section of params.yaml.
     live_dir
@@ -214,7 +235,10 @@ def fit_lstm(
 
     keras.utils.set_random_seed(seed)
     bucket = cfg.get("bucket_frames")
-    model = build_model(n_frames=None if bucket else X.shape[1], n_coeffs=X.shape[2],
+    if not bucket and not isinstance(X, np.ndarray):
+        raise ValueError("unpadded sequences need cfg['bucket_frames']")
+    n_coeffs = X.shape[2] if isinstance(X, np.ndarray) else X[0].shape[1]
+    model = build_model(n_frames=None if bucket else X.shape[1], n_coeffs=n_coeffs,
                         n_classes=n_classes, units=cfg["units"],
                         dense_units=cfg["dense_units"], dropout=cfg["dropout"],
                         learning_rate=cfg["learning_rate"])
@@ -231,10 +255,18 @@ def fit_lstm(
         sample_weight = np.ones(len(train_idx), np.float32)
         if class_weight is not None:
             sample_weight = np.array([class_weight[int(c)] for c in y[train_idx]], np.float32)
-        data = _bucket_dataset(X[train_idx], y[train_idx], sample_weight,
+        if isinstance(X, np.ndarray):  # views of the padded rows, no copy
+            lengths = sequence_lengths(X)
+            seqs = [X[i, : lengths[i]] for i in range(len(X))]
+            X_val = X[val_idx]
+        else:
+            seqs = X
+            X_val = pad_sequences([seqs[i] for i in val_idx],
+                                  max(len(s) for s in seqs), n_coeffs)
+        data = _bucket_dataset([seqs[i] for i in train_idx], y[train_idx], sample_weight,
                                batch_size=cfg["batch_size"], bucket_frames=int(bucket),
                                seed=seed)
-        history = model.fit(data, validation_data=(X[val_idx], y[val_idx]),
+        history = model.fit(data, validation_data=(X_val, y[val_idx]),
                             validation_batch_size=cfg["batch_size"], epochs=cfg["epochs"],
                             callbacks=callbacks, verbose=verbose)
         return model, history
