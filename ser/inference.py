@@ -222,6 +222,15 @@ def _features_of_set(path: str | Path, *, params: dict[str, Any]):
     return None, vec
 
 
+def _threaded() -> bool:
+    """Whether forking this process could deadlock the child: other Python threads run,
+    or JAX (which runs its own threads) is loaded. ``predict.py`` forks before either."""
+    import sys
+    import threading
+
+    return threading.active_count() > 1 or "jax" in sys.modules
+
+
 class FeaturePrefetch:
     """The features of the files to classify, extracted in a forked process while the model
     loads in this one.
@@ -246,7 +255,7 @@ class FeaturePrefetch:
             card = json.loads((Path(model_dir) / "card.json").read_text())
             self.feature_params = dict(card["feature_params"])
             if card.get("transductive") or (os.cpu_count() or 1) < 2 or \
-                    "fork" not in multiprocessing.get_all_start_methods():
+                    "fork" not in multiprocessing.get_all_start_methods() or _threaded():
                 return
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
             self._future = self._pool.submit(features_for_files, list(paths),

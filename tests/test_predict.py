@@ -169,21 +169,45 @@ def test_ser_evaluate_on_real_folder(shared_data, svm, tmp_path):
 
 def test_prefetched_features_are_the_ones_the_model_would_extract(demo_project, svm):
     """predict.py extracts features in a forked process while the model loads; they must be
-    exactly what the verified model extracts itself, and unused when its card differs."""
-    from ser.inference import FeaturePrefetch, Predictor
+    exactly what the verified model extracts itself, and unused when its card differs.
+    Run in a fresh process, as predict.py forks (before JAX or other threads exist)."""
+    import subprocess
+    import sys
 
     clips = sorted((demo_project / "data" / "demo" / "ravdess").rglob("*.wav"))[:3]
-    files = [*clips, demo_project / "missing.wav"]
-    predictor = Predictor.load(svm)
-    prefetch = FeaturePrefetch(svm, files)
-    assert prefetch._future is not None  # forked (Linux, 2+ cores)
-    ok, seqs, summaries, failures = prefetch.result(predictor.card)
-    ok2, seqs2, summaries2, failures2 = predictor.features_for_files(files)
-    assert ok == ok2 and failures == failures2 and len(failures) == 1
-    np.testing.assert_array_equal(summaries, summaries2)
-    for a, b in zip(seqs, seqs2, strict=True):
-        np.testing.assert_array_equal(a, b)
-    changed = json.loads(json.dumps(predictor.card))
-    changed["feature_params"]["n_mfcc"] = 13
-    assert FeaturePrefetch(svm, clips).result(changed) is None
-    assert FeaturePrefetch(demo_project / "no-such-model", clips).result(predictor.card) is None
+    script = """
+import json, sys
+import numpy as np
+from ser.inference import FeaturePrefetch, Predictor
+svm, missing, *clips = sys.argv[1:]
+files = [*clips, missing]
+prefetch = FeaturePrefetch(svm, files)
+forked = prefetch._future is not None
+predictor = Predictor.load(svm)
+ok, seqs, summaries, failures = prefetch.result(predictor.card)
+ok2, seqs2, summaries2, failures2 = predictor.features_for_files(files)
+changed = json.loads(json.dumps(predictor.card))
+changed["feature_params"]["n_mfcc"] = 13
+print(json.dumps({
+    "forked": forked, "same_ok": ok == ok2, "failures": len(failures),
+    "same_failures": failures == failures2,
+    "same_summaries": bool(np.array_equal(summaries, summaries2)),
+    "same_seqs": all(np.array_equal(a, b) for a, b in zip(seqs, seqs2, strict=True)),
+    "other_card": FeaturePrefetch(svm, clips).result(changed) is None,
+    "no_model": FeaturePrefetch(missing, clips).result(predictor.card) is None,
+    "jax_threads": __import__("ser.inference").inference._threaded() is False}))
+"""
+    out = subprocess.run([sys.executable, "-c", script, svm, str(demo_project / "missing.wav"),
+                          *map(str, clips)], capture_output=True, text=True, check=True,
+                         cwd=ROOT)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"forked": True, "same_ok": True, "failures": 1, "same_failures": True,
+                      "same_summaries": True, "same_seqs": True, "other_card": True,
+                      "no_model": True, "jax_threads": True}
+
+
+def test_no_prefetch_fork_once_jax_runs_threads(svm, monkeypatch):
+    from ser.inference import FeaturePrefetch
+
+    monkeypatch.setitem(sys.modules, "jax", sys.modules.get("jax") or object())
+    assert FeaturePrefetch(svm, [])._future is None
