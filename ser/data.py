@@ -50,9 +50,18 @@ class ProtocolData:
         return self.table[self.table["split"] == "test"].reset_index(drop=True)
 
     def sequences(self, paths: pd.Series) -> list[np.ndarray]:
-        """Frame sequences of ``paths`` (in that order) from the per-corpus sequence files."""
+        """Frame sequences of ``paths`` (in that order) from the per-corpus sequence files.
+
+        Only the clips asked for are read (training reads the training side, evaluation
+        the test side), and kept for later calls; speaker normalisation reads every clip
+        of the table (a speaker's statistics need all of its clips).
+        """
+        paths = list(paths)
         if self._sequences is None:
-            self._sequences = self._load_sequences()
+            self._sequences = {}
+        missing = {p for p in paths if p not in self._sequences}
+        if missing:
+            self._sequences.update(self._load_sequences(keep=missing))
         by_path = self._sequences
         try:
             return [by_path[p] for p in paths]
@@ -60,12 +69,15 @@ class ProtocolData:
             raise SerError(f"no feature sequence for {exc.args[0]} in {self.features_dir}; "
                            "rerun the feature stage") from None
 
-    def _load_sequences(self) -> dict[str, np.ndarray]:
+    def _load_sequences(self, *, keep: set[str]) -> dict[str, np.ndarray]:
         from ser.features import load_sequences
 
+        if self.speaker_norm:
+            keep = set(self.table["path"])
         by_path: dict[str, np.ndarray] = {}
         for corpus in self.corpora:
-            seq_paths, seqs = load_sequences(self.features_dir / corpus / "sequences.parquet")
+            seq_paths, seqs = load_sequences(self.features_dir / corpus / "sequences.parquet",
+                                             keep=keep)
             by_path.update(zip(seq_paths, seqs, strict=True))
         if self.speaker_norm:
             from ser.features.logmel import speaker_standardise

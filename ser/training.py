@@ -189,7 +189,7 @@ def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
                settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
                verbose: int = 2, extra_files: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the LSTM with speaker-aware early stopping; save it, its card and curves."""
-    from ser.models.lstm import SequenceScaler, fit_lstm
+    from ser.models.lstm import SequenceScaler, StandardizedSequences, fit_lstm
     from ser.models.store import save_model
 
     cfg, seed = section, settings.seed
@@ -201,8 +201,10 @@ def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
                                           share=cfg["validation_share"], seed=seed)
     # Standardisation statistics come from the fitting part of the training side only.
     scaler = SequenceScaler.fit([seqs[i] for i in train_idx])
-    # Length buckets pad each batch as it is drawn: no corpus-wide padded tensor.
-    X = scaler.standardize(seqs) if cfg.get("bucket_frames") else scaler.transform(seqs)
+    # Length buckets standardise and pad each batch as it is drawn: neither a padded
+    # tensor of the corpus nor a standardised copy of it is held.
+    X = StandardizedSequences(seqs, scaler) if cfg.get("bucket_frames") \
+        else scaler.transform(seqs)
     start = time.perf_counter()
     # dvclive logs beside the run, then moves into the model folder with it.
     live_dir = Path(tempfile.mkdtemp(prefix="ser-live-"))
@@ -289,6 +291,8 @@ def outer_folds(data: ProtocolData) -> Iterator[tuple[int, ProtocolData]]:
     import dataclasses
 
     table = data.table
+    if data._sequences is None:
+        data._sequences = {}  # one cache of the clips' sequences for every fold's copy
     for fold in sorted(table["fold"].unique()):
         split = np.where(table["fold"] == fold, "test", "train")
         yield int(fold), dataclasses.replace(data, table=table.assign(split=split),

@@ -13,7 +13,7 @@ from sklearn.preprocessing import FunctionTransformer
 from ser.errors import SerError
 from ser.features import check_feature_params, feature_params_fingerprint
 from ser.models.classical import tune
-from ser.models.lstm import SequenceScaler, fit_lstm
+from ser.models.lstm import SequenceScaler, StandardizedSequences, fit_lstm
 from ser.models.store import load_model, save_model
 
 EMOTIONS = np.array(["angry", "happy", "neutral", "sad"])
@@ -299,6 +299,8 @@ def test_bucketed_lstm_reads_unpadded_sequences_as_it_reads_padded_ones():
     padded = fit_lstm(X, y, **kw)[0].predict(X, verbose=0)
     unpadded = fit_lstm(scaler.standardize(seqs), y, **kw)[0].predict(X, verbose=0)
     np.testing.assert_allclose(unpadded, padded, atol=1e-6)
+    lazy = fit_lstm(StandardizedSequences(seqs, scaler), y, **kw)[0].predict(X, verbose=0)
+    np.testing.assert_allclose(lazy, padded, atol=1e-6)
 
 
 def test_sequence_scaler_statistics_in_chunks_equal_the_whole():

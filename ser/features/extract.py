@@ -538,32 +538,50 @@ def read_feature_params(parquet_path: str | Path) -> dict[str, Any]:
     return json.loads(metadata[METADATA_KEY])
 
 
-def load_sequences(path: str | Path) -> tuple[list[str], list[np.ndarray]]:
+def load_sequences(path: str | Path, *, keep: set[str] | None = None,
+                   ) -> tuple[list[str], list[np.ndarray]]:
     """Read ``sequences.parquet`` back into per-clip arrays.
 
     Parameters
     ----------
     path
         A ``sequences.parquet`` written by :func:`extract_features`.
+    keep
+        Only the clips with these manifest paths (each copied on its own); ``None``: all.
 
     Returns
     -------
     paths : list of str
         The clips' manifest paths, in file (= manifest) order.
     seqs : list of np.ndarray, each (n_frames, n_coeffs) float32
-        Writable views into one array per row group (read one row group at a time, so
-        memory holds the sequences plus one row group, not the file twice).
+        Writable arrays: views into one array per row group, or (``keep``) one array per
+        clip. The file is read one row group at a time, so memory holds the sequences
+        plus one row group, not the file twice.
     """
     path = Path(path)
     paths: list[str] = []
     seqs: list[np.ndarray] = []
     try:
-        for batch in pq.ParquetFile(path).iter_batches(
-                columns=["path", "n_frames", "n_coeffs", "mfcc"]):
-            paths.extend(str(p) for p in batch.column("path").to_pylist())
+        # Row group by row group, without pre-buffering the file: Arrow's memory pool keeps
+        # what it once held, so reading the file in one go would keep its size resident.
+        parquet = pq.ParquetFile(path, pre_buffer=False)
+        for group in range(parquet.num_row_groups):
+            batch = parquet.read_row_group(group, columns=["path", "n_frames", "n_coeffs",
+                                                           "mfcc"])
+            batch_paths = [str(p) for p in batch.column("path").to_pylist()]
             n_frames = batch.column("n_frames").to_numpy()
             n_coeffs = batch.column("n_coeffs").to_numpy()
-            lists = batch.column("mfcc")
+            lists = batch.column("mfcc").combine_chunks()
+            if keep is not None:  # offsets index the batch's whole child array
+                offsets = lists.offsets.to_numpy()
+                flat = lists.values.to_numpy(zero_copy_only=False)
+                for i, clip in enumerate(batch_paths):
+                    if clip in keep:
+                        paths.append(clip)
+                        seqs.append(np.array(flat[offsets[i]:offsets[i + 1]], np.float32)
+                                    .reshape(int(n_frames[i]), int(n_coeffs[i])))
+                continue
+            paths.extend(batch_paths)
             offsets = lists.offsets.to_numpy() - lists.offsets[0].as_py()
             values = np.array(lists.values.to_numpy(zero_copy_only=False)
                               [lists.offsets[0].as_py():lists.offsets[-1].as_py()]
@@ -573,4 +591,6 @@ def load_sequences(path: str | Path) -> tuple[list[str], list[np.ndarray]]:
                         for i in range(len(lists)))
     except (pa.ArrowException, OSError) as exc:
         raise SerError(f"{path}: not a readable sequences file ({exc})") from None
+    finally:
+        pa.default_memory_pool().release_unused()  # the row groups' buffers, back to the OS
     return paths, seqs

@@ -71,6 +71,27 @@ class SequenceScaler:
         return cls(np.asarray(d["mean"]), np.asarray(d["std"]), int(d["max_frames"]))
 
 
+class StandardizedSequences:
+    """Sequences standardised by ``scaler`` when read (:meth:`SequenceScaler.standardize`):
+    training holds the raw sequences only, not a standardised copy of them.
+
+    List-like for :func:`fit_lstm`: ``len``, ``[i]`` and :meth:`lengths`.
+    """
+
+    def __init__(self, seqs: list[np.ndarray], scaler: SequenceScaler) -> None:
+        self.seqs, self.scaler = seqs, scaler
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.scaler.standardize([self.seqs[i]])[0]
+
+    def lengths(self) -> np.ndarray:
+        """Frames of each standardised sequence (cut to the scaler's ``max_frames``)."""
+        return np.array([min(len(s), self.scaler.max_frames) for s in self.seqs], np.int64)
+
+
 def pad_sequences(seqs: list[np.ndarray], frames: int, n_coeffs: int) -> np.ndarray:
     """``(n, frames, n_coeffs)`` float32: each sequence cut to ``frames``, zero-padded."""
     out = np.full((len(seqs), frames, n_coeffs), PAD_VALUE, np.float32)
@@ -114,14 +135,15 @@ def bucket_batches(lengths: np.ndarray, *, batch_size: int, bucket_frames: int,
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _bucket_dataset(seqs: list[np.ndarray], y: np.ndarray, weights: np.ndarray, *,
-                    batch_size: int, bucket_frames: int, seed: int):
-    """A Keras ``PyDataset`` of :func:`bucket_batches` over standardised, unpadded
-    sequences (each batch padded to its bucket when drawn), re-drawn each epoch (seeded)."""
+def _bucket_dataset(seqs, positions: np.ndarray, y: np.ndarray, weights: np.ndarray,
+                    lengths: np.ndarray, *, n_coeffs: int, batch_size: int,
+                    bucket_frames: int, seed: int):
+    """A Keras ``PyDataset`` of :func:`bucket_batches` over the standardised, unpadded
+    sequences ``seqs[positions]`` (each batch padded to its bucket when drawn), re-drawn
+    each epoch (seeded). ``y``, ``weights`` and ``lengths`` go with ``positions``."""
     import keras
 
-    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-    max_frames, n_coeffs = int(lengths.max()), seqs[0].shape[1]
+    max_frames = int(lengths.max())
 
     class LengthBuckets(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -142,7 +164,8 @@ def _bucket_dataset(seqs: list[np.ndarray], y: np.ndarray, weights: np.ndarray, 
             idx, n_real, frames = self.batches[i]
             w = weights[idx].astype(np.float32)
             w[n_real:] = 0.0  # top-ups fill the shape but do not count
-            return pad_sequences([seqs[j] for j in idx], frames, n_coeffs), y[idx], w
+            batch = pad_sequences([seqs[positions[j]] for j in idx], frames, n_coeffs)
+            return batch, y[idx], w
 
         def on_epoch_end(self) -> None:
             self.epoch += 1
@@ -221,8 +244,9 @@ def fit_lstm(
     ----------
     X, y
         Padded standardised sequences ``(n, frames, coeffs)`` (or, with
-        ``cfg["bucket_frames"]``, a list of standardised unpadded ones:
-        :meth:`SequenceScaler.standardize`, half the memory) and integer labels.
+        ``cfg["bucket_frames"]``, standardised unpadded ones: a list from
+        :meth:`SequenceScaler.standardize`, or :class:`StandardizedSequences`, which
+        standardises each clip when its batch is drawn) and integer labels.
     cfg
         The ``lstm:`` section of params.yaml.
     live_dir
@@ -261,9 +285,11 @@ def fit_lstm(
             X_val = X[val_idx]
         else:
             seqs = X
-            X_val = pad_sequences([seqs[i] for i in val_idx],
-                                  max(len(s) for s in seqs), n_coeffs)
-        data = _bucket_dataset([seqs[i] for i in train_idx], y[train_idx], sample_weight,
+            lengths = X.lengths() if hasattr(X, "lengths") else \
+                np.array([len(s) for s in X], np.int64)
+            X_val = pad_sequences([seqs[i] for i in val_idx], int(lengths.max()), n_coeffs)
+        data = _bucket_dataset(seqs, np.asarray(train_idx), y[train_idx], sample_weight,
+                               lengths[train_idx], n_coeffs=n_coeffs,
                                batch_size=cfg["batch_size"], bucket_frames=int(bucket),
                                seed=seed)
         history = model.fit(data, validation_data=(X_val, y[val_idx]),
