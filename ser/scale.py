@@ -89,3 +89,14 @@ def check_resources(section: Mapping[str, Any], *, source: str = "params") -> No
 def train_kind(model_kind: str) -> str:
     """The ``resources:`` kind of a train job of a model of kind ``classical``/``sequence``."""
     return f"train_{model_kind}"
+
+
+#: Scheduling priority of train jobs by model kind: sequence models' training is the
+#: longest job of a run (measured: the LSTM is the critical path of the full preset), so
+#: starting it first leaves no long job alone at the end (longest job first).
+TRAIN_PRIORITY: dict[str, int] = {"sequence": 1, "classical": 0}
+
+
+def train_priority(model_kind: str) -> int:
+    """Snakemake ``priority:`` of a train job of a model of kind ``model_kind``."""
+    return TRAIN_PRIORITY[model_kind]

@@ -71,6 +71,7 @@ class Job:
     params: list[str]
     threads: int = 1
     resources: dict[str, int] | None = None  # mem_mb, runtime (minutes): not in dvc.yaml
+    priority: int = 0  # Snakemake's scheduling priority (DVC runs stages one by one)
 
 
 def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = False,
@@ -121,7 +122,9 @@ def _job(job) -> Job:
                  if job.resources.get(k) is not None}
     return Job(name, job.rule.name, wildcards, " ".join(command.split()),
                list(dict.fromkeys(str(i) for i in job.input)), outputs, [str(k) for k in settings],
-               threads=job.threads, resources=resources)
+               threads=job.threads, resources=resources,
+               priority=int(job.rule.expand_priority(job.wildcards_dict, job.input,
+                                                     job.attempt)))
 
 
 def dvc_document(jobs: Sequence[Job]) -> dict[str, Any]:

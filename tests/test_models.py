@@ -267,6 +267,31 @@ def test_length_buckets_cover_every_clip_once_per_epoch_in_few_shapes():
         assert (lengths[idx] <= frames).all() and (lengths[idx] > frames - 100).all()
 
 
+def test_validation_batches_sorted_by_length_score_as_the_padded_tensor():
+    """Validation in length-sorted batches padded per batch: every clip once, few shapes,
+    and the loss and accuracy Keras reports equal those of the padded tensor."""
+    from ser.models.lstm import _validation_dataset, build_model, length_sorted_batches
+
+    lengths = np.random.default_rng(0).integers(5, 402, 203)
+    batches = length_sorted_batches(lengths, batch_size=16, bucket_frames=100,
+                                    max_frames=401)
+    assert sorted(np.concatenate([idx for idx, _ in batches])) == list(range(203))
+    assert {f for _, f in batches} <= {100, 200, 300, 400, 401}
+    assert all(lengths[idx].max() <= f for idx, f in batches)
+    assert sum(len(idx) != 16 for idx, _ in batches) == 1  # only the last batch is short
+
+    seqs, y = toy_sequences(6, n=70)
+    scaler = SequenceScaler.fit(seqs)
+    X, std = scaler.transform(seqs), scaler.standardize(seqs)
+    model = build_model(n_frames=None, n_coeffs=5, n_classes=3, units=8, dense_units=8,
+                        dropout=0.0, learning_rate=0.01)
+    lengths = np.array([len(s) for s in std])
+    data = _validation_dataset(std, np.arange(70), y, lengths, n_coeffs=5, batch_size=16,
+                               bucket_frames=4, max_frames=int(lengths.max()))
+    np.testing.assert_allclose(model.evaluate(data, verbose=0),
+                               model.evaluate(X, y, batch_size=16, verbose=0), rtol=1e-5)
+
+
 def test_bucketed_lstm_learns_and_predicts_padded_input(tmp_path):
     """Trained on length buckets, the model reads the padded tensors evaluation uses."""
     from ser.models.lstm import sequence_lengths

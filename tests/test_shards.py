@@ -290,6 +290,8 @@ def test_dag_with_three_shards_has_the_expected_jobs_and_resources(tmp_path):
             want = res[f"train_{kind}"]
             assert (job.threads, job.resources) == (want["threads"], {
                 "mem_mb": want["mem_mb"], "runtime": want["runtime"]}), job.name
+            # Longest jobs first: sequence models' training before the classical grids.
+            assert job.priority == (1 if kind == "sequence" else 0), job.name
         assert job.resources and job.resources["mem_mb"] > 0, job.name
         assert job.threads <= max(2, res["train_sequence"]["threads"]), job.name
     # DVC follows: one stage per shard (a folder output) and per merge.

@@ -24,6 +24,10 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 PAD_VALUE = 0.0
 
+#: Clips per validation batch (forward passes only: larger batches are cheaper per clip;
+#: the validation loss does not depend on the batching).
+VALIDATION_BATCH = 128
+
 
 @dataclass(frozen=True)
 class SequenceScaler:
@@ -133,6 +137,47 @@ def bucket_batches(lengths: np.ndarray, *, batch_size: int, bucket_frames: int,
                 chunk = np.concatenate([chunk, rng.choice(members, batch_size - n_real)])
             batches.append((chunk, n_real, int(frames)))
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def length_sorted_batches(lengths: np.ndarray, *, batch_size: int, bucket_frames: int,
+                          max_frames: int) -> list[tuple[np.ndarray, int]]:
+    """Batches for evaluating (no shuffling, no top-ups): clips in order of length, cut
+    into batches of ``batch_size``, each padded to its longest clip rounded up to a
+    multiple of ``bucket_frames`` (at most ``max_frames``). Returns ``(positions,
+    frames)`` per batch; every clip is in exactly one batch, so a mean over the batches
+    weighted by their sizes is the mean over the clips. The shapes are one per bucket
+    plus the last batch's, so few compiles."""
+    order = np.argsort(lengths, kind="stable")
+    batches = []
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        longest = int(lengths[chunk].max()) if len(chunk) else 1
+        frames = min(-(-longest // bucket_frames) * bucket_frames, max_frames)
+        batches.append((chunk, max(frames, 1)))
+    return batches
+
+
+def _validation_dataset(seqs, positions: np.ndarray, y: np.ndarray, lengths: np.ndarray, *,
+                        n_coeffs: int, batch_size: int, bucket_frames: int,
+                        max_frames: int):
+    """A Keras ``PyDataset`` of :func:`length_sorted_batches` over ``seqs[positions]``:
+    validation steps through about the clips' own lengths, not every clip padded to the
+    longest (masking makes the loss the same)."""
+    import keras
+
+    plan = length_sorted_batches(lengths, batch_size=batch_size,
+                                 bucket_frames=bucket_frames, max_frames=max_frames)
+
+    class SortedByLength(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return len(plan)
+
+        def __getitem__(self, i: int):
+            idx, frames = plan[i]
+            batch = pad_sequences([seqs[positions[j]] for j in idx], frames, n_coeffs)
+            return batch, y[idx]
+
+    return SortedByLength()
 
 
 def _bucket_dataset(seqs, positions: np.ndarray, y: np.ndarray, weights: np.ndarray,
@@ -282,18 +327,22 @@ def fit_lstm(
         if isinstance(X, np.ndarray):  # views of the padded rows, no copy
             lengths = sequence_lengths(X)
             seqs = [X[i, : lengths[i]] for i in range(len(X))]
-            X_val = X[val_idx]
         else:
             seqs = X
             lengths = X.lengths() if hasattr(X, "lengths") else \
                 np.array([len(s) for s in X], np.int64)
-            X_val = pad_sequences([seqs[i] for i in val_idx], int(lengths.max()), n_coeffs)
         data = _bucket_dataset(seqs, np.asarray(train_idx), y[train_idx], sample_weight,
                                lengths[train_idx], n_coeffs=n_coeffs,
                                batch_size=cfg["batch_size"], bucket_frames=int(bucket),
                                seed=seed)
-        history = model.fit(data, validation_data=(X_val, y[val_idx]),
-                            validation_batch_size=cfg["batch_size"], epochs=cfg["epochs"],
+        # Validation runs each epoch: in batches of similar length, padded per batch
+        # (a padded copy of the validation clips is neither computed on nor held).
+        val_data = _validation_dataset(seqs, np.asarray(val_idx), y[val_idx],
+                                       lengths[val_idx], n_coeffs=n_coeffs,
+                                       batch_size=VALIDATION_BATCH,
+                                       bucket_frames=int(bucket),
+                                       max_frames=int(lengths.max()))
+        history = model.fit(data, validation_data=val_data, epochs=cfg["epochs"],
                             callbacks=callbacks, verbose=verbose)
         return model, history
     history = model.fit(

@@ -9,7 +9,7 @@ from ser.features.sets import FEATURE_SETS as FEATURE_SET_SPECS
 from ser.features.sets import model_accepts
 from ser.models import MODEL_SPECS
 from ser.models.grid import split_grids
-from ser.scale import feature_shards, rule_resources, train_kind
+from ser.scale import feature_shards, rule_resources, train_kind, train_priority
 
 # Rules run the `python` of the environment Snakemake runs in (so .venv/bin/snakemake
 # works without activating the venv).
@@ -61,6 +61,11 @@ def feature_threads(wildcards):
 def train_resource(name):
     """A train job's resource `name`, by its model's kind (classical or sequence)."""
     return lambda wildcards: RESOURCES[train_kind(MODEL_SPECS[wildcards.model].kind)][name]
+
+
+def train_job_priority(wildcards):
+    """Longest jobs first: a sequence model's training before the classical grids."""
+    return train_priority(MODEL_SPECS[wildcards.model].kind)
 
 
 def extracted_dir(wildcards):

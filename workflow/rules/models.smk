@@ -51,6 +51,7 @@ rule train:
     resources:
         mem_mb=train_resource("mem_mb"),
         runtime=train_resource("runtime"),
+    priority: train_job_priority
     conda:
         ENV
     log:
