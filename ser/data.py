@@ -49,35 +49,39 @@ class ProtocolData:
     def test(self) -> pd.DataFrame:
         return self.table[self.table["split"] == "test"].reset_index(drop=True)
 
-    def sequences(self, paths: pd.Series) -> list[np.ndarray]:
+    def sequences(self, paths: pd.Series, *, dtype: np.typing.DTypeLike = np.float32,
+                  ) -> list[np.ndarray]:
         """Frame sequences of ``paths`` (in that order) from the per-corpus sequence files.
 
         Only the clips asked for are read (training reads the training side, evaluation
         the test side), and kept for later calls; speaker normalisation reads every clip
-        of the table (a speaker's statistics need all of its clips).
+        of the table (a speaker's statistics need all of its clips). ``dtype``: of the
+        arrays read (``float16`` halves their memory); clips kept from an earlier call
+        are converted if they differ.
         """
         paths = list(paths)
         if self._sequences is None:
             self._sequences = {}
         missing = {p for p in paths if p not in self._sequences}
         if missing:
-            self._sequences.update(self._load_sequences(keep=missing))
+            self._sequences.update(self._load_sequences(keep=missing, dtype=dtype))
         by_path = self._sequences
         try:
-            return [by_path[p] for p in paths]
+            return [by_path[p].astype(dtype, copy=False) for p in paths]
         except KeyError as exc:
             raise SerError(f"no feature sequence for {exc.args[0]} in {self.features_dir}; "
                            "rerun the feature stage") from None
 
-    def _load_sequences(self, *, keep: set[str]) -> dict[str, np.ndarray]:
+    def _load_sequences(self, *, keep: set[str], dtype: np.typing.DTypeLike,
+                        ) -> dict[str, np.ndarray]:
         from ser.features import load_sequences
 
-        if self.speaker_norm:
-            keep = set(self.table["path"])
+        if self.speaker_norm:  # the speakers' statistics from the file's float32 values
+            keep, dtype = set(self.table["path"]), np.float32
         by_path: dict[str, np.ndarray] = {}
         for corpus in self.corpora:
             seq_paths, seqs = load_sequences(self.features_dir / corpus / "sequences.parquet",
-                                             keep=keep)
+                                             keep=keep, dtype=dtype)
             by_path.update(zip(seq_paths, seqs, strict=True))
         if self.speaker_norm:
             from ser.features.logmel import speaker_standardise

@@ -189,12 +189,12 @@ def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
                settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
                verbose: int = 2, extra_files: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the LSTM with speaker-aware early stopping; save it, its card and curves."""
-    from ser.models.lstm import SequenceScaler, StandardizedSequences, fit_lstm
+    from ser.models.lstm import SEQUENCE_DTYPE, SequenceScaler, StandardizedSequences, fit_lstm
     from ser.models.store import save_model
 
     cfg, seed = section, settings.seed
     train = data.train
-    seqs = data.sequences(train["path"])
+    seqs = data.sequences(train["path"], dtype=SEQUENCE_DTYPE)
     labels = sort_labels(train["emotion"].unique())
     y = train["emotion"].map({lab: i for i, lab in enumerate(labels)}).to_numpy(np.int32)
     train_idx, val_idx = validation_split(y, speaker_groups(train).to_numpy(), protocol,

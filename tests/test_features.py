@@ -408,3 +408,23 @@ def test_stage_cli(manifest, tmp_path, capsys):
                "--out", str(tmp_path / "x")]
     assert run_cli(script.main, missing) == 2
     assert "manifest not found" in capsys.readouterr().err
+
+
+def test_float16_sequences_round_real_mfccs_by_about_1e_3_of_their_spread(clips, params,
+                                                                          tmp_path):
+    """The LSTM holds its training frames as float16 (ser.models.lstm.SEQUENCE_DTYPE):
+    on real speech that moves a frame by ~1e-3 of its coefficient's spread, never more
+    than 1 %."""
+    from ser.models.lstm import SEQUENCE_DTYPE
+
+    manifest = pd.DataFrame({"path": [str(p) for p in clips], "corpus": "ravdess"})
+    extract_features(manifest, tmp_path, params=params, workers=1, progress=False)
+    paths, full = load_sequences(tmp_path / "sequences.parquet")
+    paths16, half = load_sequences(tmp_path / "sequences.parquet", dtype=SEQUENCE_DTYPE,
+                                   keep=set(paths))
+    assert paths16 == paths and all(s.dtype == np.float16 for s in half)
+    full, half = np.concatenate(full).astype(np.float64), np.concatenate(half)
+    spread = full.std(axis=0)
+    error = np.abs(half.astype(np.float64) - full) / spread
+    assert np.sqrt(np.mean(error**2, axis=0)).max() < 3e-3
+    assert error.max() < 1e-2

@@ -539,6 +539,7 @@ def read_feature_params(parquet_path: str | Path) -> dict[str, Any]:
 
 
 def load_sequences(path: str | Path, *, keep: set[str] | None = None,
+                   dtype: np.typing.DTypeLike = np.float32,
                    ) -> tuple[list[str], list[np.ndarray]]:
     """Read ``sequences.parquet`` back into per-clip arrays.
 
@@ -548,12 +549,14 @@ def load_sequences(path: str | Path, *, keep: set[str] | None = None,
         A ``sequences.parquet`` written by :func:`extract_features`.
     keep
         Only the clips with these manifest paths (each copied on its own); ``None``: all.
+    dtype
+        Of the returned arrays (the file holds float32; ``float16`` halves the memory).
 
     Returns
     -------
     paths : list of str
         The clips' manifest paths, in file (= manifest) order.
-    seqs : list of np.ndarray, each (n_frames, n_coeffs) float32
+    seqs : list of np.ndarray, each (n_frames, n_coeffs) of ``dtype``
         Writable arrays: views into one array per row group, or (``keep``) one array per
         clip. The file is read one row group at a time, so memory holds the sequences
         plus one row group, not the file twice.
@@ -578,14 +581,14 @@ def load_sequences(path: str | Path, *, keep: set[str] | None = None,
                 for i, clip in enumerate(batch_paths):
                     if clip in keep:
                         paths.append(clip)
-                        seqs.append(np.array(flat[offsets[i]:offsets[i + 1]], np.float32)
+                        seqs.append(np.array(flat[offsets[i]:offsets[i + 1]], dtype)
                                     .reshape(int(n_frames[i]), int(n_coeffs[i])))
                 continue
             paths.extend(batch_paths)
             offsets = lists.offsets.to_numpy() - lists.offsets[0].as_py()
             values = np.array(lists.values.to_numpy(zero_copy_only=False)
                               [lists.offsets[0].as_py():lists.offsets[-1].as_py()]
-                              if len(lists) else [], dtype=np.float32)
+                              if len(lists) else [], dtype=dtype)
             seqs.extend(values[offsets[i]:offsets[i + 1]].reshape(int(n_frames[i]),
                                                                    int(n_coeffs[i]))
                         for i in range(len(lists)))

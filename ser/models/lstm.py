@@ -24,6 +24,12 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 PAD_VALUE = 0.0
 
+#: How training holds its clips' MFCC frames: float16 halves the memory of the file's
+#: float32 (about 170 MB less for 10k clips, the largest train job's margin under 1.5 GB);
+#: rounding moves a frame by about 1e-3 of its coefficient's spread (tested), and each
+#: batch is standardised in float64 and cast to float32 when drawn.
+SEQUENCE_DTYPE = np.float16
+
 #: Clips per validation batch (forward passes only: larger batches are cheaper per clip;
 #: the validation loss does not depend on the batching).
 VALIDATION_BATCH = 128
