@@ -24,7 +24,7 @@ Results go to ``benchmarks/results/pipeline_<preset>.json`` or
 Examples
 --------
     python benchmarks/bench_pipeline.py --preset tiny
-    python benchmarks/bench_pipeline.py                         # full preset, ~25 min
+    python benchmarks/bench_pipeline.py                         # full preset, ~15 min
     python benchmarks/bench_pipeline.py --stage features --clips 1000 --clips 12000
 """
 
