@@ -56,8 +56,8 @@ class ProtocolData:
         Only the clips asked for are read (training reads the training side, evaluation
         the test side), and kept for later calls; speaker normalisation reads every clip
         of the table (a speaker's statistics need all of its clips). ``dtype``: of the
-        arrays read (``float16`` halves their memory); clips kept from an earlier call
-        are converted if they differ.
+        arrays returned (``float16`` halves their memory); clips kept from an earlier
+        call are converted where they are kept.
         """
         paths = list(paths)
         if self._sequences is None:
@@ -67,10 +67,12 @@ class ProtocolData:
             self._sequences.update(self._load_sequences(keep=missing, dtype=dtype))
         by_path = self._sequences
         try:
-            return [by_path[p].astype(dtype, copy=False) for p in paths]
+            for p in paths:  # converted where they are kept: never two copies of a clip
+                by_path[p] = by_path[p].astype(dtype, copy=False)
         except KeyError as exc:
             raise SerError(f"no feature sequence for {exc.args[0]} in {self.features_dir}; "
                            "rerun the feature stage") from None
+        return [by_path[p] for p in paths]
 
     def _load_sequences(self, *, keep: set[str], dtype: np.typing.DTypeLike,
                         ) -> dict[str, np.ndarray]:

@@ -349,3 +349,21 @@ def test_sequence_predictions_in_chunks_equal_one_call(tmp_path, monkeypatch):
     monkeypatch.setattr(Predictor, "SEQUENCE_CHUNK", 32)
     np.testing.assert_array_equal(predictor.proba_from_sequences(seqs),
                                   model.predict(X, verbose=0).astype(np.float64))
+
+
+def test_protocol_sequences_in_float16_are_kept_converted_not_copied(tmp_path):
+    """LSTM training asks for float16 clips: the kept float32 clips are replaced, so memory
+    holds one copy of each clip."""
+    import pandas as pd
+
+    from ser.data import ProtocolData
+
+    table = pd.DataFrame({"path": ["a.wav", "b.wav"], "split": ["train", "train"]})
+    kept = {"a.wav": np.arange(6, dtype=np.float32).reshape(3, 2),
+            "b.wav": np.full((2, 2), 0.1, np.float32)}
+    data = ProtocolData(table, {}, tmp_path, "mfcc", ["toy"], _sequences=dict(kept))
+    half = data.sequences(pd.Series(["b.wav", "a.wav"]), dtype=np.float16)
+    assert [s.dtype for s in half] == [np.float16, np.float16]
+    np.testing.assert_allclose(half[1], kept["a.wav"])
+    assert data.sequences(["b.wav"], dtype=np.float16)[0] is half[0]  # no second copy
+    assert all(s.dtype == np.float16 for s in data._sequences.values())
