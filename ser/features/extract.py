@@ -575,23 +575,19 @@ def load_sequences(path: str | Path, *, keep: set[str] | None = None,
             n_frames = batch.column("n_frames").to_numpy()
             n_coeffs = batch.column("n_coeffs").to_numpy()
             lists = batch.column("mfcc").combine_chunks()
-            if keep is not None:  # offsets index the batch's whole child array
-                offsets = lists.offsets.to_numpy()
-                flat = lists.values.to_numpy(zero_copy_only=False)
-                for i, clip in enumerate(batch_paths):
-                    if clip in keep:
-                        paths.append(clip)
-                        seqs.append(np.array(flat[offsets[i]:offsets[i + 1]], dtype)
-                                    .reshape(int(n_frames[i]), int(n_coeffs[i])))
-                continue
-            paths.extend(batch_paths)
-            offsets = lists.offsets.to_numpy() - lists.offsets[0].as_py()
-            values = np.array(lists.values.to_numpy(zero_copy_only=False)
-                              [lists.offsets[0].as_py():lists.offsets[-1].as_py()]
-                              if len(lists) else [], dtype=dtype)
-            seqs.extend(values[offsets[i]:offsets[i + 1]].reshape(int(n_frames[i]),
-                                                                   int(n_coeffs[i]))
-                        for i in range(len(lists)))
+            # The batch's slice of the child array, and offsets into that slice.
+            first, last = lists.offsets[0].as_py(), lists.offsets[-1].as_py()
+            offsets = lists.offsets.to_numpy() - first
+            flat = lists.values.to_numpy(zero_copy_only=False)[first:last]
+            if keep is None:  # one writable array for the row group, clips are views
+                flat, chosen = np.array(flat, dtype), range(len(batch_paths))
+            else:
+                chosen = [i for i, clip in enumerate(batch_paths) if clip in keep]
+            for i in chosen:
+                seq = flat[offsets[i]:offsets[i + 1]]
+                paths.append(batch_paths[i])
+                seqs.append((seq if keep is None else np.array(seq, dtype))
+                            .reshape(int(n_frames[i]), int(n_coeffs[i])))
     except (pa.ArrowException, OSError) as exc:
         raise SerError(f"{path}: not a readable sequences file ({exc})") from None
     finally:
