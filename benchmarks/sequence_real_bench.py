@@ -127,14 +127,14 @@ def run_crnn(seqs, y, groups, train, test, *, n_classes, cfg, seed) -> np.ndarra
 
 def run_lstm_seed(seqs, y, groups, train, test, *, n_classes, cfg, seed) -> np.ndarray:
     """The seed's LSTM exactly as ``ser.training.train_lstm`` fits it, on one fold."""
-    from ser.models.lstm import SequenceScaler, fit_lstm
+    from ser.models.lstm import fit_lstm, training_inputs
     from ser.splits import validation_split
 
     fit_idx, val_idx = validation_split(y[train], groups[train], "speaker",
                                         share=cfg["validation_share"], seed=seed)
-    tr = [seqs[i] for i in train]
-    scaler = SequenceScaler.fit([tr[i] for i in fit_idx])
-    model, hist = fit_lstm(scaler.transform(tr), y[train], n_classes=n_classes,
+    scaler, X = training_inputs([seqs[i] for i in train], fit_idx,
+                                bucket_frames=cfg.get("bucket_frames"))
+    model, hist = fit_lstm(X, y[train], n_classes=n_classes,
                            train_idx=fit_idx, val_idx=val_idx, cfg=cfg, seed=seed, verbose=0)
     proba = np.asarray(model.predict(scaler.transform([seqs[i] for i in test]), verbose=0))
     return proba.argmax(axis=1), len(hist.history["loss"])

@@ -189,7 +189,7 @@ def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
                settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
                verbose: int = 2, extra_files: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train the LSTM with speaker-aware early stopping; save it, its card and curves."""
-    from ser.models.lstm import SEQUENCE_DTYPE, SequenceScaler, StandardizedSequences, fit_lstm
+    from ser.models.lstm import SEQUENCE_DTYPE, fit_lstm, training_inputs
     from ser.models.store import save_model
 
     cfg, seed = section, settings.seed
@@ -200,11 +200,7 @@ def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
     train_idx, val_idx = validation_split(y, speaker_groups(train).to_numpy(), protocol,
                                           share=cfg["validation_share"], seed=seed)
     # Standardisation statistics come from the fitting part of the training side only.
-    scaler = SequenceScaler.fit([seqs[i] for i in train_idx])
-    # Length buckets standardise and pad each batch as it is drawn: neither a padded
-    # tensor of the corpus nor a standardised copy of it is held.
-    X = StandardizedSequences(seqs, scaler) if cfg.get("bucket_frames") \
-        else scaler.transform(seqs)
+    scaler, X = training_inputs(seqs, train_idx, bucket_frames=cfg.get("bucket_frames"))
     start = time.perf_counter()
     # dvclive logs beside the run, then moves into the model folder with it.
     live_dir = Path(tempfile.mkdtemp(prefix="ser-live-"))

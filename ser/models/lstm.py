@@ -102,6 +102,21 @@ class StandardizedSequences:
         return np.array([min(len(s), self.scaler.max_frames) for s in self.seqs], np.int64)
 
 
+def training_inputs(seqs: list[np.ndarray], fit_idx: np.ndarray, *,
+                    bucket_frames: int | None):
+    """What :func:`fit_lstm` reads, as training prepares it: ``(scaler, X)``.
+
+    The clips are held as :data:`SEQUENCE_DTYPE`; the scaler's statistics come from the
+    fitting clips ``seqs[fit_idx]`` only. With length buckets ``X`` standardises each clip
+    when its batch is drawn (no padded tensor nor standardised copy of the corpus is
+    held); without, it is the padded tensor.
+    """
+    seqs = [np.asarray(s, SEQUENCE_DTYPE) for s in seqs]
+    scaler = SequenceScaler.fit([seqs[i] for i in fit_idx])
+    X = StandardizedSequences(seqs, scaler) if bucket_frames else scaler.transform(seqs)
+    return scaler, X
+
+
 def pad_sequences(seqs: list[np.ndarray], frames: int, n_coeffs: int) -> np.ndarray:
     """``(n, frames, n_coeffs)`` float32: each sequence cut to ``frames``, zero-padded."""
     out = np.full((len(seqs), frames, n_coeffs), PAD_VALUE, np.float32)
