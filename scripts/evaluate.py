@@ -11,14 +11,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.stage import add_run_options, load_run_data, read_params, run_stage, stage_parser
+from ser.io import check_output
+from ser.stage import (
+    add_run_options,
+    load_run_data,
+    parse_stage_args,
+    read_params,
+    run_stage,
+    stage_parser,
+)
 
 
 def main(argv=None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--model-dir", type=Path, required=True, help="trained model folder")
     add_run_options(parser, out_help="metrics folder to write")
-    args = parser.parse_args(argv)
+    args = parse_stage_args(parser, argv)
+    check_output(args.out, kind="dir")  # refuse at once, not after the work
 
     from ser.evaluation import evaluate_stage
     from ser.labels import LabelMap

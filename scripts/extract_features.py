@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.stage import read_params, run_stage, stage_parser
+from ser.io import check_output
+from ser.stage import parse_stage_args, read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
@@ -38,7 +39,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shards", type=int, metavar="N",
                         help="number of contiguous shards the manifest is cut into")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(argv)
+    args = parse_stage_args(parser, argv)
+    check_output(args.out, kind="dir")  # refuse at once, not after the work
     if (args.shard is None) != (args.shards is None):
         parser.error("--shard and --shards go together")
     if args.shards is not None and not 1 <= args.shard <= args.shards:

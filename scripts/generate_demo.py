@@ -3,8 +3,9 @@
 The audio is speech-like (glottal source, formants, emotion-dependent prosody,
 per-speaker voices) and needs no download. The same seed gives byte-identical
 files. Defaults for --preset and --seed come from the ``demo:`` section of
-the --params file; the folder is replaced atomically, so an interrupted run
-leaves the previous one (or nothing) in place.
+the --params file. The folder is written atomically, so an interrupted run
+leaves the previous one (or nothing) in place; only a folder this script wrote
+(marked by its .ser-output file) is replaced, anything else is refused.
 
 Examples
 --------
@@ -21,6 +22,8 @@ from pathlib import Path
 
 from ser.cli import run_cli
 from ser.corpora.demo import CORPORA, PRESETS, generate_corpus, plan_corpus
+from ser.io import check_output
+from ser.stage import add_force_option, parse_stage_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--corpus", required=True, choices=CORPORA,
                         help="which corpus layout to write")
-    parser.add_argument("--out", type=Path, required=True, help="corpus root to (re)create")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="corpus root to create (or an earlier demo output to replace)")
     parser.add_argument("--preset", choices=PRESETS, default=None,
                         help="size preset (default: demo.preset in --params)")
     parser.add_argument("--seed", type=int, default=None,
@@ -49,12 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1,
                         help="synthesis processes, 0 = all cores (default: 1); the output does not "
                              "depend on it")
+    add_force_option(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Generate one corpus; print ``wrote N clips to OUT``."""
-    args = build_parser().parse_args(argv)
+    args = parse_stage_args(build_parser(), argv)
+    check_output(args.out, kind="dir")  # a real corpus copy is never replaced
     preset, seed = args.preset, args.seed
     if preset is None or seed is None:
         from ser.config import load_params

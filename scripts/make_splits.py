@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.stage import read_params, run_stage, stage_parser
+from ser.io import check_output
+from ser.stage import parse_stage_args, read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
@@ -20,7 +21,8 @@ def main(argv=None) -> int:
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--out", type=Path, required=True, help="split Parquet to write")
     parser.add_argument("manifests", type=Path, nargs="+", help="manifest Parquet files")
-    args = parser.parse_args(argv)
+    args = parse_stage_args(parser, argv)
+    check_output(args.out, kind="file")  # refuse at once, not after the work
 
     from ser.labels import LabelMap
     from ser.settings import SplitSettings

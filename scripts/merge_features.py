@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ser.stage import run_stage
+from ser.io import check_output
+from ser.stage import add_force_option, parse_stage_args, run_stage
 
 
 def main(argv=None) -> int:
@@ -26,9 +27,12 @@ def main(argv=None) -> int:
     parser.add_argument("shards", type=Path, nargs="+", metavar="SHARD",
                         help="shard folders, 1-of-N first")
     parser.add_argument("--out", type=Path, required=True,
-                        help="the corpus' feature folder (replaced atomically)")
+                        help="the corpus' feature folder (written atomically; replaces only an "
+                             "earlier output of this tool)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(argv)
+    add_force_option(parser)
+    args = parse_stage_args(parser, argv)
+    check_output(args.out, kind="dir")  # refuse at once, not after the work
 
     from ser.features.shards import merge_shards
 

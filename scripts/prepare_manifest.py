@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.stage import read_params, run_stage, stage_parser
+from ser.io import check_output
+from ser.stage import parse_stage_args, read_params, run_stage, stage_parser
 
 
 def main(argv=None) -> int:
@@ -23,17 +24,21 @@ def main(argv=None) -> int:
     parser.add_argument("--root", type=Path, required=True, help="corpus root folder")
     parser.add_argument("--out", type=Path, required=True,
                         help="manifest Parquet; rejected files go to <out stem>_rejected.csv")
-    args = parser.parse_args(argv)
+    args = parse_stage_args(parser, argv)
+    check_output(args.out, kind="file")  # refuse at once, not after the work
 
-    from ser.io import atomic_path
+    from ser.io import atomic_path, text_starts_with
     from ser.settings import ManifestSettings
+    from ser.tables import write_table
+
+    rejected_out = args.out.with_name(f"{args.out.stem}_rejected.csv")
+    rejected_is_ours = text_starts_with("path,reason\n")
+    check_output(rejected_out, kind="file", owned=rejected_is_ours)
 
     settings = ManifestSettings.from_section(read_params(args.params).get("manifest", {}))
     result = parse_corpus(args.corpus, args.root, **settings.parser_options(args.corpus))
-    rejected_out = args.out.with_name(f"{args.out.stem}_rejected.csv")
-    with atomic_path(args.out) as tmp:
-        result.to_frame().to_parquet(tmp, engine="pyarrow", index=False)
-    with atomic_path(rejected_out) as tmp:
+    write_table(result.to_frame(), args.out)
+    with atomic_path(rejected_out, owned=rejected_is_ours) as tmp:
         result.rejected_frame().to_csv(tmp, index=False)
     print(result.summary())
     print(f"wrote {args.out} ({len(result.rows)} rows) and {rejected_out} "

@@ -25,7 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # never open a window, whatever the machine
 
-from ser.stage import run_stage, stage_parser
+from ser.stage import parse_stage_args, run_stage, stage_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Build the report and print where it is."""
-    args = build_parser().parse_args(argv)
+    args = parse_stage_args(build_parser(), argv)
 
     import time
 

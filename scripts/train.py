@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.stage import add_run_options, load_run_data, read_params, run_stage, stage_parser
+from ser.io import check_output
+from ser.stage import (
+    add_run_options,
+    load_run_data,
+    parse_stage_args,
+    read_params,
+    run_stage,
+    stage_parser,
+)
 
 
 def main(argv=None) -> int:
@@ -27,7 +35,8 @@ def main(argv=None) -> int:
     parser.add_argument("--candidates", type=Path, nargs="+", default=None, metavar="FILE",
                         help="score file of every grid candidate (tune_candidate.py): pick "
                              "the best from them instead of running GridSearchCV")
-    args = parser.parse_args(argv)
+    args = parse_stage_args(parser, argv)
+    check_output(args.out, kind="dir")  # refuse at once, not after the work
 
     from ser.settings import TrainSettings
     from ser.training import train

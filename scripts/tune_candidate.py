@@ -14,7 +14,14 @@ train and the model's own section.
 
 from __future__ import annotations
 
-from ser.stage import add_run_options, load_run_data, read_params, run_stage, stage_parser
+from ser.stage import (
+    add_run_options,
+    load_run_data,
+    parse_stage_args,
+    read_params,
+    run_stage,
+    stage_parser,
+)
 
 
 def main(argv=None) -> int:
@@ -25,7 +32,7 @@ def main(argv=None) -> int:
     parser.add_argument("--candidate", type=int, required=True, metavar="K",
                         help="grid candidate number (0 = first of ParameterGrid's order)")
     add_run_options(parser, out_help="score file (JSON) to write")
-    args = parser.parse_args(argv)
+    args = parse_stage_args(parser, argv)
 
     from ser.models.grid import check_candidate, write_scores
     from ser.settings import TrainSettings

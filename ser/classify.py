@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,13 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--transcribe", action="store_true",
                         help="also print what was said (offline pocketsphinx)")
     parser.add_argument("--speak", action="store_true", help="say the emotion aloud (espeak-ng)")
-    parser.add_argument("--speak-to", metavar="WAV", help="write the spoken answer to a WAV file")
+    parser.add_argument("--speak-to", metavar="WAV",
+                        help="write the spoken answer to a new WAV file (an existing file is "
+                             "replaced only with --force, never a recording being classified)")
     parser.add_argument("--segments", action="store_true",
                         help="long recordings: classify speech segments over time and write "
                              "timeline.csv/.json/.png per file (see `ser timeline`)")
     parser.add_argument("--out", metavar="DIR",
                         help="with --segments and one file: output folder (default "
-                             "timelines/<file stem>-<model folder name>)")
+                             "timelines/<file stem>-<model folder name>, numbered -2, -3 ... "
+                             "for another file of the same name)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --speak-to file, or write a timeline into "
+                             "an --out holding other files (they are kept)")
     return parser
 
 
@@ -81,7 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    from ser.io import allow_replacing
+
     args = build_parser().parse_args(argv)
+    allow_replacing(args.force)
     if args.top_k < 1:
         raise SerError("--top-k must be at least 1")
     if args.out and not args.segments:
@@ -101,6 +111,12 @@ def _main(argv: Sequence[str] | None) -> int:
 
     model_dir = Path(args.model) if args.model else default_model_dir()
     files = collect_files(args.file)
+    if args.speak_to:
+        check_speak_to(Path(args.speak_to), files)
+    if args.out:
+        from ser.io import check_output
+
+        check_output(args.out, kind="dir")
     # Features are extracted in a second process while this one loads the model.
     prefetch = None if args.segments else FeaturePrefetch(model_dir, files)
     try:
@@ -151,6 +167,22 @@ def _main(argv: Sequence[str] | None) -> int:
     return 1 if failures else 0
 
 
+def check_speak_to(target: Path, files: Sequence[Path]) -> None:
+    """Refuse a ``--speak-to`` path that is one of the recordings, or (without ``--force``)
+    any existing file, before anything is classified."""
+    from ser.io import check_output
+
+    if target.suffix.lower() != ".wav":
+        raise SerError(f"--speak-to {target}: the spoken answer is written as WAV; "
+                       "name it *.wav")
+    for path in files:
+        if target.exists() and path.exists() and os.path.samefile(target, path):
+            raise SerError(f"--speak-to {target}: is a recording being classified; it is "
+                           "never overwritten - choose another file name")
+    # A WAV cannot say who wrote it: an existing one is never the tool's own.
+    check_output(target, kind="file", owned=lambda _path: False, option="--speak-to")
+
+
 def spoken_answer(answers: Sequence[dict]) -> str:
     """What ``--speak``/``--speak-to`` say: the answer, not the file name.
 
@@ -167,14 +199,18 @@ def spoken_answer(answers: Sequence[dict]) -> str:
 
 def _segments(args: argparse.Namespace, predictor, model_dir: Path, files: list[Path]) -> int:
     """``--segments``: one timeline per file (:func:`ser.timeline.timeline_for_file`)."""
-    from ser.timeline import timeline_for_file
+    from ser.timeline import default_out, timeline_for_file
 
     if args.out and len(files) > 1:
         raise SerError("--out takes one file with --segments; leave it out to get "
                        "timelines/<file stem>-<model> per file")
+    taken: set[Path] = set()
     for path in files:
+        # a/x.wav and b/x.wav in one call get x-<model> and x-<model>-2
+        out = Path(args.out) if args.out else default_out(path, model_dir, taken=taken)
+        taken.add(out)
         print(display_path(timeline_for_file(path, predictor, model_dir=model_dir,
-                                             out=args.out, progress=not args.json)))
+                                             out=out, progress=not args.json)))
     return 0
 
 

@@ -25,6 +25,10 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None],
     except KeyboardInterrupt:
         print("interrupted; unfinished outputs were not written", file=sys.stderr)
         return 130
+    finally:
+        from ser.io import allow_replacing
+
+        allow_replacing(False)  # --force applies to one command only
 
 
 def main(argv: Sequence[str] | None = None) -> int:

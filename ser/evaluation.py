@@ -123,13 +123,17 @@ def evaluate_predictions(
 
 
 def write_evaluation(out_dir: str | Path, metrics: dict, details: dict,
-                     predictions: pd.DataFrame) -> None:
-    """Write ``metrics.json``, ``details.json`` and ``predictions.csv`` atomically."""
+                     predictions: pd.DataFrame, *,
+                     extra_text: dict[str, str] | None = None) -> None:
+    """Write ``metrics.json``, ``details.json``, ``predictions.csv`` (and ``extra_text``:
+    file name -> text) as one folder, atomically (:func:`ser.io.atomic_path`)."""
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (tmp / "details.json").write_text(json.dumps(details, indent=2) + "\n")
         predictions.to_csv(tmp / "predictions.csv", index=False, float_format="%.5f")
+        for name, text in (extra_text or {}).items():
+            (tmp / name).write_text(text)
 
 
 def predictions_frame(rows: pd.DataFrame, proba: np.ndarray, labels: list[str]) -> pd.DataFrame:
@@ -321,14 +325,18 @@ def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
     details |= spk_details
     if shared.dropped_test_emotions or shared.excluded_model_classes:
         print(shared.describe())
-    write_evaluation(out_dir, metrics, details, preds)
-    write_model_card(out_dir, predictor.card, metrics, model_dir=model_dir)
+    write_evaluation(out_dir, metrics, details, preds, extra_text={
+        MODEL_CARD_FILE: model_card_text(out_dir, predictor.card, metrics, model_dir=model_dir)})
     return metrics
 
 
-def write_model_card(out_dir: str | Path, card: dict[str, Any], metrics: dict[str, Any], *,
-                     model_dir: str | Path) -> Path:
-    """Write ``model_card.md`` next to ``metrics.json``: the card plus test metrics with CIs.
+#: The model card the evaluate stage writes next to ``metrics.json``.
+MODEL_CARD_FILE = "model_card.md"
+
+
+def model_card_text(out_dir: str | Path, card: dict[str, Any], metrics: dict[str, Any], *,
+                    model_dir: str | Path) -> str:
+    """``model_card.md`` for ``out_dir``: the card plus test metrics with CIs.
 
     The model folder itself is never touched (its checksums stay valid); the
     page links it by relative path.
@@ -337,10 +345,16 @@ def write_model_card(out_dir: str | Path, card: dict[str, Any], metrics: dict[st
 
     from ser.models.store import render_card_markdown
 
-    out = Path(out_dir) / "model_card.md"
     link = Path(os.path.relpath(Path(model_dir).resolve(), Path(out_dir).resolve())).as_posix()
+    return render_card_markdown(card, test_metrics=metrics, model_link=link)
+
+
+def write_model_card(out_dir: str | Path, card: dict[str, Any], metrics: dict[str, Any], *,
+                     model_dir: str | Path) -> Path:
+    """Write ``model_card.md`` into ``out_dir`` (an output folder of this tool)."""
+    out = Path(out_dir) / MODEL_CARD_FILE
     with atomic_path(out) as tmp:
-        tmp.write_text(render_card_markdown(card, test_metrics=metrics, model_link=link))
+        tmp.write_text(model_card_text(out_dir, card, metrics, model_dir=model_dir))
     return out
 
 
@@ -370,29 +384,21 @@ def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
     with counts, in ``metrics.json`` (``restricted_to``,
     ``dropped_test_emotions``, ``excluded_model_classes``).
 
-    ``out_dir`` must be new or empty unless ``force``; then only the files
-    this command writes (:data:`EXTERNAL_FILES`) are replaced in it and
-    everything else there is kept.
+    ``out_dir`` must be new, empty or an earlier output of this command (marked by
+    its ``.ser-output`` file, replaced whole); a folder holding anything else needs
+    ``force``, and then the results are written into it file by file, keeping every
+    other file and refusing a name that is not this command's (:mod:`ser.io`).
     """
-    import os
-    import shutil
-    import tempfile
-
     from ser.corpora import parse_corpus
     from ser.errors import SerError
     from ser.inference import Predictor
+    from ser.io import check_output, replacing_allowed
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SerError(f"--out {out_dir}: exists and is not a folder; choose another --out")
-    if Path.cwd().resolve().is_relative_to(out_dir.resolve()):
-        raise SerError(f"--out {out_dir}: is the current folder or one above it; give the "
-                       "results a folder of their own")
-    existing = out_dir.is_dir() and any(out_dir.iterdir())
-    if existing and not force:
-        raise SerError(f"--out {out_dir}: exists and is not empty; ser evaluate never deletes "
-                       "files it did not write - choose a new folder or pass --force to "
-                       f"replace only its own files there ({', '.join(EXTERNAL_FILES)})")
+    if bootstrap < 0:
+        raise SerError(f"--bootstrap {bootstrap}: must be 0 (no intervals) or more resamples")
+    with replacing_allowed(force):
+        check_output(out_dir, kind="dir")  # at once, not after the predictions
     predictor = Predictor.load(model_dir)
     rows = parse_corpus(corpus, root).to_frame()
     shared, keep = restrict_to_shared(predictor.labels, rows["emotion"])
@@ -408,18 +414,8 @@ def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
                "model_dir": str(model_dir),
                "n_unknown_emotion": sum(shared.dropped_test_emotions.values()),
                "n_unreadable": len(failures)} | metrics | shared.to_metrics()
-    if not existing:
+    with replacing_allowed(force):
         write_evaluation(out_dir, metrics, details, preds)
-        return metrics
-    # A folder with other content is never replaced: write beside it, move our files in.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial",
-                                dir=out_dir.parent))
-    try:
-        write_evaluation(tmp / "out", metrics, details, preds)
-        for name in EXTERNAL_FILES:
-            os.replace(tmp / "out" / name, out_dir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return metrics
 
 
@@ -434,11 +430,11 @@ def register(subparsers) -> None:
     p.add_argument("--root", required=True, metavar="PATH",
                    help="folder with the recordings (custom: also a .csv/.tsv manifest)")
     p.add_argument("--out", metavar="DIR", help="output folder (default metrics/external/"
-                   "<corpus>--<model dir>, e.g. ravdess--models-speaker-svm); must be new or "
-                   "empty unless --force")
+                   "<corpus>--<model dir>, e.g. ravdess--models-speaker-svm); must be new, "
+                   "empty or an earlier output of ser evaluate unless --force")
     p.add_argument("--force", action="store_true",
-                   help="write into a non-empty --out, replacing only the files ser evaluate "
-                        "writes (metrics.json, details.json, predictions.csv)")
+                   help="write into an --out holding other files: they are kept, and a name "
+                        "clash with a file ser evaluate did not write is refused")
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the 95%% CIs")
     p.set_defaults(func=_evaluate_command)
 

@@ -133,7 +133,8 @@ def speak(
         What to say; must contain something besides white space.
     to_file
         Write a ``.wav`` file here instead of playing it (works headless).
-        Its folder must exist; an existing file is replaced.
+        Its folder must exist; an existing file is replaced only under ``--force``
+        (:func:`ser.io.replacing_allowed`), a folder or a link never.
     rate
         Speaking rate in words per minute, 80-450 (default :data:`DEFAULT_RATE`).
 
@@ -169,8 +170,12 @@ def speak(
         if to_file is None:
             _play(wav)
             return None
+        from ser.io import atomic_path
+
         try:
-            shutil.move(str(wav), str(target))
+            # A WAV cannot say who wrote it: an existing one is never taken as the tool's.
+            with atomic_path(target, owned=lambda _path: False, option="--speak-to") as out:
+                shutil.copyfile(wav, out)
         except OSError as exc:
             raise SerError(
                 f"{target}: cannot write the spoken answer ({exc.strerror or exc}); "

@@ -28,7 +28,26 @@ def stage_parser(doc: str | None, *, prog: str | None = None) -> argparse.Argume
     parser.add_argument("--params", type=Path, default=Path("params.yaml"),
                         help="validated parameters file the settings come from "
                              "(default: %(default)s)")
+    add_force_option(parser)
     return parser
+
+
+def add_force_option(parser: argparse.ArgumentParser) -> None:
+    """``--force``: write into a folder holding files the tool did not write (keeping
+    them), or replace a file it did not write (see :mod:`ser.io`)."""
+    parser.add_argument("--force", action="store_true",
+                        help="write into an output folder that holds other files (they are "
+                             "kept; a name clash is still refused), or replace an output file "
+                             "this tool did not write; never deletes a folder")
+
+
+def parse_stage_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """Parse ``argv`` and apply ``--force`` to this command's writes (:mod:`ser.io`)."""
+    from ser.io import allow_replacing
+
+    args = parser.parse_args(argv)
+    allow_replacing(getattr(args, "force", False))
+    return args
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -76,6 +77,12 @@ class TimelineParams:
     pad: float = 0.1
 
     def __post_init__(self) -> None:
+        for name in ("window", "hop", "frame", "margin_db", "floor_dbfs", "min_speech",
+                     "min_silence", "pad"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ConfigError(f"timeline: {name} ({value}) must be a finite number of "
+                                  f"{'dB' if 'db' in name else 'seconds'}")
         if not 0 < self.frame < self.window:
             raise ConfigError(f"timeline: frame ({self.frame} s) must be > 0 and shorter "
                               f"than window ({self.window} s)")
@@ -276,16 +283,18 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
 def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Path,
                    model: str, params: TimelineParams = TimelineParams(),
                    plot: bool = True) -> dict[str, Path]:
-    """Write ``timeline.csv``, ``timeline.json`` and (``plot``) ``timeline.png`` into ``out_dir``.
+    """Write ``timeline.csv``, ``timeline.json`` and (``plot``) ``timeline.png`` as the folder
+    ``out_dir``, atomically (:func:`ser.io.atomic_path`).
 
-    Each file is written atomically; other files in ``out_dir`` are left alone.
+    ``out_dir`` must be new, empty or an earlier timeline output (replaced whole); a
+    folder holding other files is refused unless ``--force`` (:func:`ser.io.replacing_allowed`),
+    which writes the three files into it, keeping the rest and refusing a name clash.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     labels = [c[2:] for c in frame.columns if c.startswith("p_")]
     paths = {"csv": out_dir / "timeline.csv", "json": out_dir / "timeline.json"}
-    with atomic_path(paths["csv"]) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.4f")
+    if plot:
+        paths["png"] = out_dir / "timeline.png"
     doc = {"file": str(source), "model": str(model), "labels": labels,
            "params": asdict(params),
            "segments": [{"start": float(r.start), "end": float(r.end), "kind": r.kind,
@@ -293,12 +302,12 @@ def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Pa
                          "probabilities": {x: round(float(getattr(r, f"p_{x}")), 4)
                                            for x in labels}}
                         for r in frame.itertuples(index=False)]}
-    with atomic_path(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    if plot:
-        paths["png"] = out_dir / "timeline.png"
-        with atomic_path(paths["png"]) as tmp:
-            plot_timeline(frame, tmp, title=f"{Path(source).name} - {model}")
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        frame.to_csv(tmp / "timeline.csv", index=False, float_format="%.4f")
+        (tmp / "timeline.json").write_text(json.dumps(doc, indent=2) + "\n")
+        if plot:
+            plot_timeline(frame, tmp / "timeline.png", title=f"{Path(source).name} - {model}")
     return paths
 
 
@@ -351,7 +360,12 @@ def register(subparsers) -> None:
     p.add_argument("--file", required=True, metavar="AUDIO",
                    help="recording: any rate/channels/format libsndfile reads")
     p.add_argument("--out", metavar="DIR",
-                   help="output folder (default timelines/<file stem>-<model folder name>)")
+                   help="output folder (default timelines/<file stem>-<model folder name>, "
+                        "numbered -2, -3 ... for another file of the same name); must be new, "
+                        "empty or an earlier timeline unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="write into an --out holding other files: they are kept, and a name "
+                        "clash with a file the tool did not write is refused")
     p.add_argument("--window", type=float, default=d.window,
                    help="longest stretch classified at once, seconds (default %(default)s)")
     p.add_argument("--hop", type=float, default=d.hop,
@@ -370,9 +384,13 @@ def register(subparsers) -> None:
 
 def _timeline_command(args) -> int:
     from ser.inference import Predictor
+    from ser.io import allow_replacing, check_output
 
+    allow_replacing(args.force)
     params = TimelineParams(window=args.window, hop=args.hop, vad=args.vad,
                             margin_db=args.margin_db, min_silence=args.min_silence)
+    if args.out:
+        check_output(args.out, kind="dir")  # before loading the model
     model_dir = Path(args.model)
     print(timeline_for_file(Path(args.file), Predictor.load(model_dir), model_dir=model_dir,
                             out=args.out, params=params, plot=args.plot,
@@ -380,9 +398,29 @@ def _timeline_command(args) -> int:
     return 0
 
 
-def default_out(audio: str | Path, model_dir: str | Path) -> Path:
-    """``timelines/<file stem>-<model folder name>``."""
-    return Path(f"timelines/{Path(audio).stem}-{Path(model_dir).name}")
+def default_out(audio: str | Path, model_dir: str | Path, *,
+                taken: set[Path] | frozenset[Path] = frozenset()) -> Path:
+    """``timelines/<file stem>-<model folder name>``, numbered ``-2``, ``-3`` ... when that
+    folder is in ``taken`` or holds the timeline of another file (``a/x.wav`` and
+    ``b/x.wav`` never share a folder)."""
+    base = f"timelines/{Path(audio).stem}-{Path(model_dir).name}"
+    n = 1
+    while True:
+        out = Path(base if n == 1 else f"{base}-{n}")
+        if out not in taken and _free_for(out, audio):
+            return out
+        n += 1
+
+
+def _free_for(out: Path, audio: str | Path) -> bool:
+    """Whether ``out`` is missing, or holds only a timeline of ``audio`` itself."""
+    if not out.exists() and not out.is_symlink():
+        return True
+    try:
+        doc = json.loads((out / "timeline.json").read_text())
+        return Path(doc["file"]).resolve() == Path(audio).resolve()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def timeline_for_file(audio: Path, model: SignalModel, *, model_dir: str | Path,
@@ -395,7 +433,10 @@ def timeline_for_file(audio: Path, model: SignalModel, *, model_dir: str | Path,
     """
     from tqdm import tqdm
 
+    from ser.io import check_output
+
     out = Path(out) if out else default_out(audio, model_dir)
+    check_output(out, kind="dir")  # refused at once, not after the classification
     with tqdm(desc=f"timeline {audio.name}", unit="segment", disable=not progress) as bar:
         frame = emotion_timeline(audio, model, params=params, progress=bar.update,
                                  planned=lambda n: setattr(bar, "total", n))

@@ -173,9 +173,9 @@ def write(path: Path = Path("dvc.yaml")) -> bool:
     text = generate()
     if path.is_file() and path.read_text() == text:
         return False
-    from ser.io import atomic_path
+    from ser.io import atomic_path, text_starts_with
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, owned=text_starts_with("# GENERATED from the Snakefile")) as tmp:
         Path(tmp).write_text(text)
     print(f"note: {path} regenerated from the Snakefile; commit it")
     return True

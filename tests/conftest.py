@@ -42,3 +42,13 @@ def demo_project(tmp_path_factory) -> Path:
     params["random_forest"]["grid"] = {"n_estimators": [100], "min_samples_leaf": [1, 3]}
     params["evaluate"]["bootstrap"] = 200
     return build_demo_project(project, params, models=params["train"]["models"])
+
+
+@pytest.fixture(autouse=True)
+def _no_force_between_tests():
+    """``--force`` of one in-process command never leaks into the next test (ser.io)."""
+    from ser.io import allow_replacing
+
+    allow_replacing(False)
+    yield
+    allow_replacing(False)

@@ -40,7 +40,7 @@ from typing import Any
 from ser.corpora import PARSERS, ParseResult
 from ser.corpora.base import AUDIO_EXTENSIONS, walk_files
 from ser.errors import ConfigError, SerError
-from ser.io import atomic_path, sha256_file
+from ser.io import atomic_path, inside_without_links, place_new, sha256_file
 
 #: Environment variable overriding the download cache (default ``~/.cache/ser``,
 #: outside the project, so archives are never committed).
@@ -403,6 +403,9 @@ def _check_dest(dest: Path, *, force: bool, name: str) -> list[str] | None:
     if here.is_relative_to(resolved):
         raise SerError(f"--dest {dest}: is the current folder or one above it; the corpus "
                        f"needs a folder of its own, e.g. --dest data/raw/{name}")
+    if dest.is_symlink():
+        raise SerError(f"--dest {dest}: is a link (to {os.readlink(dest)}); an import never "
+                       "writes through links - give the real folder as --dest")
     if dest.exists() and not dest.is_dir():
         raise SerError(f"--dest {dest}: exists and is not a folder; choose another --dest")
     if not dest.is_dir() or not any(dest.iterdir()):
@@ -427,26 +430,36 @@ def _merge_into(staging: Path, dest: Path, previous: list[str]) -> None:
     """Move a verified staging copy into an existing ``dest``.
 
     Only files listed in ``previous`` (a former import's record) are removed;
-    a new file that would overwrite anything else is refused before any change.
+    a new file that would overwrite anything else, or be written through a link
+    (a linked sub-folder of ``dest`` pointing elsewhere), is refused before any change.
+    A file that appears at a new name while merging is never overwritten.
     """
-    root = dest.resolve()
     new = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
     new.discard(IMPORT_RECORD)
     owned = set(previous)
-    clashes = sorted(rel for rel in new if rel not in owned
-                     and ((dest / rel).exists() or (dest / rel).is_symlink()))
+    links = sorted(rel for rel in new | {IMPORT_RECORD}
+                   if not inside_without_links(dest, dest / rel) or (dest / rel).is_symlink())
+    if links:
+        raise SerError(f"--dest {dest}: {len(links)} file(s) would be written through a link "
+                       f"(e.g. {links[0]}); an import never writes outside --dest - nothing "
+                       "was changed; replace the link by a real folder or choose another --dest")
+    clashes = sorted(rel for rel in new if (dest / rel).is_dir() or (
+        rel not in owned and (dest / rel).exists()))
     if clashes:
         raise SerError(f"--dest {dest}: {len(clashes)} file(s) there were not written by an "
                        f"import and would be overwritten (e.g. {clashes[0]}); nothing was "
                        "changed - move them away or choose another --dest")
     for rel in sorted(owned - new):
         old = dest / rel
-        if old.resolve().is_relative_to(root) and (old.is_file() or old.is_symlink()):
+        if inside_without_links(dest, old) and old.is_file() and not old.is_symlink():
             old.unlink()
     for rel in sorted(new):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / rel, target)
+        if rel in owned and target.is_file():
+            os.replace(staging / rel, target)
+        else:
+            place_new(staging / rel, target, option="--dest")
     os.replace(staging / IMPORT_RECORD, dest / IMPORT_RECORD)
 
 
@@ -607,7 +620,9 @@ def import_corpus(
             check_archive_size(source, opened.members, max_unpacked_gb=max_unpacked_gb,
                                max_ratio=max_ratio)
             if previous is None:  # new or empty folder: written whole, atomically
-                with atomic_path(dest) as staging:
+                # Renamed onto the empty or missing folder; if files appeared there
+                # meanwhile they are kept and the corpus is moved in beside them.
+                with atomic_path(dest, marker=False, option="--dest") as staging:
                     staging.mkdir()
                     written = _copy_members(opened.members, staging, source)
                     _verify(name, staging, source, info)
@@ -714,9 +729,14 @@ def download_corpus(
     folder = Path(dest_dir) if dest_dir is not None else default_download_dir()
     import pooch
 
+    cached = folder / fname
+    if _cached_download_ok(cached, known_hash):
+        return import_corpus(name, cached, dest=dest, dvc_add=dvc_add, force=force,
+                             max_unpacked_gb=max_unpacked_gb, max_ratio=max_ratio)
     try:
         archive = pooch.retrieve(url, known_hash=known_hash, fname=fname, path=folder,
                                  progressbar=True)
+        Path(f"{archive}{DOWNLOAD_RECORD_SUFFIX}").write_text(sha256_file(archive) + "\n")
     except ValueError as exc:  # hash mismatch
         raise SerError(f"{url}: {str(exc).splitlines()[0]} - the download is corrupt or "
                        "another version; nothing was imported") from None
@@ -726,6 +746,60 @@ def download_corpus(
                        f"'ser data import {name} <file>'") from None
     return import_corpus(name, Path(archive), dest=dest, dvc_add=dvc_add, force=force,
                          max_unpacked_gb=max_unpacked_gb, max_ratio=max_ratio)
+
+
+#: Beside each archive the tool downloaded: its SHA-256 (``<archive>.ser-download``).
+DOWNLOAD_RECORD_SUFFIX = ".ser-download"
+
+
+def _hash_matches(path: Path, known_hash: str) -> bool:
+    import pooch
+
+    alg, _, digest = known_hash.rpartition(":")
+    try:
+        return pooch.file_hash(str(path), alg=(alg or "sha256").lower()) == digest.lower()
+    except ValueError:
+        raise ConfigError(f"--known-hash {known_hash}: unknown hash algorithm "
+                          f"{alg!r}; use sha256:<hex> or md5:<hex>") from None
+
+
+def _cached_download_ok(cached: Path, known_hash: str | None) -> bool:
+    """Whether ``cached`` (the archive's name in the download cache) can be used as is.
+
+    ``False``: nothing there (or the tool's own earlier download, which pooch may
+    fetch again). A file the tool did not download is never overwritten, and never
+    used unless ``known_hash`` verifies it; links and folders are refused.
+    """
+    folder = cached.parent
+    if folder.exists() and not folder.is_dir():
+        raise SerError(f"--cache-dir {folder}: is a file, not a folder; choose another "
+                       "--cache-dir")
+    if cached.is_symlink():
+        raise SerError(f"--cache-dir {folder}: {cached.name} there is a link; the download "
+                       "never follows or replaces links - move it away or choose another "
+                       "--cache-dir")
+    if not cached.exists():
+        return False
+    if not cached.is_file():
+        raise SerError(f"--cache-dir {folder}: {cached.name} there is not a regular file "
+                       "(a folder?); nothing was changed - move it away or choose another "
+                       "--cache-dir")
+    record = Path(f"{cached}{DOWNLOAD_RECORD_SUFFIX}")
+    ours = record.is_file() and record.read_text().strip() == sha256_file(cached)
+    if known_hash:
+        if _hash_matches(cached, known_hash):
+            return True  # verified: no need to download it again
+        if ours:
+            return False  # the tool's own earlier download: pooch fetches the right one
+        raise SerError(f"{cached}: already exists, was not downloaded by ser and does not "
+                       f"match --known-hash {known_hash}; it was left alone - move it away "
+                       "or choose another --cache-dir")
+    if ours:
+        return True
+    raise SerError(f"{cached}: already exists and was not downloaded by ser; without "
+                   "--known-hash it cannot be verified, so it is neither used nor "
+                   "overwritten - pass --known-hash, move it away or choose another "
+                   "--cache-dir")
 
 
 # ---------------------------------------------------------------- command line

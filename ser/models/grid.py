@@ -145,9 +145,10 @@ def scores_document(*, model: str, protocol: str, feature_set: str, scoring: str
 
 def write_scores(path: str | Path, doc: Mapping[str, Any]) -> None:
     """Write a score file atomically (a cut-short job never leaves one behind)."""
-    from ser.io import atomic_path
+    from ser.io import atomic_path, head_contains
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, owned=head_contains(f'"format": {SCORES_FORMAT},\n  "model": ',
+                                               size=64)) as tmp:
         Path(tmp).write_text(json.dumps(doc, indent=2) + "\n")
 
 

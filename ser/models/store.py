@@ -104,7 +104,8 @@ def save_model(out_dir: str | Path, model: Any, card: dict[str, Any],
     outputs (CV results, history) that belong in the same folder; they are
     covered by the checksum manifest too.
     """
-    with atomic_path(out_dir) as tmp:
+    # The folder lists its files in SHA256SUMS, which also marks it as the tool's own.
+    with atomic_path(out_dir, marker=False) as tmp:
         tmp.mkdir(parents=True)
         if card["format"] == "skops":
             skops_io().dump(model, tmp / "model.skops")

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ser.errors import SerError
-from ser.io import atomic_path
+from ser.io import atomic_path, head_contains
 
 #: npm package spec -> the bundle inside its tarball, in load order (embed needs the others).
 PACKAGES: dict[str, str] = {
@@ -161,7 +161,7 @@ def build_template(out: str | Path = DEFAULT_TEMPLATE, *, cache: str | Path = DE
         print(f"warning: {exc}; writing a template that loads Vega from the CDN "
               "(dvc plots show needs network)", file=sys.stderr)
         page, inlined = render_page(CDN_SCRIPTS, origin="CDN fallback"), False
-    with atomic_path(out) as tmp:
+    with atomic_path(out, owned=head_contains("<!-- Written by `python -m ser.plots`")) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return inlined
 
