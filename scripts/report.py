@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Build the report and print where it is."""
     args = parse_stage_args(build_parser(), argv)
+    from ser.report.build import check_report_out
+
+    check_report_out(args.out)  # refuse at once, not after building the report
 
     import time
 

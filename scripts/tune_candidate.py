@@ -33,6 +33,10 @@ def main(argv=None) -> int:
                         help="grid candidate number (0 = first of ParameterGrid's order)")
     add_run_options(parser, out_help="score file (JSON) to write")
     args = parse_stage_args(parser, argv)
+    from ser.io import check_output
+    from ser.models.grid import scores_file_is_ours
+
+    check_output(args.out, kind="file", owned=scores_file_is_ours)  # before any fit
 
     from ser.models.grid import check_candidate, write_scores
     from ser.settings import TrainSettings

@@ -124,10 +124,11 @@ def evaluate_predictions(
 
 def write_evaluation(out_dir: str | Path, metrics: dict, details: dict,
                      predictions: pd.DataFrame, *,
-                     extra_text: dict[str, str] | None = None) -> None:
+                     extra_text: dict[str, str] | None = None, checked: bool = False) -> None:
     """Write ``metrics.json``, ``details.json``, ``predictions.csv`` (and ``extra_text``:
-    file name -> text) as one folder, atomically (:func:`ser.io.atomic_path`)."""
-    with atomic_path(out_dir) as tmp:
+    file name -> text) as one folder, atomically (:func:`ser.io.atomic_path`; ``checked``:
+    the caller checked ``out_dir`` before its work)."""
+    with atomic_path(out_dir, checked=checked) as tmp:
         tmp.mkdir(parents=True)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (tmp / "details.json").write_text(json.dumps(details, indent=2) + "\n")
@@ -414,8 +415,8 @@ def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
                "model_dir": str(model_dir),
                "n_unknown_emotion": sum(shared.dropped_test_emotions.values()),
                "n_unreadable": len(failures)} | metrics | shared.to_metrics()
-    with replacing_allowed(force):
-        write_evaluation(out_dir, metrics, details, preds)
+    with replacing_allowed(force):  # checked above: files that appeared since are kept
+        write_evaluation(out_dir, metrics, details, preds, checked=True)
     return metrics
 
 

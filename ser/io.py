@@ -227,7 +227,8 @@ def check_output(path: str | Path, *, kind: str | None = None,
 
 @contextmanager
 def atomic_path(path: str | Path, *, owned: Callable[[Path], bool] | None = None,
-                marker: bool = True, option: str = "--out") -> Iterator[Path]:
+                marker: bool = True, option: str = "--out",
+                checked: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it onto ``path`` on success.
 
     Works for files and folders (the body creates whichever it writes). On an
@@ -247,9 +248,13 @@ def atomic_path(path: str | Path, *, owned: Callable[[Path], bool] | None = None
         record, pass ``False``).
     option
         The command-line option named in messages.
+    checked
+        The caller ran :func:`check_output` before its work: files that appeared in
+        the target folder since are written beside (never over), not refused.
     """
     path = Path(path)
-    check_output(path, owned=owned, option=option)
+    if not checked:
+        check_output(path, owned=owned, option=option)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):

@@ -282,7 +282,7 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
 
 def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Path,
                    model: str, params: TimelineParams = TimelineParams(),
-                   plot: bool = True) -> dict[str, Path]:
+                   plot: bool = True, checked: bool = False) -> dict[str, Path]:
     """Write ``timeline.csv``, ``timeline.json`` and (``plot``) ``timeline.png`` as the folder
     ``out_dir``, atomically (:func:`ser.io.atomic_path`).
 
@@ -302,7 +302,7 @@ def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Pa
                          "probabilities": {x: round(float(getattr(r, f"p_{x}")), 4)
                                            for x in labels}}
                         for r in frame.itertuples(index=False)]}
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, checked=checked) as tmp:
         tmp.mkdir()
         frame.to_csv(tmp / "timeline.csv", index=False, float_format="%.4f")
         (tmp / "timeline.json").write_text(json.dumps(doc, indent=2) + "\n")
@@ -442,7 +442,8 @@ def timeline_for_file(audio: Path, model: SignalModel, *, model_dir: str | Path,
                                  planned=lambda n: setattr(bar, "total", n))
     if frame.empty:
         raise AudioError(audio, "no segment could be classified (silent or too short?)")
-    write_timeline(frame, out, source=audio, model=str(model_dir), params=params, plot=plot)
+    write_timeline(frame, out, source=audio, model=str(model_dir), params=params, plot=plot,
+                   checked=True)
     share = frame.groupby("emotion").apply(lambda g: (g["end"] - g["start"]).sum(),
                                            include_groups=False)
     share = (share / share.sum()).sort_values(ascending=False)

@@ -192,8 +192,8 @@ def test_deterministic_and_seed_dependent(tiny: Path, tmp_path: Path) -> None:
 
 def test_interrupted_run_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "emodb"
-    out.mkdir()
-    (out / "old.txt").write_text("previous run")
+    generate_corpus("emodb", out, preset="tiny", seed=SEED + 1)  # a previous run
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     calls = {"n": 0}
     real_write = demo_generate._write
 
@@ -206,11 +206,13 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(demo_generate, "_write", failing)
     with pytest.raises(KeyboardInterrupt):
         generate_corpus("emodb", out, preset="tiny", seed=SEED)
-    assert [p.name for p in out.iterdir()] == ["old.txt"]  # the previous output is untouched
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # the previous output is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["emodb"]  # no partial folder left over
     monkeypatch.setattr(demo_generate, "_write", real_write)
-    generate_corpus("emodb", out, preset="tiny", seed=SEED)
-    assert not (out / "old.txt").exists()
+    generate_corpus("emodb", out, preset="tiny", seed=SEED)  # its own output: replaced whole
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} != before
+    assert [p.name for p in tmp_path.iterdir()] == ["emodb"]
 
 
 def test_cli(tmp_path: Path) -> None:

@@ -278,8 +278,8 @@ def test_stage_writes_ordered_parquets_and_skips_bad_files(manifest, params, tmp
     manifest.to_parquet(src, index=False)
     out = tmp_path / "features" / "ravdess"
     result = extract_features(src, out, params=params, workers=2, chunk_size=3, progress=False)
-    assert sorted(p.name for p in out.iterdir()) == ["sequences.parquet", "skipped.csv",
-                                                     "summary.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == [".ser-output", "sequences.parquet",
+                                                     "skipped.csv", "summary.parquet"]
     assert not list(out.parent.glob(".*partial"))
 
     good = manifest[~manifest["path"].str.contains("/bad/")]

@@ -598,7 +598,8 @@ def test_evaluate_out_refuses_a_non_empty_folder_and_keeps_foreign_files(
     args = ["evaluate", "--model", str(flat_model), "--corpus", "ravdess", "--root", str(root),
             "--out", str(out), "--bootstrap", "10"]
     assert cli.main(args) == 2
-    assert "exists and is not empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds 1 file(s) this tool did not write (e.g. mine.txt)" in err and "--force" in err
     assert cli.main([*args, "--force"]) == 0
     assert (out / "mine.txt").read_text() == "keep"
     assert json.loads((out / "metrics.json").read_text())["n_test"] == 6

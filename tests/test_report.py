@@ -424,10 +424,11 @@ def test_failure_while_writing_leaves_no_report_and_keeps_the_old_one(tmp_path):
     with pytest.raises(TypeError):
         write_outputs(tmp_path, "<html></html>", None)  # the Markdown cannot be written
     assert list(tmp_path.iterdir()) == []
-    (tmp_path / "report.html").write_text("old")
+    old = '<html><meta name="generator" content="ser report stage">old</html>'
+    (tmp_path / "report.html").write_text(old)  # an earlier report
     with pytest.raises(TypeError):
         write_outputs(tmp_path, "<html>new</html>", None)
-    assert (tmp_path / "report.html").read_text() == "old"
+    assert (tmp_path / "report.html").read_text() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
 
 

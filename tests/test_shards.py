@@ -92,7 +92,7 @@ def test_merged_shards_equal_one_extraction_byte_for_byte(corpus, tmp_path, monk
     feature_set_spec(feature_set).extract_function()(manifest, tmp_path / "one", params=params,
                                                      progress=False)
     expected = _files(tmp_path / "one")
-    assert set(expected) == {"summary.parquet", "skipped.csv"} | (
+    assert set(expected) == {"summary.parquet", "skipped.csv", ".ser-output"} | (
         {"sequences.parquet"} if feature_set != "mfcc_stats" else set())
     assert len(pd.read_csv(tmp_path / "one" / "skipped.csv")) >= 1
     counts = [1, 3] + ([n_rows + 6] if feature_set == "mfcc" else [])

@@ -137,7 +137,8 @@ def test_timeline_command(model_dir, long_file, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["timeline", "--model", str(model_dir), "--file", str(path), "--out", str(out),
                  "--no-progress"]) == 0
-    assert {p.name for p in out.iterdir()} == {"timeline.csv", "timeline.json", "timeline.png"}
+    assert {p.name for p in out.iterdir()} == {"timeline.csv", "timeline.json", "timeline.png",
+                                               ".ser-output"}
     assert "segments" in capsys.readouterr().out
     assert main(["timeline", "--model", str(model_dir), "--file", str(tmp_path / "no.wav"),
                  "--out", str(out)]) == 2

@@ -771,6 +771,9 @@ def _cached_download_ok(cached: Path, known_hash: str | None) -> bool:
     used unless ``known_hash`` verifies it; links and folders are refused.
     """
     folder = cached.parent
+    if folder.is_symlink():
+        raise SerError(f"--cache-dir {folder}: is a link (to {os.readlink(folder)}); downloads "
+                       "never write through links - give the real folder")
     if folder.exists() and not folder.is_dir():
         raise SerError(f"--cache-dir {folder}: is a file, not a folder; choose another "
                        "--cache-dir")
