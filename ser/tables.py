@@ -29,7 +29,12 @@ def read_table(path: str | Path, *, what: str, hint: str,
     path = Path(path)
     if not path.is_file():
         raise SerError(f"{path}: {what} not found; {hint}")
-    return pq.read_table(path, columns=columns).to_pandas()
+    try:
+        return pq.read_table(path, columns=columns).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SerError(f"{path}: not a readable {what} Parquet table ({detail}); "
+                       f"{hint}") from None
 
 
 def read_manifests(paths: Iterable[str | Path]) -> pd.DataFrame:

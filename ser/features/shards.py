@@ -146,7 +146,7 @@ def _read_shards(folders: Sequence[str | Path]) -> list[_Shard]:
             info = json.loads(path.read_text())
             rows = (int(info["rows"][0]), int(info["rows"][1]))
             n, of, total = int(info["shard"]), int(info["shards"]), int(info["manifest_rows"])
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise SerError(f"{folder}: not a finished shard (no {SHARD_FILE}); rerun its "
                            "extraction") from None
         except (ValueError, KeyError, TypeError, IndexError) as exc:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ser.errors import SerError
-from ser.io import atomic_path, head_contains
+from ser.io import atomic_path, check_output, head_contains
 
 #: npm package spec -> the bundle inside its tarball, in load order (embed needs the others).
 PACKAGES: dict[str, str] = {
@@ -161,9 +161,13 @@ def build_template(out: str | Path = DEFAULT_TEMPLATE, *, cache: str | Path = DE
         print(f"warning: {exc}; writing a template that loads Vega from the CDN "
               "(dvc plots show needs network)", file=sys.stderr)
         page, inlined = render_page(CDN_SCRIPTS, origin="CDN fallback"), False
-    with atomic_path(out, owned=head_contains("<!-- Written by `python -m ser.plots`")) as tmp:
+    with atomic_path(out, owned=TEMPLATE_IS_OURS) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return inlined
+
+
+#: An earlier template of this module (replaced on a rerun; anything else is refused).
+TEMPLATE_IS_OURS = head_contains("<!-- Written by `python -m ser.plots`")
 
 
 def _cached(cache: str | Path, spec: str) -> Path | None:
@@ -187,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--offline-only", action="store_true",
                         help="fail instead of writing the CDN fallback")
     args = parser.parse_args(argv)
+    check_output(args.out, kind="file", owned=TEMPLATE_IS_OURS)  # before any npm call
     inlined = build_template(args.out, cache=args.cache, offline_only=args.offline_only)
     print(f"{args.out}: dvc plots template "
           f"({'Vega inlined, renders offline' if inlined else 'CDN fallback, needs network'})")
