@@ -48,6 +48,10 @@ PARQUET_KEY = b"ser.output"
 #: Model folders list their files here (``sha256sum`` format); see :mod:`ser.models.store`.
 CHECKSUMS_NAME = "SHA256SUMS"
 
+#: Bookkeeping files a workflow engine adds to a folder output (Snakemake's timestamp of
+#: ``directory()`` outputs): the tool's own as far as replacing the folder goes.
+ENGINE_FILES = frozenset({".snakemake_timestamp"})
+
 _FORCE: ContextVar[bool] = ContextVar("ser_replace_foreign", default=False)
 
 
@@ -92,10 +96,10 @@ def read_marker(folder: str | Path) -> set[str] | None:
             files = {str(f) for f in doc["files"]} if doc.get("written_by") == "ser" else None
         except (ValueError, KeyError, TypeError, AttributeError, OSError):
             files = None
-        return None if files is None else files | {OUTPUT_MARKER}
+        return None if files is None else files | {OUTPUT_MARKER} | ENGINE_FILES
     sums = folder / CHECKSUMS_NAME
     if sums.is_file() and not sums.is_symlink() and (folder / "card.json").is_file():
-        files = {CHECKSUMS_NAME}
+        files = {CHECKSUMS_NAME} | ENGINE_FILES
         for line in sums.read_text(errors="replace").splitlines():
             digest, sep, rel = line.partition("  ")
             if sep and len(digest) == 64:
