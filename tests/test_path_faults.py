@@ -279,6 +279,7 @@ def _check(option: Option, fault: str, ctx: dict, tmp_path: Path, capsys, monkey
     rc = COMMANDS[option.command](option.argv(c, victim))
     _, err = capsys.readouterr()
     assert_one_line(rc, err)
+    assert rc == 2, err
     assert snapshot(*(p for p in (victim, outside) if p is not None)) == before, err
     no_partials(tmp_path)
     return err
