@@ -492,3 +492,31 @@ def test_force_merge_never_writes_through_a_linked_subfolder(tmp_path):
         (tmp / "sub").mkdir(parents=True)
         (tmp / "sub" / "f.txt").write_text("x")
     assert "through a link" in str(exc.value) and not list(outside.iterdir())
+
+
+# ------------------------------------------------- the probes end to end, as a user runs them
+
+
+@pytest.mark.parametrize("probe", ["prepare_manifest", "generate_demo"])
+def test_probe_as_a_subprocess_is_one_line_and_loses_nothing(probe, tmp_path):
+    import subprocess
+    import sys
+
+    if probe == "prepare_manifest":
+        root = small_ravdess(tmp_path / "rav")
+        victim = tmp_path / "docs"
+        victim.mkdir()
+        (victim / "notes.md").write_text("my notes")
+        argv = ["scripts/prepare_manifest.py", "--corpus", "ravdess", "--root", root,
+                "--out", victim]
+        says = "is a folder, not a file"  # --force cannot help: a folder is never replaced
+    else:
+        victim = _real_emodb_copy(tmp_path / "EmoDB")
+        argv = ["scripts/generate_demo.py", "--corpus", "emodb", "--preset", "tiny", "--out",
+                victim]
+        says = "--force"
+    before = snapshot(victim)
+    proc = subprocess.run([sys.executable, *map(str, argv)], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(os.environ, KERAS_BACKEND="jax"))
+    assert_one_line(proc.returncode, proc.stderr, str(victim), says)
+    assert proc.returncode == 2 and snapshot(victim) == before
