@@ -111,7 +111,7 @@ def read_marker(folder: str | Path) -> set[str] | None:
 def write_marker(folder: str | Path, files: set[str] | list[str]) -> None:
     """Write ``folder``'s :data:`OUTPUT_MARKER` listing ``files`` (atomically)."""
     folder = Path(folder)
-    names = sorted(set(files) - {OUTPUT_MARKER})
+    names = sorted(set(files) - {OUTPUT_MARKER} - ENGINE_FILES)
     tmp = folder / f".{OUTPUT_MARKER}.{os.getpid()}.partial"
     tmp.write_text(json.dumps({"written_by": "ser", "files": names}, indent=1) + "\n",
                    encoding="utf-8")
@@ -191,17 +191,17 @@ def check_output(path: str | Path, *, kind: str | None = None,
     ``"dir"`` when the output's kind is known (``None``: either).
     """
     path = Path(path)
-    if path.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(path.resolve()):
-        # Replacing it would delete the working tree (and files the tool never wrote).
-        raise SerError(f"{option} {path}: is the current folder or one above it; refusing to "
-                       "replace it - write the output to a folder of its own")
     force = forced()
-    if path.is_symlink():
+    if path.is_symlink():  # checked first: a link is never resolved, wherever it points
         if not force:
             raise SerError(f"{option} {path}: is a link (to {os.readlink(path)}); links are "
                            "never followed or replaced - choose another path, or pass --force "
                            "to replace the link itself (its target is left alone)")
         return
+    if path.name in ("", ".", "..") or Path.cwd().resolve().is_relative_to(path.resolve()):
+        # Replacing it would delete the working tree (and files the tool never wrote).
+        raise SerError(f"{option} {path}: is the current folder or one above it; refusing to "
+                       "replace it - write the output to a folder of its own")
     if not path.exists():
         return
     if path.is_dir():
@@ -407,6 +407,9 @@ def merge_into(new: Path, dest: Path, *, own: set[str], marker: bool = True,
             problems.append(f"{rel} (is a folder)")
         elif target.exists() and rel not in own:
             problems.append(f"{rel} (a file it did not write)")
+    if marker and read_marker(dest) is None and (
+            (dest / OUTPUT_MARKER).exists() or (dest / OUTPUT_MARKER).is_symlink()):
+        problems.append(f"{OUTPUT_MARKER} (not a marker this tool wrote)")
     if problems:
         raise SerError(f"{option} {dest}: {len(problems)} name(s) there are not this tool's "
                        f"and would be overwritten, e.g. {problems[0]}; nothing was changed - "

@@ -520,3 +520,50 @@ def test_probe_as_a_subprocess_is_one_line_and_loses_nothing(probe, tmp_path):
                           text=True, env=dict(os.environ, KERAS_BACKEND="jax"))
     assert_one_line(proc.returncode, proc.stderr, str(victim), says)
     assert proc.returncode == 2 and snapshot(victim) == before
+
+
+def test_a_link_at_out_is_never_resolved_even_towards_the_working_tree(tmp_path, monkeypatch):
+    from ser.io import atomic_path, replacing_allowed
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text("keep")
+    link = tmp_path / "sub" / "here"
+    link.parent.mkdir()
+    link.symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(SerError) as exc, atomic_path(link) as tmp:
+        tmp.mkdir()
+    assert "is a link" in str(exc.value)
+    with replacing_allowed(True), atomic_path(link) as tmp:  # replaces the link itself
+        tmp.mkdir()
+        (tmp / "a.txt").write_text("new")
+    assert (tmp_path / "mine.txt").read_text() == "keep" and not link.is_symlink()
+    assert (link / "a.txt").read_text() == "new"
+
+
+def test_force_never_overwrites_a_foreign_file_named_like_the_marker(tmp_path):
+    from ser.io import OUTPUT_MARKER, atomic_path, replacing_allowed
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / OUTPUT_MARKER).write_text("someone's file")
+    with pytest.raises(SerError) as exc, replacing_allowed(True), atomic_path(out) as tmp:
+        tmp.mkdir()
+        (tmp / "a.txt").write_text("x")
+    assert "not a marker this tool wrote" in str(exc.value)
+    assert (out / OUTPUT_MARKER).read_text() == "someone's file"
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER]
+
+
+def test_a_crafted_marker_never_deletes_outside_its_folder(tmp_path):
+    from ser.io import OUTPUT_MARKER, atomic_path
+
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / OUTPUT_MARKER).write_text(json.dumps(
+        {"written_by": "ser", "files": ["../precious.txt", str(outside)]}))
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        (tmp / "a.txt").write_text("x")
+    assert outside.read_text() == "keep" and (out / "a.txt").read_text() == "x"
