@@ -736,7 +736,7 @@ def download_corpus(
     try:
         archive = pooch.retrieve(url, known_hash=known_hash, fname=fname, path=folder,
                                  progressbar=True)
-        Path(f"{archive}{DOWNLOAD_RECORD_SUFFIX}").write_text(sha256_file(archive) + "\n")
+        _write_download_record(Path(archive))
     except ValueError as exc:  # hash mismatch
         raise SerError(f"{url}: {str(exc).splitlines()[0]} - the download is corrupt or "
                        "another version; nothing was imported") from None
@@ -750,6 +750,22 @@ def download_corpus(
 
 #: Beside each archive the tool downloaded: its SHA-256 (``<archive>.ser-download``).
 DOWNLOAD_RECORD_SUFFIX = ".ser-download"
+
+
+def _is_download_record(path: Path) -> bool:
+    """Whether ``path`` holds just a SHA-256 line, as :func:`_write_download_record` writes."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _write_download_record(archive: Path) -> None:
+    """Record the archive's SHA-256 beside it: the next run knows the file is its own."""
+    with atomic_path(f"{archive}{DOWNLOAD_RECORD_SUFFIX}", owned=_is_download_record,
+                     option="--cache-dir") as tmp:
+        tmp.write_text(sha256_file(archive) + "\n")
 
 
 def _hash_matches(path: Path, known_hash: str) -> bool:
