@@ -17,7 +17,8 @@ The one rule every command and stage follows (:func:`atomic_path`):
 * Anything else is refused with one line naming ``--force`` (or, for a folder where a
   file belongs, naming the folder). ``--force`` (:func:`replacing_allowed`) writes
   *into* a foreign folder file by file, keeping every file there and refusing a name
-  that is not the tool's; for a file target it replaces that file (never a folder).
+  that is not the tool's; for a file target it replaces that file (never a folder, and a
+  folder output never replaces a file).
 * Links are never followed out of a destination: a link at the target, or a linked
   sub-folder of a folder written into, is refused.
 * An empty or missing target is never emptied first: a folder is renamed onto it (the
@@ -219,7 +220,10 @@ def check_output(path: str | Path, *, kind: str | None = None,
     if not path.is_file():
         raise SerError(f"{option} {path}: exists and is not a regular file (a FIFO or device); "
                        "choose another path")
-    if kind == "dir" or not _file_is_ours(path, owned):
+    if kind == "dir":  # a folder output never replaces a file, not even with --force
+        raise SerError(f"{option} {path}: is a file, not a folder; nothing was changed - "
+                       "choose another path for the output folder")
+    if not _file_is_ours(path, owned):
         if not force:
             raise SerError(f"{option} {path}: exists and was not written by this tool; "
                            "refusing to replace it - choose another path, or pass --force "
@@ -311,8 +315,8 @@ def place_new(new: Path, path: Path, *, option: str) -> None:
 
 def _install_dir(new: Path, path: Path, *, marker: bool, option: str) -> None:
     if path.is_symlink() or (path.exists() and not path.is_dir()):
-        check_output(path, kind="dir", option=option)
-        path.unlink()  # --force: replace the link or file itself, never what a link points to
+        check_output(path, kind="dir", option=option)  # refuses a file; a link needs --force
+        path.unlink()  # --force: replace the link itself, never what it points to
     # The folder was checked on entry; files that appeared in it since are merged beside.
     if not path.exists():
         try:

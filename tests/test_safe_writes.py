@@ -567,3 +567,13 @@ def test_a_crafted_marker_never_deletes_outside_its_folder(tmp_path):
         tmp.mkdir()
         (tmp / "a.txt").write_text("x")
     assert outside.read_text() == "keep" and (out / "a.txt").read_text() == "x"
+
+
+def test_force_never_replaces_a_file_by_an_output_folder(model, tmp_path, capsys):
+    root = small_ravdess(tmp_path / "rav")
+    out = tmp_path / "results"
+    out.write_text("my results, a file")
+    rc, _, err = run(ser_cmd(["evaluate", "--model", model, "--corpus", "ravdess", "--root",
+                              root, "--out", out, "--bootstrap", "5", "--force"]), [], capsys)
+    assert_one_line(rc, err, "is a file, not a folder")
+    assert out.read_text() == "my results, a file"
