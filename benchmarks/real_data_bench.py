@@ -71,7 +71,7 @@ from ser.features.summaries import (  # noqa: E402
     extract_feature_set,
     feature_set_fingerprint,
 )
-from ser.io import atomic_path  # noqa: E402
+from ser.io import atomic_path, text_starts_with  # noqa: E402
 from ser.models.classical import CLASSICAL_MODELS, DEFAULT_GRIDS, tune, unprefix  # noqa: E402
 from ser.normalize import normalization_metadata, normalize_by_speaker  # noqa: E402
 from ser.splits import make_split, speaker_folds, speaker_groups  # noqa: E402
@@ -223,9 +223,11 @@ def save_results(csv_path: Path, json_path: Path, runs: dict[str, Any],
         if settings is not None:
             details.setdefault("settings", {})[settings["run"]] = settings
         table = table_rows(details["runs"])
-        with atomic_path(csv_path) as tmp:
+        # Both files are this benchmark's own (recognised by their first bytes): a rerun
+        # rewrites them; any other file of those names is refused (ser.io).
+        with atomic_path(csv_path, owned=text_starts_with("corpus,protocol,feature_set,")) as tmp:
             table.to_csv(tmp, index=False, float_format="%.4f")
-        with atomic_path(json_path) as tmp:
+        with atomic_path(json_path, owned=text_starts_with('{\n "runs": {')) as tmp:
             tmp.write_text(json.dumps(details, indent=1, default=str) + "\n")
     return table, details
 
