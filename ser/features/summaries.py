@@ -295,7 +295,10 @@ def extract_feature_set(
     check_feature_set(name)
     fp = FeatureParams.from_mapping(params)
     items = [(i, str(p)) for i, p in enumerate(paths)]
-    workers = (os.cpu_count() or 1) if workers == 0 else max(1, int(workers))
+    from ser.features.extract import resolve_workers
+
+    # Never more processes than cores, nor than files.
+    workers = min(resolve_workers(int(workers)), max(1, len(items)))
     results: list[tuple[int, np.ndarray | None, list[str] | None, str]] = []
     bar = tqdm(total=len(items), unit="file", desc=f"features {name}", disable=not progress,
                file=sys.stderr)
