@@ -3,7 +3,8 @@
 The Snakefile (with ``workflow/rules/*.smk``) is the one hand-written wiring. This module
 builds its job graph through Snakemake's API and writes one DVC stage per job, with
 
-* the job's command (``python`` instead of the interpreter path, without the log redirect),
+* the job's command (``sh workflow/python`` - the environment's Python, found by that
+  script, see :mod:`ser.engines` - instead of ``python``, without the log redirect),
 * its inputs, its script and the whole ``ser`` package as deps (any code change is seen),
 * the exact params keys its rule lists in ``params: settings=settings(...)``,
 * its outputs (metrics and plots where DVC shows them; every output cached).
@@ -47,6 +48,11 @@ DVC_PARAMS = "params.yaml"
 DVC = (sys.executable, "-m", "dvc")
 #: The package every stage runs (a dependency of every stage).
 PACKAGE = "ser"
+#: How a DVC stage starts Python: ``workflow/python`` finds the environment that has
+#: ``ser`` (``$SER_PYTHON``, the checkout's ``.venv``, then ``PATH``) and refuses while a
+#: Snakemake run holds the checkout (:mod:`ser.engines`); a relative path, so dvc.yaml
+#: works in any clone.
+STAGE_PYTHON = "sh workflow/python"
 
 HEADER = """\
 # GENERATED from the Snakefile by `python -m ser.wiring dvc` - do not edit by hand;
@@ -88,7 +94,12 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
         ResourceSettings,
     )
 
+    import os
+
+    from ser.engines import WIRING_ENV
+
     force = not pending_only
+    os.environ[WIRING_ENV] = "1"  # parsing the Snakefile here must not take DVC's lock
     with contextlib.redirect_stdout(io.StringIO()), \
             SnakemakeApi(OutputSettings(quiet={"all"})) as api:
         workflow_api = api.workflow(
@@ -114,6 +125,8 @@ def _job(job) -> Job:
     config = job.params.get("config") if hasattr(job.params, "get") else None
     if config:  # Snakemake's resolved copy of the config; DVC reads params.yaml itself
         command = command.replace(f"--params {config}", f"--params {DVC_PARAMS}")
+    if command.startswith("python "):  # the environment's Python, wherever DVC runs from
+        command = STAGE_PYTHON + command.removeprefix("python")
     outputs = {name: str(path) for name, path in job.output.items()}
     named = set(outputs.values())
     outputs.update({str(o): str(o) for o in job.output if str(o) not in named})
