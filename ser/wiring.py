@@ -86,6 +86,8 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
     (``pending_only``: just those Snakemake would run now; ``configfiles``: settings
     that replace params.yaml's, as ``snakemake --configfile`` does; ``cores``: as
     ``--cores``, which caps every job's threads)."""
+    import os
+
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -93,8 +95,6 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
         OutputSettings,
         ResourceSettings,
     )
-
-    import os
 
     from ser.engines import WIRING_ENV
 

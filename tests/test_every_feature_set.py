@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
+from stages import ROOT, run_stage, working_directory
 
 from ser.features.sets import FEATURE_SETS
-from stages import ROOT, run_stage, working_directory
 
 #: Sets that extract features (not the speaker-normalised ``_spk`` variants).
 PLAIN_SETS = [name for name, spec in FEATURE_SETS.items() if not spec.speaker_norm]
