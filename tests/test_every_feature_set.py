@@ -19,72 +19,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from stages import ROOT, run_stage, working_directory
+from stages import build_every_set_project, models_for, plain_feature_sets, working_directory
 
-from ser.features.sets import FEATURE_SETS
-
-#: Sets that extract features (not the speaker-normalised ``_spk`` variants).
-PLAIN_SETS = [name for name, spec in FEATURE_SETS.items() if not spec.speaker_norm]
-#: Every classical kind on egemaps; the other summary sets get svm.
-EGEMAPS_MODELS = ("svm", "logreg", "knn", "random_forest", "decision_tree", "hist_gb",
-                  "ensemble")
-
-
-def models_for(feature_set: str) -> list[str]:
-    from ser.models import MODEL_SPECS
-
-    spec = FEATURE_SETS[feature_set]
-    models = []
-    if spec.has_summary:
-        models += list(EGEMAPS_MODELS) if feature_set == "egemaps" else ["svm"]
-    models += [name for name, m in MODEL_SPECS.items()
-               if m.kind != "classical" and spec.sequences is not None
-               and m.sequences == spec.sequences]
-    return models
-
-
-def _small_params() -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["corpora"] = {"ravdess": "data/demo/ravdess"}
-    params["demo"].update(corpora=["ravdess"], preset="tiny")
-    params["train"].update(protocols=["speaker"], feature_sets=PLAIN_SETS,
-                           models=sorted({m for s in PLAIN_SETS for m in models_for(s)}))
-    small = {"svm": {"C": [1.0]}, "logreg": {"C": [1.0]}, "knn": {"n_neighbors": [3]},
-             "random_forest": {"n_estimators": [20]}, "decision_tree": {"max_depth": [6]},
-             "hist_gb": {"learning_rate": [0.1]}, "ensemble": {"svm__clf__C": [1.0]}}
-    for model, grid in small.items():
-        params[model]["grid"] = grid
-    for model in ("lstm_seed", "crnn"):
-        params[model].update(epochs=2, patience=1)
-    params["evaluate"]["bootstrap"] = 20
-    for section in PLAIN_SETS:
-        if isinstance(params.get(section), dict) and "workers" in params[section]:
-            params[section]["workers"] = 1
-    return params
+PLAIN_SETS = list(plain_feature_sets())
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    project = tmp_path_factory.mktemp("every_set")
-    params = _small_params()
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    with working_directory(project):
-        run_stage("generate_demo.py", "--corpus", "ravdess", "--out", "data/demo/ravdess")
-        manifest = "data/manifests/ravdess.parquet"
-        run_stage("prepare_manifest.py", "--corpus", "ravdess", "--root", "data/demo/ravdess",
-                  "--out", manifest)
-        split = "data/splits/speaker.parquet"
-        run_stage("make_splits.py", "--protocol", "speaker", "--out", split, manifest)
-        for feature_set in PLAIN_SETS:
-            run_stage("extract_features.py", "--feature-set", feature_set, "--corpus",
-                      "ravdess", "--manifest", manifest,
-                      "--out", f"data/features/{feature_set}/ravdess", "--no-progress")
-            for model in models_for(feature_set):
-                run_stage("train.py", "--model", model, "--protocol", "speaker",
-                          "--features", f"data/features/{feature_set}",
-                          "--feature-set", feature_set, "--split", split,
-                          "--out", f"models/speaker/{feature_set}/{model}")
-    return project
+    return build_every_set_project(tmp_path_factory.mktemp("every_set"))
 
 
 @pytest.fixture(scope="module")
