@@ -68,7 +68,7 @@ def write_long_wav(path: Path, *, minutes: float, sr: int) -> None:
             fh.write(y.astype(np.float32))
 
 
-def measure(script: str | Path, *args: str, cwd: Path) -> dict:
+def measure(script: str | Path, *args: str, cwd: Path, expect_rc: int = 0) -> dict:
     """Run ``script args`` in a fresh process; its rc, peak RSS (MB) and wall time."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
         out = Path(fh.name)
@@ -84,12 +84,35 @@ def measure(script: str | Path, *args: str, cwd: Path) -> dict:
                          f"{proc.stderr[-2000:]}") from None
     finally:
         out.unlink(missing_ok=True)
-    if result["rc"] != 0:
+    if result["rc"] != expect_rc:
         raise SystemExit(f"{script} {' '.join(args)} exited {result['rc']}:\n"
                          f"{proc.stderr[-2000:]}")
     result["peak_mb"] = round(max(result["self_mb"], result["children_mb"]), 1)
     result["seconds"] = round(seconds, 2)
+    if expect_rc:
+        result["stderr"] = proc.stderr.strip()
     return result
+
+
+def tampered_copies(model_dir: Path, folder: Path) -> dict[str, Path]:
+    """The model with ``max_seconds: null`` in its card: as edited (checksum differs) and
+    with SHA256SUMS rewritten to match (issue 17, item 6/12)."""
+    import shutil
+
+    from ser.models.store import write_checksums
+
+    out = {}
+    for name in ("card edited", "card + SHA256SUMS edited"):
+        copy = folder / name.replace(" ", "_").replace("+", "and")
+        shutil.copytree(model_dir, copy)
+        card = json.loads((copy / "card.json").read_text())
+        fp = card["feature_params"]
+        fp.get("signal", fp)["max_seconds"] = None  # the decoding settings of any set
+        (copy / "card.json").write_text(json.dumps(card, indent=2))
+        if "SHA256SUMS" in name:
+            write_checksums(copy)
+        out[name] = copy
+    return out
 
 
 def one_clip_manifest(audio: Path, folder: Path, project: Path) -> Path:
@@ -152,6 +175,15 @@ def main(argv: list[str] | None = None) -> int:
                                  "feature_set": feature_set, "model": model, **r})
                     print(f"{label:<13} predict {feature_set:<13} {model:<14} "
                           f"{r['peak_mb']:7.0f} MB", file=sys.stderr)
+        long_audio = files[f"{args.minutes:g}-min file"]
+        tampered = []
+        for name, copy in tampered_copies(project / "models" / "speaker" / "egemaps" / "svm",
+                                          tmp_path).items():
+            r = measure(ROOT / "predict.py", "--file", str(long_audio), "--model", str(copy),
+                        "--json", cwd=project, expect_rc=2)
+            tampered.append({"model": f"egemaps/svm, {name} (max_seconds: null)", **r})
+            print(f"tampered: {name}: rc {r['rc']}, {r['peak_mb']:.0f} MB, "
+                  f"{r['seconds']:.1f} s: {r['stderr']}", file=sys.stderr)
         size_mb = {label: round(p.stat().st_size / 1e6, 1) for label, p in files.items()}
     long_label = f"{args.minutes:g}-min file"
     table = []
@@ -176,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                        "load_average_1min": round(os.getloadavg()[0], 2)},
            "minutes": args.minutes, "sample_rate": args.sr, "file_mb": size_mb,
            "measure": "max(ru_maxrss of the process, of its waited-for children)",
-           "largest_long_mb": worst, "table": table, "rows": rows}
+           "largest_long_mb": worst, "table": table, "tampered_card_on_long_file": tampered,
+           "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -192,8 +192,8 @@ def test_predict_on_a_crafted_tree_model_is_one_line_not_a_crash(tmp_path):
 # ----------------------------------------------------------------- SHA256SUMS
 
 
-@pytest.mark.parametrize("fault", ["unlisted_file", "listed_missing", "symlink",
-                                   "model_unlisted"])
+@pytest.mark.parametrize("fault", ["unlisted_file", "listed_missing", "symlink", "fifo",
+                                   "folder_link", "model_unlisted"])
 def test_every_file_of_the_folder_is_listed_and_verified(tmp_path, fault):
     from ser.models.store import CHECKSUMS, load_model, read_card
 
@@ -207,7 +207,13 @@ def test_every_file_of_the_folder_is_listed_and_verified(tmp_path, fault):
         expect = "card.md: listed in SHA256SUMS but missing"
     elif fault == "symlink":
         (folder / "link").symlink_to("/etc/passwd")
-        expect = "link: a link or special file"
+        expect = "link: not listed in SHA256SUMS"
+    elif fault == "fifo":
+        os.mkfifo(folder / "pipe")
+        expect = "pipe: a folder link or special file"
+    elif fault == "folder_link":
+        (folder / "sub").symlink_to("/etc")
+        expect = "sub: a folder link or special file"
     else:
         sums.write_text("".join(line + "\n" for line in sums.read_text().splitlines()
                                 if not line.endswith("model.skops")))
@@ -216,6 +222,22 @@ def test_every_file_of_the_folder_is_listed_and_verified(tmp_path, fault):
         with pytest.raises(SerError) as exc:
             check(folder)
         assert expect in one_line(exc)
+
+
+def test_a_link_to_a_listed_file_is_verified_like_the_file(tmp_path):
+    """DVC's cache.type symlink checks outputs out as links: still loads, still verified."""
+    from ser.models.store import load_model
+
+    folder = saved(tmp_path, "svm")
+    store = tmp_path / "cache"
+    store.mkdir()
+    (folder / "card.md").rename(store / "card.md")
+    (folder / "card.md").symlink_to(store / "card.md")
+    load_model(folder)
+    (store / "card.md").write_text("edited\n")
+    with pytest.raises(SerError) as exc:
+        load_model(folder)
+    assert "card.md: checksum differs" in one_line(exc)
 
 
 # ----------------------------------------------------------------- card vs model file

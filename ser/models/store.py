@@ -327,8 +327,8 @@ def write_checksums(folder: Path) -> None:
 def verify_checksums(model_dir: Path) -> None:
     """Raise :class:`SerError` naming the first file that differs from ``SHA256SUMS``.
 
-    Every file in the folder must be listed (an unlisted file, a link or anything that
-    is not a regular file is refused) and every listed file must be present with its
+    Every file in the folder must be listed (an unlisted file, a folder link or anything
+    that is not a regular file is refused) and every listed file must be present with its
     checksum, so nothing in the folder is read before it is verified.
     """
     manifest = model_dir / CHECKSUMS
@@ -351,16 +351,20 @@ def verify_checksums(model_dir: Path) -> None:
         rel = path.relative_to(model_dir).as_posix()
         if rel == CHECKSUMS or (path.is_dir() and not path.is_symlink()):
             continue
-        if path.is_symlink() or not path.is_file():
-            raise SerError(f"{path}: a link or special file in a model folder; only the "
-                           "files the train stage wrote belong there - remove it or retrain")
+        # A link to a regular file is hashed like one (DVC's cache.type symlink); a link to
+        # a folder, a FIFO or a device never is (it could block or walk out of the folder).
+        if not path.is_file() or (path.is_symlink() and path.is_dir()):
+            raise SerError(f"{path}: a folder link or special file in a model folder; only "
+                           "the files the train stage wrote belong there - remove it or "
+                           "retrain")
         if rel not in expected:
             raise SerError(f"{path}: not listed in {CHECKSUMS}; a model folder holds only "
                            "files written (and checksummed) at training - remove it or "
                            "retrain the model")
     for rel, digest in expected.items():
         path = model_dir / rel
-        if not path.resolve().is_relative_to(model_dir.resolve()) or not path.is_file():
+        parts = Path(rel).parts
+        if Path(rel).is_absolute() or ".." in parts or not path.is_file():
             raise SerError(f"{path}: listed in {CHECKSUMS} but missing; the folder is "
                            "incomplete - retrain or copy it again")
         if sha256_file(path) != digest:
