@@ -169,12 +169,15 @@ def _check_features(feature: np.ndarray, is_leaf: np.ndarray, width: int) -> Non
 
 
 def _depth(left: np.ndarray, right: np.ndarray, is_leaf: np.ndarray) -> int:
-    depth = np.zeros(left.shape[0], dtype=np.int64)
-    for i in range(left.shape[0]):  # children come after parents (checked)
-        if not is_leaf[i]:
-            depth[left[i]] = depth[i] + 1
-            depth[right[i]] = depth[i] + 1
-    return int(depth.max())
+    """Depth of the tree, one vectorised step per level (children come after parents,
+    checked, so the walk ends)."""
+    frontier, depth = np.array([0]), 0
+    while True:
+        inner = frontier[~is_leaf[frontier]]
+        if inner.size == 0:
+            return depth
+        frontier = np.concatenate([left[inner], right[inner]])
+        depth += 1
 
 
 def _rebuild_tree(value: dict, width: int) -> Any:
