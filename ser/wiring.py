@@ -88,6 +88,27 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
     ``--cores``, which caps every job's threads)."""
     import os
 
+    from ser.engines import WIRING_ENV
+
+    force = not pending_only
+    before = os.environ.get(WIRING_ENV)
+    os.environ[WIRING_ENV] = "1"  # parsing the Snakefile here must not take DVC's lock
+    with contextlib.ExitStack() as stack:
+        stack.callback(_restore_env, WIRING_ENV, before)
+        jobs, rules = _graph_jobs(snakefile, configfiles, cores, force, pending_only)
+    return sorted(jobs, key=lambda j: (rules.index(j.rule), j.name))
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    import os
+
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _graph_jobs(snakefile, configfiles, cores, force, pending_only):
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -96,10 +117,6 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
         ResourceSettings,
     )
 
-    from ser.engines import WIRING_ENV
-
-    force = not pending_only
-    os.environ[WIRING_ENV] = "1"  # parsing the Snakefile here must not take DVC's lock
     with contextlib.redirect_stdout(io.StringIO()), \
             SnakemakeApi(OutputSettings(quiet={"all"})) as api:
         workflow_api = api.workflow(
@@ -113,7 +130,7 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
         rules = [r.name for r in workflow.rules]
         dag_jobs = workflow.dag.needrun_jobs() if pending_only else workflow.dag.jobs
         jobs = [_job(j) for j in dag_jobs if j.is_shell]
-    return sorted(jobs, key=lambda j: (rules.index(j.rule), j.name))
+    return jobs, rules
 
 
 def _job(job) -> Job:
