@@ -72,9 +72,10 @@ def _dvc_repo(tmp_path: Path) -> Path:
     return repo
 
 
-def test_dvc_refuses_while_snakemake_holds_its_lock(tmp_path):
+def test_dvc_refuses_while_snakemake_holds_its_lock(tmp_path, monkeypatch):
     """What the Snakefile does at parse time, in a separate process: `dvc` stops before
     touching the workspace."""
+    monkeypatch.delenv("SER_WIRING", raising=False)
     repo = _dvc_repo(tmp_path)
     holder = subprocess.Popen(
         [sys.executable, "-c",
@@ -101,9 +102,11 @@ def test_dvc_refuses_while_snakemake_holds_its_lock(tmp_path):
     assert not dvc_holds(repo)  # a killed holder leaves no stale lock
 
 
-def test_snakemake_refuses_to_start_while_dvc_holds_the_checkout(tmp_path, capsys):
+def test_snakemake_refuses_to_start_while_dvc_holds_the_checkout(tmp_path, capsys,
+                                                                 monkeypatch):
     import pytest
 
+    monkeypatch.delenv("SER_WIRING", raising=False)
     from ser.engines import _try_flock, claim_for_snakemake, release
 
     repo = _dvc_repo(tmp_path)
@@ -119,11 +122,8 @@ def test_snakemake_refuses_to_start_while_dvc_holds_the_checkout(tmp_path, capsy
     handle = claim_for_snakemake(object(), root=repo)
     assert handle is not None
     release(handle)
-    os.environ["SER_WIRING"] = "1"
-    try:  # ser.wiring's own parse of the Snakefile never takes it
-        assert claim_for_snakemake(object(), root=repo) is None
-    finally:
-        del os.environ["SER_WIRING"]
+    monkeypatch.setenv("SER_WIRING", "1")  # ser.wiring's own parse never takes it
+    assert claim_for_snakemake(object(), root=repo) is None
 
 
 def test_the_snakefile_takes_the_lock_and_gives_it_back():

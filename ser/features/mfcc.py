@@ -282,7 +282,6 @@ def check_feature_params(stored: Mapping[str, Any],
                           "and retrain, or restore the mfcc: parameters")
 
 
-@functools.lru_cache(maxsize=16)
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
     """Slaney's mel scale (librosa's default, ``htk=False``)."""
     hz = np.asarray(hz, dtype=np.float64)
@@ -310,6 +309,7 @@ def empty_mel_band(params: FeatureParams, n_mels: int) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
 def analysis_kernels(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
                      fmax: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Return the cached analysis window and mel filterbank for one parameter set.
