@@ -12,8 +12,9 @@ the other's lock:
   ser.wiring record`` runs ``dvc commit``) or the end of the process (the kernel drops an
   ``flock`` when its holder exits, so a killed build leaves nothing stale). A ``dvc
   repro`` started meanwhile stops at once with DVC's "Unable to acquire lock", before
-  it removes or checks out anything; a Snakemake started while DVC holds the lock
-  prints one line and exits 2.
+  it removes or checks out anything; a Snakemake started while DVC holds the lock, or
+  while a DVC stage command runs (DVC lets go of the lock then and lists the stage's
+  paths with its pid in ``.dvc/tmp/rwlock``), prints one line and exits 2.
 * **DVC stages refuse while Snakemake holds the checkout** (``.snakemake/locks/`` not
   empty): the first step of every ``dvc.yaml`` command, ``sh workflow/python``, checks
   it (:func:`snakemake_holds` is the same test in Python).
@@ -33,6 +34,8 @@ from typing import IO, Any
 
 #: The file DVC locks for the duration of a command (``dvc.repo.Repo.lock``).
 DVC_LOCK = Path(".dvc") / "tmp" / "lock"
+#: DVC's list of the paths its running stage commands read and write (with their pid).
+DVC_RWLOCK = Path(".dvc") / "tmp" / "rwlock"
 #: Snakemake's lock folder: not empty while a (non ``--nolock``) run holds the checkout.
 SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"
 #: Set while :mod:`ser.wiring` builds the job graph through Snakemake's API (it must not
@@ -67,6 +70,36 @@ def dvc_holds(root: str | Path = ".") -> bool:
     return False
 
 
+def dvc_stage_running(root: str | Path = ".") -> bool:
+    """Whether a DVC stage command runs in ``root`` right now: DVC releases its repository
+    lock while a stage's command runs and lists the stage's paths, with its process id, in
+    ``.dvc/tmp/rwlock`` instead (an entry of a process that is gone does not count)."""
+    import json
+
+    path = Path(root) / DVC_RWLOCK
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    infos = list((doc.get("write") or {}).values())
+    infos += [i for group in (doc.get("read") or {}).values() for i in group]
+    for info in infos:
+        pid = info.get("pid") if isinstance(info, dict) else None
+        if isinstance(pid, int) and pid > 0 and _alive(pid):
+            return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def snakemake_holds(root: str | Path = ".") -> bool:
     """Whether a Snakemake run holds ``root`` (its lock folder is not empty)."""
     locks = Path(root) / SNAKEMAKE_LOCKS
@@ -82,6 +115,9 @@ def claim_for_snakemake(workflow: Any, root: str | Path = ".") -> IO[Any] | None
             not getattr(workflow, "is_main_process", True):
         return None
     handle = _try_flock(root / DVC_LOCK)
+    if handle is not None and dvc_stage_running(root):
+        release(handle)  # DVC lets go of its lock while a stage command runs
+        handle = None
     if handle is None:
         print("error: a DVC command (dvc repro?) is running in this checkout (it holds "
               f"{DVC_LOCK}); wait for it to finish - Snakemake and DVC must not build the "

@@ -132,3 +132,30 @@ def test_the_snakefile_takes_the_lock_and_gives_it_back():
     success = text.split("onsuccess:")[1]
     assert success.index("release(DVC_GUARD)") < success.index("record_in_dvc()")
     assert "release(DVC_GUARD)" in text.split("onerror:")[1]
+
+
+def test_snakemake_refuses_while_a_dvc_stage_command_runs(tmp_path, capsys, monkeypatch):
+    """DVC lets go of its lock while a stage's command runs and lists the stage in
+    .dvc/tmp/rwlock with its pid: that counts as holding the checkout (a dead pid does not)."""
+    import json
+
+    import pytest
+
+    from ser.engines import claim_for_snakemake, dvc_stage_running, release
+
+    monkeypatch.delenv("SER_WIRING", raising=False)
+    repo = _dvc_repo(tmp_path)
+    rwlock = repo / ".dvc" / "tmp" / "rwlock"
+    rwlock.parent.mkdir(exist_ok=True)
+    rwlock.write_text(json.dumps({"write": {str(repo / "data"): {
+        "pid": os.getpid(), "cmd": "dvc repro"}}, "read": {}}))
+    assert dvc_stage_running(repo)
+    with pytest.raises(SystemExit):
+        claim_for_snakemake(object(), root=repo)
+    assert "a DVC command (dvc repro?) is running" in capsys.readouterr().err
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    rwlock.write_text(json.dumps({"write": {str(repo / "data"): {
+        "pid": int(dead), "cmd": "dvc repro"}}, "read": {}}))
+    assert not dvc_stage_running(repo)
+    release(claim_for_snakemake(object(), root=repo))
