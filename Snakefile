@@ -34,8 +34,8 @@ rule all:
 
 
 onsuccess:
-    release(DVC_GUARD)  # `ser.wiring record` runs `dvc commit`, which takes the lock
-    record_in_dvc()
+    record_in_dvc()  # `dvc commit` under this run's lock: no `dvc repro` can slip in
+    release(DVC_GUARD)
 
 
 onerror:

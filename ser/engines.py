@@ -8,13 +8,14 @@ the other's lock:
 * **Snakemake holds DVC's own lock.** The Snakefile calls :func:`claim_for_snakemake`
   at parse time: it takes ``.dvc/tmp/lock`` - the file DVC locks (``flock``, via
   ``zc.lockfile``) for every command that reads or writes the workspace - and keeps it
-  until :func:`release` (the Snakefile's ``onsuccess``/``onerror``, before ``python -m
-  ser.wiring record`` runs ``dvc commit``) or the end of the process (the kernel drops an
-  ``flock`` when its holder exits, so a killed build leaves nothing stale). A ``dvc
-  repro`` started meanwhile stops at once with DVC's "Unable to acquire lock", before
-  it removes or checks out anything; a Snakemake started while DVC holds the lock, or
-  while a DVC stage command runs (DVC lets go of the lock then and lists the stage's
-  paths with its pid in ``.dvc/tmp/rwlock``), prints one line and exits 2.
+  until :func:`release` at the end of the Snakefile's ``onsuccess`` (after ``python -m
+  ser.wiring record`` ran ``dvc commit`` under it) or ``onerror``, or until the process
+  ends (the kernel drops an ``flock`` when its holder exits: a killed build leaves
+  nothing stale). A ``dvc repro`` started meanwhile stops at once with DVC's "Unable to
+  acquire lock", before it removes or checks out anything. A Snakemake started while DVC
+  holds the lock, or while a DVC stage command runs (DVC lets go of the lock then and
+  lists the stage's paths with its pid in ``.dvc/tmp/rwlock``), prints one line and
+  exits 2.
 * **DVC stages refuse while Snakemake holds the checkout** (``.snakemake/locks/`` not
   empty): the first step of every ``dvc.yaml`` command, ``sh workflow/python``, checks
   it (:func:`snakemake_holds` is the same test in Python).
@@ -38,6 +39,9 @@ DVC_LOCK = Path(".dvc") / "tmp" / "lock"
 DVC_RWLOCK = Path(".dvc") / "tmp" / "rwlock"
 #: Snakemake's lock folder: not empty while a (non ``--nolock``) run holds the checkout.
 SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"
+#: Set by the Snakefile's ``onsuccess`` for ``python -m ser.wiring record``: the Snakemake
+#: run (its parent) holds DVC's lock for it, so its ``dvc commit`` must not take it again.
+LOCK_HELD_ENV = "SER_DVC_LOCK_HELD"
 #: Set while :mod:`ser.wiring` builds the job graph through Snakemake's API (it must not
 #: take the lock: it runs inside Snakemake's ``onsuccess`` and calls ``dvc commit``).
 WIRING_ENV = "SER_WIRING"

@@ -242,19 +242,30 @@ def dvc_commit(names: Sequence[str]) -> None:
     run-cache entry per stage, which nothing here uses (Snakemake, not `dvc repro`, ran
     the commands). The steps are DVC's own (``dvc.repo.commit.commit``).
     """
+    import os
+
     from dvc.repo import Repo
 
-    with Repo() as repo, repo.lock:
-        by_name = {stage.name: stage for stage in repo.index.stages}  # dvc.yaml read once
-        stages = [by_name[name] for name in names]
-        for stage in stages:
-            stage.save(run_cache=False)
-            stage.commit(relink=True)
-        files: dict[str, tuple[Any, list[Any]]] = {}
-        for stage in stages:
-            files.setdefault(stage.dvcfile.path, (stage.dvcfile, []))[1].append(stage)
-        for dvcfile, group in files.values():
-            dvcfile.dump_stages(group, update_pipeline=False)
+    from ser.engines import LOCK_HELD_ENV
+
+    # Run from the Snakefile's onsuccess, the Snakemake run holds the lock for us.
+    held = os.environ.get(LOCK_HELD_ENV) == "1"
+    with Repo() as repo:
+        if held:  # DVC's own no-op lock: its checks see a held lock, nothing is taken
+            from dvc.lock import LockNoop
+
+            repo.lock = LockNoop()
+        with repo.lock:
+            by_name = {stage.name: stage for stage in repo.index.stages}  # dvc.yaml read once
+            stages = [by_name[name] for name in names]
+            for stage in stages:
+                stage.save(run_cache=False)
+                stage.commit(relink=True)
+            files: dict[str, tuple[Any, list[Any]]] = {}
+            for stage in stages:
+                files.setdefault(stage.dvcfile.path, (stage.dvcfile, []))[1].append(stage)
+            for dvcfile, group in files.values():
+                dvcfile.dump_stages(group, update_pipeline=False)
 
 
 def _outs(stage: dict[str, Any]) -> list[str]:

@@ -130,7 +130,7 @@ def test_the_snakefile_takes_the_lock_and_gives_it_back():
     text = (ROOT / "Snakefile").read_text()
     assert "DVC_GUARD = claim_for_snakemake(workflow)" in text
     success = text.split("onsuccess:")[1]
-    assert success.index("release(DVC_GUARD)") < success.index("record_in_dvc()")
+    assert success.index("record_in_dvc()") < success.index("release(DVC_GUARD)")
     assert "release(DVC_GUARD)" in text.split("onerror:")[1]
 
 
