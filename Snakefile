@@ -6,6 +6,7 @@
 # Each rule passes its script the input/output paths and the params file it runs with;
 # the rules are in workflow/rules/*.smk, the settings in params.yaml (validated below).
 from ser.config import validate_or_exit
+from ser.engines import claim_for_snakemake, release
 
 
 configfile: "params.yaml"
@@ -13,6 +14,10 @@ configfile: "params.yaml"
 
 # One line naming the bad key, the same as the stage scripts print (schema: ser/schemas/).
 validate_or_exit(config, "params.yaml")
+
+# One engine at a time: this run holds DVC's own lock (a `dvc repro` meanwhile stops
+# before touching anything) and refuses to start while a DVC command holds it.
+DVC_GUARD = claim_for_snakemake(workflow)
 
 
 include: "workflow/rules/common.smk"
@@ -29,4 +34,9 @@ rule all:
 
 
 onsuccess:
-    record_in_dvc()
+    record_in_dvc()  # `dvc commit` under this run's lock: no `dvc repro` can slip in
+    release(DVC_GUARD)
+
+
+onerror:
+    release(DVC_GUARD)

@@ -1,56 +1,55 @@
-"""Peak memory of feature extraction and predict.py on a 60-minute recording vs a 4-s clip.
+"""Peak memory of every feature set's extraction and of predict.py with every model kind,
+on a 60-minute recording vs a 4-s clip.
 
 Feature extraction decodes at most ``mfcc.max_seconds`` plus a trim margin
-(``ser.features.mfcc.read_seconds``), so its memory should not grow with the
-length of the file. Each measurement runs in a fresh Python process and reports
-that process's peak resident set size (``ru_maxrss``); the "whole file" row
-decodes and resamples everything first, as the code did before the limit.
+(``ser.features.mfcc.read_seconds``) for every feature set, so memory should not grow
+with the length of the file. Each measurement runs the real command in a fresh Python
+process and reports the larger of that process's and its children's peak resident set
+size (``ru_maxrss``; predict.py extracts in a forked child while the model loads):
+
+* extraction: ``scripts/extract_features.py --feature-set S`` on a one-clip manifest
+  (the custom corpus parser), for every feature set of the registry but the ``_spk``
+  variants (which read their base set's files);
+* predict: ``predict.py --file F --model M --json`` for every model of a small demo
+  project (``tests/stages.build_every_set_project``: each model kind, each feature set).
+
+The 60-minute file (48 kHz mono 16-bit, 345 MB) is written block by block into a
+temporary folder and deleted afterwards; the result is written as JSON.
 
 Usage
 -----
-python benchmarks/bench_long_audio.py                      # 60-min file, 48 kHz mono
-python benchmarks/bench_long_audio.py --minutes 10 --model models/speaker/mfcc/svm
+python benchmarks/bench_long_audio.py                        # 60 min; results/long_audio.json
+python benchmarks/bench_long_audio.py --minutes 10 --project /tmp/p   # reuse a project
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 
-FEATURES = """
-import json, resource, sys
-from ser.config import load_params
-from ser.features import features_from_file
-mfcc = load_params(sys.argv[2])["mfcc"]
-seq, summary = features_from_file(sys.argv[1], params=mfcc)
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "frames": int(seq.shape[0])}))
-"""
-
-WHOLE = """
-import json, resource, sys
-from ser.audio import load_audio
-from ser.config import load_params
-from ser.features.mfcc import mfcc_sequence
-mfcc = load_params(sys.argv[2])["mfcc"]
-y, sr = load_audio(sys.argv[1], sr=mfcc["sample_rate"])          # the old way: all of it
-seq = mfcc_sequence(y, sr, params=mfcc)
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "frames": int(seq.shape[0])}))
-"""
-
-PREDICT = """
-import json, resource, sys
-from ser.classify import main
-rc = main(["--file", sys.argv[1], "--model", sys.argv[3], "--json"])
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rc": rc}))
+#: Runs a script in this process (runpy) and writes the peak RSS of it and its children.
+RUNNER = """
+import json, os, resource, runpy, sys
+out = os.environ["BENCH_OUT"]
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+    rc = 0
+except SystemExit as exc:
+    rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+open(out, "w").write(json.dumps({"rc": rc, "self_mb": own, "children_mb": kids}))
 """
 
 
@@ -69,34 +68,62 @@ def write_long_wav(path: Path, *, minutes: float, sr: int) -> None:
             fh.write(y.astype(np.float32))
 
 
-def make_model(folder: Path, params_file: Path) -> Path:
-    """A small SVC on random features with the project's card (memory does not depend on it)."""
-    import numpy as np
+def measure(script: str | Path, *args: str, cwd: Path, expect_rc: int = 0) -> dict:
+    """Run ``script args`` in a fresh process; its rc, peak RSS (MB) and wall time."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        out = Path(fh.name)
+    env = os.environ | {"BENCH_OUT": str(out), "KERAS_BACKEND": "jax"}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", RUNNER, str(script), *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    try:
+        result = json.loads(out.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise SystemExit(f"measurement failed: {script} {' '.join(args)}\n"
+                         f"{proc.stderr[-2000:]}") from None
+    finally:
+        out.unlink(missing_ok=True)
+    if result["rc"] != expect_rc:
+        raise SystemExit(f"{script} {' '.join(args)} exited {result['rc']}:\n"
+                         f"{proc.stderr[-2000:]}")
+    result["peak_mb"] = round(max(result["self_mb"], result["children_mb"]), 1)
+    result["seconds"] = round(seconds, 2)
+    if expect_rc:
+        result["stderr"] = proc.stderr.strip()
+    return result
 
-    from ser.config import load_params
-    from ser.features import feature_params_fingerprint
-    from ser.features.mfcc import FeatureParams, summary_names
-    from ser.models.classical import make_pipeline
-    from ser.models.store import save_model
 
-    mfcc = load_params(params_file)["mfcc"]
-    fp = FeatureParams.from_mapping(mfcc)
-    names = summary_names(fp.n_coeffs, deltas=fp.deltas)
-    rng = np.random.default_rng(0)
-    y = np.array(["angry", "happy", "neutral", "sad"] * 20)
-    model = make_pipeline("svm", seed=0).fit(rng.normal(size=(len(y), len(names))), y)
-    card = {"format": "skops", "labels": [str(c) for c in model.classes_], "model": "svm",
-            "feature_params": feature_params_fingerprint(mfcc), "feature_columns": names}
-    save_model(folder, model, card)
-    return folder
+def tampered_copies(model_dir: Path, folder: Path) -> dict[str, Path]:
+    """The model with ``max_seconds: null`` in its card: as edited (checksum differs) and
+    with SHA256SUMS rewritten to match (issue 17, item 6/12)."""
+    import shutil
+
+    from ser.models.store import write_checksums
+
+    out = {}
+    for name in ("card edited", "card + SHA256SUMS edited"):
+        copy = folder / name.replace(" ", "_").replace("+", "and")
+        shutil.copytree(model_dir, copy)
+        card = json.loads((copy / "card.json").read_text())
+        fp = card["feature_params"]
+        fp.get("signal", fp)["max_seconds"] = None  # the decoding settings of any set
+        (copy / "card.json").write_text(json.dumps(card, indent=2))
+        if "SHA256SUMS" in name:
+            write_checksums(copy)
+        out[name] = copy
+    return out
 
 
-def measure(code: str, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          cwd=ROOT, check=False)
-    if proc.returncode not in (0,):
-        raise SystemExit(f"measurement failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def one_clip_manifest(audio: Path, folder: Path, project: Path) -> Path:
+    """A custom-corpus manifest holding just ``audio`` (linked in as angry/spk1/<name>)."""
+    clip = folder / "corpus" / "angry" / "spk1" / audio.name
+    clip.parent.mkdir(parents=True)
+    os.link(audio, clip)
+    manifest = folder / "manifest.parquet"
+    measure(ROOT / "scripts" / "prepare_manifest.py", "--corpus", "custom", "--root",
+            str(folder / "corpus"), "--out", str(manifest), cwd=project)
+    return manifest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,36 +131,88 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0, help="long file length")
     parser.add_argument("--sr", type=int, default=48000, help="sample rate of the test files")
-    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
-    parser.add_argument("--model", default=None,
-                        help="model folder for predict (default: a small SVC made here)")
-    parser.add_argument("--skip-whole", action="store_true",
-                        help="do not measure the decode-everything baseline")
+    parser.add_argument("--project", type=Path, default=None,
+                        help="demo project with models/speaker/<set>/<model> (default: "
+                             "build one in a temporary folder, a few minutes)")
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "benchmarks" / "results" / "long_audio.json",
+                        help="result JSON (default: %(default)s)")
     args = parser.parse_args(argv)
+    from stages import build_every_set_project, models_for, plain_feature_sets
 
     with tempfile.TemporaryDirectory(prefix="bench-long-") as tmp:
         tmp_path = Path(tmp)
-        short, long = tmp_path / "short.wav", tmp_path / "long.wav"
+        project = args.project
+        if project is None or not (project / "models").is_dir():
+            project = project or tmp_path / "project"
+            project.mkdir(parents=True, exist_ok=True)
+            print(f"building the demo project in {project} ...", file=sys.stderr)
+            build_every_set_project(project)
+        files = {"4-s clip": tmp_path / "short.wav",
+                 f"{args.minutes:g}-min file": tmp_path / "long.wav"}
         print(f"writing a {args.minutes:g}-minute and a 4-s file at {args.sr} Hz ...",
               file=sys.stderr)
-        write_long_wav(short, minutes=4 / 60, sr=args.sr)
-        write_long_wav(long, minutes=args.minutes, sr=args.sr)
-        model = (Path(args.model) if args.model
-                 else make_model(tmp_path / "model", Path(args.params)))
+        write_long_wav(files["4-s clip"], minutes=4 / 60, sr=args.sr)
+        write_long_wav(files[f"{args.minutes:g}-min file"], minutes=args.minutes, sr=args.sr)
         rows = []
-        for name, path in (("4-s clip", short), (f"{args.minutes:g}-min file", long)):
-            feats = measure(FEATURES, str(path), args.params)
-            pred = measure(PREDICT, str(path), args.params, str(model))
-            rows.append((name, path.stat().st_size / 1e6, feats["rss_mb"], pred["rss_mb"]))
-        whole = None if args.skip_whole else measure(WHOLE, str(long), args.params)
-    print(f"{'input':<14} {'file MB':>8} {'features peak RSS MB':>21} {'predict peak RSS MB':>20}")
-    for name, mb, f_rss, p_rss in rows:
-        print(f"{name:<14} {mb:8.1f} {f_rss:21.0f} {p_rss:20.0f}")
-    ratio_f, ratio_p = rows[1][2] / rows[0][2], rows[1][3] / rows[0][3]
-    print(f"long/short ratio: features {ratio_f:.2f}x, predict {ratio_p:.2f}x")
-    if whole:
-        print(f"decoding the whole {args.minutes:g}-min file first (before the limit): "
-              f"{whole['rss_mb']:.0f} MB peak RSS")
+        for label, audio in files.items():
+            work = tmp_path / label.replace(" ", "_")
+            manifest = one_clip_manifest(audio, work, project)
+            for feature_set in plain_feature_sets():
+                r = measure(ROOT / "scripts" / "extract_features.py", "--feature-set",
+                            feature_set, "--corpus", "custom", "--manifest", str(manifest),
+                            "--out", str(work / "features" / feature_set), "--no-progress",
+                            cwd=project)
+                rows.append({"input": label, "what": "extract", "feature_set": feature_set,
+                             "model": None, **r})
+                print(f"{label:<13} extract {feature_set:<13} {r['peak_mb']:7.0f} MB",
+                      file=sys.stderr)
+                for model in models_for(feature_set):
+                    model_dir = project / "models" / "speaker" / feature_set / model
+                    r = measure(ROOT / "predict.py", "--file", str(audio), "--model",
+                                str(model_dir), "--json", cwd=project)
+                    rows.append({"input": label, "what": "predict",
+                                 "feature_set": feature_set, "model": model, **r})
+                    print(f"{label:<13} predict {feature_set:<13} {model:<14} "
+                          f"{r['peak_mb']:7.0f} MB", file=sys.stderr)
+        long_audio = files[f"{args.minutes:g}-min file"]
+        tampered = []
+        for name, copy in tampered_copies(project / "models" / "speaker" / "egemaps" / "svm",
+                                          tmp_path).items():
+            r = measure(ROOT / "predict.py", "--file", str(long_audio), "--model", str(copy),
+                        "--json", cwd=project, expect_rc=2)
+            tampered.append({"model": f"egemaps/svm, {name} (max_seconds: null)", **r})
+            print(f"tampered: {name}: rc {r['rc']}, {r['peak_mb']:.0f} MB, "
+                  f"{r['seconds']:.1f} s: {r['stderr']}", file=sys.stderr)
+        size_mb = {label: round(p.stat().st_size / 1e6, 1) for label, p in files.items()}
+    long_label = f"{args.minutes:g}-min file"
+    table = []
+    print(f"\n{'what':<8} {'feature set':<13} {'model':<14} {'4-s clip MB':>11} "
+          f"{long_label + ' MB':>16} {'ratio':>6}")
+    for short in (r for r in rows if r["input"] == "4-s clip"):
+        long = next(r for r in rows if r["input"] == long_label and r["what"] == short["what"]
+                    and r["feature_set"] == short["feature_set"]
+                    and r["model"] == short["model"])
+        ratio = long["peak_mb"] / short["peak_mb"]
+        table.append({"what": short["what"], "feature_set": short["feature_set"],
+                      "model": short["model"], "short_mb": short["peak_mb"],
+                      "long_mb": long["peak_mb"], "ratio": round(ratio, 3)})
+        print(f"{short['what']:<8} {short['feature_set']:<13} {short['model'] or '-':<14} "
+              f"{short['peak_mb']:11.0f} {long['peak_mb']:16.0f} {ratio:6.2f}")
+    worst = max(t["long_mb"] for t in table)
+    print(f"largest peak RSS on the {long_label}: {worst:.0f} MB")
+    doc = {"benchmark": "bench_long_audio", "command": " ".join(["python",
+           "benchmarks/bench_long_audio.py", *(argv if argv is not None else sys.argv[1:])]),
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                       "load_average_1min": round(os.getloadavg()[0], 2)},
+           "minutes": args.minutes, "sample_rate": args.sr, "file_mb": size_mb,
+           "measure": "max(ru_maxrss of the process, of its waited-for children)",
+           "largest_long_mb": worst, "table": table, "tampered_card_on_long_file": tampered,
+           "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}")
     return 0
 
 

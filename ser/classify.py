@@ -123,7 +123,7 @@ def _main(argv: Sequence[str] | None) -> int:
         predictor = Predictor.load(model_dir)
     except BaseException:
         if prefetch is not None:
-            prefetch.close()
+            prefetch.close(kill=True)
         raise
     if not args.json:
         print(f"model: {display_path(model_dir)} ({predictor.display_name})", flush=True)

@@ -75,6 +75,8 @@ def validate_params(params: Any, *, source: str = "params") -> None:
         raise ConfigError(f"{source}: no model of train.models can read a feature set of "
                           "train.feature_sets (classical models need summary sets, crnn "
                           "logmel, lstm_seed mfcc)")
+    _check_signal_settings(params, source=source)
+    _check_scoring(train["scoring"], source=source)
     from ser.scale import check_resources
 
     check_resources(params.get("resources") or {}, source=source)
@@ -87,6 +89,46 @@ def validate_params(params: Any, *, source: str = "params") -> None:
         if test not in corpora:
             raise ConfigError(f"{source}: splits.cross_corpus_test is {test!r}, "
                               f"which is not an enabled corpus ({', '.join(corpora)})")
+
+
+def _check_signal_settings(params: dict[str, Any], *, source: str) -> None:
+    """fmin/fmax against the sample rate, and every mel band count (mfcc.n_mels, logmel's
+    n_mels) against n_fft: each band must hold an FFT bin (as stages would find later)."""
+    from ser.features.mfcc import FeatureParams, empty_mel_band
+
+    try:
+        fp = FeatureParams.from_mapping(params["mfcc"])
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    counts = {"mfcc.n_mels": fp.n_mels}
+    for name, section in params.items():
+        if isinstance(section, dict) and name != "mfcc" and "n_mels" in section and \
+                name in _feature_sections():
+            counts[f"{name}.n_mels"] = int(section["n_mels"])
+    for key, n_mels in counts.items():
+        band = empty_mel_band(fp, n_mels)
+        if band is not None:
+            fits = next(n for n in range(n_mels - 1, 0, -1) if empty_mel_band(fp, n) is None)
+            raise ConfigError(f"{source}: {key} {n_mels} is too many mel bands for mfcc.n_fft "
+                              f"{fp.n_fft} at {fp.sample_rate} Hz (band {band} holds no FFT "
+                              f"bin); use at most {fits} or raise n_fft")
+
+
+def _feature_sections() -> set[str]:
+    from ser.features.sets import EXTRACTED_SETS
+
+    return set(EXTRACTED_SETS)
+
+
+def _check_scoring(scoring: str, *, source: str) -> None:
+    from sklearn.metrics import get_scorer_names
+
+    names = get_scorer_names()
+    if scoring not in names:
+        close = [n for n in names if scoring.lower() in n or n in scoring.lower()][:5]
+        raise ConfigError(f"{source}: train.scoring {scoring!r} is not a scikit-learn scorer"
+                          f"{' (did you mean ' + ', '.join(close) + '?)' if close else ''}; "
+                          "e.g. f1_macro, balanced_accuracy, accuracy")
 
 
 def check_grid(model: str, grid: dict[str, list[Any]], *, source: str = "params") -> None:

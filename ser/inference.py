@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser.errors import SerError
+from ser.errors import ConfigError, SerError
 
 
 @dataclass
@@ -118,23 +118,22 @@ class Predictor:
     def proba_from_signal(self, y: np.ndarray, sr: int) -> np.ndarray:
         """Probabilities, shape ``(len(labels),)``, for mono samples ``y`` at rate ``sr``.
 
-        Features are computed in memory with the model's own feature
-        parameters (resampled to their rate, then
-        :func:`ser.features.mfcc.mfcc_sequence` and
-        :func:`~ser.features.mfcc.mfcc_summary`), as :meth:`features_for_files`
-        does after decoding a file. Used for segments of long recordings
-        (:mod:`ser.timeline`).
+        Features are computed in memory with the model's own feature set and
+        parameters (:func:`features_of_signal`: resampled to their rate, then the
+        set's extractor), as :meth:`features_for_files` does after decoding a file.
+        Used for segments of long recordings (:mod:`ser.timeline`).
+
+        Raises
+        ------
+        FeatureError
+            Nothing left of the segment after trimming (the timeline skips it).
+        ConfigError
+            The model cannot classify single recordings (never a skipped segment).
         """
-        from ser.features.mfcc import FeatureParams, mfcc_sequence, mfcc_summary
-
-        fp = FeatureParams.from_mapping(self.card["feature_params"])
-        y = np.ascontiguousarray(y, dtype=np.float32)
-        if sr != fp.sample_rate:
-            import librosa
-
-            y = librosa.resample(y, orig_sr=sr, target_sr=fp.sample_rate, res_type="soxr_hq")
-        seq = mfcc_sequence(y, fp.sample_rate, params=fp)
-        return self.proba_from_features([seq], mfcc_summary(seq)[None, :])[0]
+        self._check_single_clips()
+        seq, summary = features_of_signal(y, sr, self.card["feature_params"])
+        summaries = summary[None, :] if summary is not None else None
+        return self.proba_from_features([seq], summaries)[0]
 
     @property
     def display_name(self) -> str:
@@ -170,11 +169,15 @@ class Predictor:
         Returns ``(ok_paths, seqs, summaries, failures)`` where ``failures`` is a
         list of ``(path, message)`` for files that could not be read.
         """
-        if self.card.get("transductive"):
-            raise SerError(f"{self.model_dir}: trained on speaker-normalised features "
-                           "(transductive: it needs a batch of each speaker's clips); it "
-                           "cannot classify single recordings - use a plain feature set's model")
+        self._check_single_clips()
         return features_for_files(paths, self.card["feature_params"])
+
+    def _check_single_clips(self) -> None:
+        if self.card.get("transductive"):
+            raise ConfigError(f"{self.model_dir}: trained on speaker-normalised features "
+                              "(transductive: it needs a batch of each speaker's clips); it "
+                              "cannot classify single recordings - use a plain feature set's "
+                              "model")
 
     def predict_files(self, paths: list[str | Path], *, prefetched: FeaturePrefetch | None = None):
         """``(ok_paths, proba, failures)`` for audio files (their features from
@@ -189,37 +192,84 @@ class Predictor:
 def features_for_files(paths: list[str | Path], feature_params: dict[str, Any]):
     """``(ok_paths, seqs, summaries, failures)`` of audio files for a model whose card holds
     ``feature_params`` (any feature set); see :meth:`Predictor.features_for_files`."""
-    from ser.features import features_from_file
-
-    extract = features_from_file
-    if feature_params.get("feature_set", "mfcc") != "mfcc":
-        extract = _features_of_set
     ok, seqs, summaries, failures = [], [], [], []
     for path in paths:
         try:
-            seq, summary = extract(path, params=feature_params)
+            seq, summary = _features_of_set(path, params=feature_params)
+        except ConfigError:
+            raise
         except SerError as exc:
             failures.append((str(path), str(exc)))
             continue
         ok.append(str(path))
         seqs.append(seq)
         summaries.append(summary)
-    arr = np.vstack(summaries) if summaries else np.empty((0, 0))
+    arr = np.vstack(summaries) if summaries and summaries[0] is not None else np.empty((0, 0))
     return ok, seqs, arr, failures
 
 
+def signal_params(feature_params: dict[str, Any]) -> dict[str, Any]:
+    """The decoding settings (``mfcc:`` fingerprint) inside a card's ``feature_params``."""
+    if feature_params.get("feature_set", "mfcc") == "mfcc":
+        return feature_params
+    return feature_params["signal"]
+
+
 def _features_of_set(path: str | Path, *, params: dict[str, Any]):
-    """``(sequence, summary)`` of one file for the non-MFCC feature sets."""
-    if params["feature_set"] == "logmel":
-        from ser.features.logmel import logmel_from_file
+    """``(sequence, summary)`` of one file: decoded as the extraction stage decodes it (at
+    most :func:`ser.features.mfcc.read_seconds`, so memory is flat in the file's length),
+    then :func:`features_of_signal`."""
+    from ser.audio import load_audio
+    from ser.features.mfcc import FeatureError, FeatureParams, read_seconds
 
-        seq = logmel_from_file(path, params=params["signal"], n_mels=params["n_mels"],
-                               deltas=params["deltas"])
-        return seq, np.empty(0)
-    from ser.features.summaries import file_feature_vector
+    fp = FeatureParams.from_mapping(signal_params(params))
+    y, sr = load_audio(path, sr=fp.sample_rate, max_seconds=read_seconds(fp))
+    try:
+        return features_of_signal(y, sr, params)
+    except FeatureError as exc:
+        raise FeatureError(exc.reason, path) from None
 
-    vec, _ = file_feature_vector(params["feature_set"], path, params=params["signal"])
-    return None, vec
+
+def features_of_signal(y: np.ndarray, sr: int, feature_params: dict[str, Any]
+                       ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(sequence, summary)`` of mono samples for a model's ``feature_params`` (any
+    feature set of :data:`ser.features.sets.FEATURE_SETS`; ``None`` for the part a set
+    does not have), resampled to the set's rate first.
+
+    Raises
+    ------
+    ConfigError
+        A feature set this code cannot compute for single recordings.
+    FeatureError
+        Nothing left after trimming.
+    """
+    from ser.features.mfcc import FeatureParams
+
+    name = feature_params.get("feature_set", "mfcc")
+    fp = FeatureParams.from_mapping(signal_params(feature_params))
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if sr != fp.sample_rate:
+        import librosa
+
+        y = librosa.resample(y, orig_sr=sr, target_sr=fp.sample_rate, res_type="soxr_hq")
+        sr = fp.sample_rate
+    if name == "mfcc":
+        from ser.features.mfcc import mfcc_sequence, mfcc_summary
+
+        seq = mfcc_sequence(y, sr, params=fp)
+        return seq, mfcc_summary(seq)
+    if name == "logmel":
+        from ser.features.logmel import logmel_sequence
+
+        return logmel_sequence(y, sr, params=fp, n_mels=feature_params["n_mels"],
+                               deltas=feature_params["deltas"]), None
+    from ser.features.summaries import FEATURE_SETS as SUMMARY_SETS
+    from ser.features.summaries import signal_feature_vector
+
+    if name in SUMMARY_SETS and name != "seed":
+        return None, signal_feature_vector(name, y, sr, params=fp)[0]
+    raise ConfigError(f"feature set {name!r} of this model cannot classify recordings with "
+                      "this version of the project; retrain with a known feature set")
 
 
 def _threaded() -> bool:
@@ -237,22 +287,30 @@ class FeaturePrefetch:
 
     Loading a model imports scikit-learn (or Keras) and the features import librosa;
     each takes seconds of start-up, so on two or more cores ``predict.py`` overlaps them.
-    The child reads only the feature parameters from the model's ``card.json`` (numbers;
-    no code from the folder runs); :meth:`result` hands its features over only if the card
-    that :func:`ser.models.store.load_model` then verified holds the same parameters,
-    and returns ``None`` (extract again, in this process) on any difference or failure.
+    Before forking, this process verifies the whole folder against ``SHA256SUMS``, the
+    card against its schema and against the copy of its model-deciding fields inside
+    the model file (:func:`ser.models.store.read_card`,
+    :func:`~ser.models.store.check_embedded_card`: hashing and one small zip member, no
+    model load), so an edited card's parameters are never used; on any problem there is
+    no prefetch and :func:`~ser.models.store.load_model` reports it. The child reads only
+    the feature parameters (numbers; no code from the folder runs); :meth:`result` hands
+    its features over only if the card that ``load_model`` then verified holds the same
+    parameters, and returns ``None`` (extract again, in this process) on any difference
+    or failure.
     """
 
     def __init__(self, model_dir: str | Path, paths: list[str | Path]) -> None:
-        import json
         import multiprocessing
         import os
         from concurrent.futures import ProcessPoolExecutor
 
+        from ser.models.store import check_embedded_card, read_card
+
         self._future = None
         self._pool = None
         try:
-            card = json.loads((Path(model_dir) / "card.json").read_text())
+            card = read_card(model_dir)
+            check_embedded_card(Path(model_dir), card)
             self.feature_params = dict(card["feature_params"])
             if card.get("transductive") or (os.cpu_count() or 1) < 2 or \
                     "fork" not in multiprocessing.get_all_start_methods() or _threaded():
@@ -274,8 +332,12 @@ class FeaturePrefetch:
         finally:
             self.close()
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
+        """Shut the child down; ``kill``: stop it mid-extraction (the model was refused)."""
         if self._pool is not None:
+            if kill:
+                for process in list(getattr(self._pool, "_processes", {}).values()):
+                    process.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self._future = None

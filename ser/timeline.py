@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from ser.errors import AudioError, ConfigError, SerError
+from ser.errors import AudioError, ConfigError
+from ser.features.mfcc import FeatureError
 from ser.io import atomic_path
 
 
@@ -265,8 +266,8 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
             y = read_segment(f, seg)
             try:
                 proba = np.asarray(model.proba_from_signal(y, f.samplerate), dtype=np.float64)
-            except SerError:  # e.g. nothing left after trimming
-                proba = None
+            except (FeatureError, AudioError):  # this segment has no features (trimmed away)
+                proba = None  # a ConfigError (the model cannot do this) is never a skip
             if proba is not None:
                 best = int(np.argmax(proba))
                 rows.append({"start": round(seg.start, 3), "end": round(seg.end, 3),

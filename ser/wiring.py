@@ -3,7 +3,8 @@
 The Snakefile (with ``workflow/rules/*.smk``) is the one hand-written wiring. This module
 builds its job graph through Snakemake's API and writes one DVC stage per job, with
 
-* the job's command (``python`` instead of the interpreter path, without the log redirect),
+* the job's command (``sh workflow/python`` - the environment's Python, found by that
+  script, see :mod:`ser.engines` - instead of ``python``, without the log redirect),
 * its inputs, its script and the whole ``ser`` package as deps (any code change is seen),
 * the exact params keys its rule lists in ``params: settings=settings(...)``,
 * its outputs (metrics and plots where DVC shows them; every output cached).
@@ -47,6 +48,11 @@ DVC_PARAMS = "params.yaml"
 DVC = (sys.executable, "-m", "dvc")
 #: The package every stage runs (a dependency of every stage).
 PACKAGE = "ser"
+#: How a DVC stage starts Python: ``workflow/python`` finds the environment that has
+#: ``ser`` (``$SER_PYTHON``, the checkout's ``.venv``, then ``PATH``) and refuses while a
+#: Snakemake run holds the checkout (:mod:`ser.engines`); a relative path, so dvc.yaml
+#: works in any clone.
+STAGE_PYTHON = "sh workflow/python"
 
 HEADER = """\
 # GENERATED from the Snakefile by `python -m ser.wiring dvc` - do not edit by hand;
@@ -80,6 +86,29 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
     (``pending_only``: just those Snakemake would run now; ``configfiles``: settings
     that replace params.yaml's, as ``snakemake --configfile`` does; ``cores``: as
     ``--cores``, which caps every job's threads)."""
+    import os
+
+    from ser.engines import WIRING_ENV
+
+    force = not pending_only
+    before = os.environ.get(WIRING_ENV)
+    os.environ[WIRING_ENV] = "1"  # parsing the Snakefile here must not take DVC's lock
+    with contextlib.ExitStack() as stack:
+        stack.callback(_restore_env, WIRING_ENV, before)
+        jobs, rules = _graph_jobs(snakefile, configfiles, cores, force, pending_only)
+    return sorted(jobs, key=lambda j: (rules.index(j.rule), j.name))
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    import os
+
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _graph_jobs(snakefile, configfiles, cores, force, pending_only):
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -88,7 +117,6 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
         ResourceSettings,
     )
 
-    force = not pending_only
     with contextlib.redirect_stdout(io.StringIO()), \
             SnakemakeApi(OutputSettings(quiet={"all"})) as api:
         workflow_api = api.workflow(
@@ -102,7 +130,7 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
         rules = [r.name for r in workflow.rules]
         dag_jobs = workflow.dag.needrun_jobs() if pending_only else workflow.dag.jobs
         jobs = [_job(j) for j in dag_jobs if j.is_shell]
-    return sorted(jobs, key=lambda j: (rules.index(j.rule), j.name))
+    return jobs, rules
 
 
 def _job(job) -> Job:
@@ -114,6 +142,8 @@ def _job(job) -> Job:
     config = job.params.get("config") if hasattr(job.params, "get") else None
     if config:  # Snakemake's resolved copy of the config; DVC reads params.yaml itself
         command = command.replace(f"--params {config}", f"--params {DVC_PARAMS}")
+    if command.startswith("python "):  # the environment's Python, wherever DVC runs from
+        command = STAGE_PYTHON + command.removeprefix("python")
     outputs = {name: str(path) for name, path in job.output.items()}
     named = set(outputs.values())
     outputs.update({str(o): str(o) for o in job.output if str(o) not in named})
@@ -212,19 +242,30 @@ def dvc_commit(names: Sequence[str]) -> None:
     run-cache entry per stage, which nothing here uses (Snakemake, not `dvc repro`, ran
     the commands). The steps are DVC's own (``dvc.repo.commit.commit``).
     """
+    import os
+
     from dvc.repo import Repo
 
-    with Repo() as repo, repo.lock:
-        by_name = {stage.name: stage for stage in repo.index.stages}  # dvc.yaml read once
-        stages = [by_name[name] for name in names]
-        for stage in stages:
-            stage.save(run_cache=False)
-            stage.commit(relink=True)
-        files: dict[str, tuple[Any, list[Any]]] = {}
-        for stage in stages:
-            files.setdefault(stage.dvcfile.path, (stage.dvcfile, []))[1].append(stage)
-        for dvcfile, group in files.values():
-            dvcfile.dump_stages(group, update_pipeline=False)
+    from ser.engines import LOCK_HELD_ENV
+
+    # Run from the Snakefile's onsuccess, the Snakemake run holds the lock for us.
+    held = os.environ.get(LOCK_HELD_ENV) == "1"
+    with Repo() as repo:
+        if held:  # DVC's own no-op lock: its checks see a held lock, nothing is taken
+            from dvc.lock import LockNoop
+
+            repo.lock = LockNoop()
+        with repo.lock:
+            by_name = {stage.name: stage for stage in repo.index.stages}  # dvc.yaml read once
+            stages = [by_name[name] for name in names]
+            for stage in stages:
+                stage.save(run_cache=False)
+                stage.commit(relink=True)
+            files: dict[str, tuple[Any, list[Any]]] = {}
+            for stage in stages:
+                files.setdefault(stage.dvcfile.path, (stage.dvcfile, []))[1].append(stage)
+            for dvcfile, group in files.values():
+                dvcfile.dump_stages(group, update_pipeline=False)
 
 
 def _outs(stage: dict[str, Any]) -> list[str]:

@@ -88,3 +88,77 @@ def build_demo_project(project: Path, params: dict[str, Any], *, protocol: str =
                     run_stage("evaluate.py", "--protocol", protocol, *common,
                               "--model-dir", f"models/{run}", "--out", f"metrics/{run}")
     return project
+
+
+#: Every classical model kind is trained on egemaps (predict.py's usual default model's
+#: set); the other summary sets get svm, each sequence model its own set.
+EGEMAPS_MODELS = ("svm", "logreg", "knn", "random_forest", "decision_tree", "hist_gb",
+                  "ensemble")
+
+
+def plain_feature_sets() -> tuple[str, ...]:
+    """The registry's feature sets but the speaker-normalised ``_spk`` variants."""
+    from ser.features.sets import FEATURE_SETS
+
+    return tuple(name for name, spec in FEATURE_SETS.items() if not spec.speaker_norm)
+
+
+def models_for(feature_set: str) -> list[str]:
+    """The model kinds :func:`build_every_set_project` trains on ``feature_set``."""
+    from ser.features.sets import FEATURE_SETS
+    from ser.models import MODEL_SPECS
+
+    spec = FEATURE_SETS[feature_set]
+    models = []
+    if spec.has_summary:
+        models += list(EGEMAPS_MODELS) if feature_set == "egemaps" else ["svm"]
+    models += [name for name, m in MODEL_SPECS.items()
+               if m.kind != "classical" and spec.sequences is not None
+               and m.sequences == spec.sequences]
+    return models
+
+
+def every_set_params() -> dict[str, Any]:
+    """params.yaml cut down to the tiny RAVDESS-layout demo corpus, the speaker protocol,
+    every plain feature set and one-candidate grids (2 epochs for sequence models)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    sets = plain_feature_sets()
+    params["corpora"] = {"ravdess": "data/demo/ravdess"}
+    params["demo"].update(corpora=["ravdess"], preset="tiny")
+    params["train"].update(protocols=["speaker"], feature_sets=list(sets),
+                           models=sorted({m for s in sets for m in models_for(s)}))
+    small = {"svm": {"C": [1.0]}, "logreg": {"C": [1.0]}, "knn": {"n_neighbors": [3]},
+             "random_forest": {"n_estimators": [20]}, "decision_tree": {"max_depth": [6]},
+             "hist_gb": {"learning_rate": [0.1]}, "ensemble": {"svm__clf__C": [1.0]}}
+    for model, grid in small.items():
+        params[model]["grid"] = grid
+    for model in ("lstm_seed", "crnn"):
+        params[model].update(epochs=2, patience=1)
+    params["evaluate"]["bootstrap"] = 20
+    for section in sets:
+        if isinstance(params.get(section), dict) and "workers" in params[section]:
+            params[section]["workers"] = 1
+    return params
+
+
+def build_every_set_project(project: Path) -> Path:
+    """A demo project with a model of every kind and on every plain feature set:
+    ``models/speaker/<set>/<model>`` for each ``<set>`` and :func:`models_for` it."""
+    (project / "params.yaml").write_text(yaml.safe_dump(every_set_params(), sort_keys=False))
+    with working_directory(project):
+        run_stage("generate_demo.py", "--corpus", "ravdess", "--out", "data/demo/ravdess")
+        manifest = "data/manifests/ravdess.parquet"
+        run_stage("prepare_manifest.py", "--corpus", "ravdess", "--root", "data/demo/ravdess",
+                  "--out", manifest)
+        split = "data/splits/speaker.parquet"
+        run_stage("make_splits.py", "--protocol", "speaker", "--out", split, manifest)
+        for feature_set in plain_feature_sets():
+            run_stage("extract_features.py", "--feature-set", feature_set, "--corpus",
+                      "ravdess", "--manifest", manifest,
+                      "--out", f"data/features/{feature_set}/ravdess", "--no-progress")
+            for model in models_for(feature_set):
+                run_stage("train.py", "--model", model, "--protocol", "speaker",
+                          "--features", f"data/features/{feature_set}",
+                          "--feature-set", feature_set, "--split", split,
+                          "--out", f"models/speaker/{feature_set}/{model}")
+    return project

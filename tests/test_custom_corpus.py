@@ -182,3 +182,68 @@ def test_parse_corpus_takes_a_csv_file_as_the_custom_root(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no audio files .* and no manifest"):
         parse_corpus("custom", tmp_path / "empty")
+
+
+def _odd_custom_root(tmp_path: Path) -> Path:
+    """Issue 17 item 8: non-UTF-8 folder and file names, a truncated WAV, a FIFO and a
+    link out of the root, beside two good clips."""
+    import os
+
+    root = tmp_path / "odd"
+    y = (0.3 * np.sin(np.linspace(0, 3000, 32000))).astype(np.float32)
+    for label in ("angry", "happy"):
+        (root / label / "spk1").mkdir(parents=True)
+        sf.write(root / label / "spk1" / "good.wav", y, 16000)
+    os.makedirs(os.fsencode(root) + b"/angry/sp\xff")
+    sf.write(os.fsencode(root) + b"/angry/sp\xff/x.wav", y, 16000)
+    sf.write(os.fsencode(root) + b"/happy/spk1/b\xe9.wav", y, 16000)
+    whole = root / "happy" / "spk1" / "whole.wav"
+    sf.write(whole, y, 16000)
+    data = whole.read_bytes()
+    (root / "happy" / "spk1" / "cut.wav").write_bytes(data[: len(data) // 2])
+    whole.unlink()
+    os.mkfifo(root / "happy" / "spk1" / "pipe.wav")
+    outside = tmp_path / "outside.wav"
+    sf.write(outside, y, 16000)
+    (root / "happy" / "spk1" / "out.wav").symlink_to(outside)
+    return root
+
+
+def test_odd_names_and_files_are_listed_as_rejected(tmp_path, capsys):
+    """The manifest stage on such a folder: one row per good clip, every odd file in
+    <out>_rejected.csv with its own reason, no traceback."""
+    import runpy
+
+    import pandas as pd
+
+    from ser.cli import run_cli
+
+    root = _odd_custom_root(tmp_path)
+    out = tmp_path / "custom.parquet"
+    main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "prepare_manifest.py"))
+    assert run_cli(main["main"], ["--corpus", "custom", "--root", str(root),
+                                  "--out", str(out)]) == 0
+    assert len(pd.read_parquet(out)) == 2
+    rejected = pd.read_csv(tmp_path / "custom_rejected.csv")
+    reasons = dict(zip(rejected["path"].map(lambda p: Path(p).name), rejected["reason"],
+                       strict=True))
+    assert reasons["x.wav"].startswith("file or folder name is not valid UTF-8")
+    assert reasons["b\\xe9.wav"].startswith("file or folder name is not valid UTF-8")
+    assert reasons["cut.wav"].startswith("truncated: the header promises")
+    assert reasons["pipe.wav"].startswith("a FIFO (named pipe)")
+    assert reasons["out.wav"].startswith("symbolic link pointing outside the corpus root")
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_manifest_rows_at_a_fifo_or_device_get_their_own_reason(tmp_path):
+    import os
+
+    root = tmp_path / "m"
+    root.mkdir()
+    os.mkfifo(root / "pipe.wav")
+    (root / "manifest.csv").write_text("path,emotion\npipe.wav,angry\n/dev/null,sad\n"
+                                       ".,happy\n")
+    result = custom.parse(root)
+    reasons = [r for _, r in result.rejected]
+    assert "a FIFO (named pipe)" in reasons[0] and "a device file" in reasons[1]
+    assert "is a folder" in reasons[2] and not result.rows

@@ -121,6 +121,10 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", 
                               ".aif", ".aifc", ".au", ".caf", ".w64", ".rf64"})
 
 
+#: Why a file whose (folder) name is not valid UTF-8 is rejected.
+NOT_UTF8 = "file or folder name is not valid UTF-8; rename it (e.g. convmv -f latin1 -t utf8)"
+
+
 def walk_files(
     root: Path,
     keep: Callable[[str], bool],
@@ -168,7 +172,7 @@ def walk_files(
             if not keep(name):
                 continue
             path = Path(dirpath) / name
-            reason = _not_a_plain_file(path, real_root)
+            reason = not_a_plain_file(path, real_root)
             if reason:
                 reject(path, reason)
             else:
@@ -176,7 +180,7 @@ def walk_files(
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def _not_a_plain_file(path: Path, real_root: Path) -> str | None:
+def not_a_plain_file(path: Path, real_root: Path) -> str | None:
     """Why ``path`` is not a regular file inside the root (never opens it), or ``None``."""
     try:
         st = path.lstat()
@@ -289,7 +293,7 @@ def _parse_one(
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
-        return "file or folder name is not valid UTF-8; rename it (e.g. convmv -f latin1 -t utf8)"
+        return NOT_UTF8
     try:
         outcome = parse_file(path, path.relative_to(root))
     except Reject as reason:

@@ -14,15 +14,19 @@ from pathlib import Path
 
 import soundfile as sf
 
+from ser.audio import wav_truncation
 from ser.corpora.base import (
     COMMON_COLUMNS,
     GIT_LFS_POINTER,
     MIN_WAV_BYTES,
+    NOT_UTF8,
     ParseResult,
     Reject,
+    not_a_plain_file,
     walk_files,
 )
 from ser.errors import ConfigError
+from ser.io import display_path
 from ser.labels import EMOTIONS, normalise_label
 
 NAME = "custom"
@@ -162,7 +166,12 @@ def _find_manifest(root: Path, manifest: str | None) -> Path | None:
 
 
 def _check_audio(path: Path) -> None:
-    """:class:`Reject` unless ``path`` is a readable, non-empty audio file."""
+    """:class:`Reject` unless ``path`` is a readable, non-empty, complete audio file
+    whose name is valid UTF-8 (the manifest is UTF-8 Parquet)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Reject(NOT_UTF8) from None
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -174,12 +183,15 @@ def _check_audio(path: Path) -> None:
             if fh.read(64).startswith(GIT_LFS_POINTER):
                 raise Reject("Git LFS pointer, not the audio: run 'git lfs pull' in the clone")
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         detail = str(exc).split(":")[-1].strip() or type(exc).__name__
         raise Reject(f"not readable audio ({detail}); convert it to WAV or FLAC") from None
     if info.frames == 0:
         raise Reject("holds no audio samples (0 frames)")
+    truncated = wav_truncation(path)
+    if truncated:
+        raise Reject(truncated)
 
 
 def _label(text: str) -> str:
@@ -192,10 +204,12 @@ def _label(text: str) -> str:
 def _parse_folders(root: Path) -> ParseResult:
     result = ParseResult(corpus=NAME, root=root, columns=COMMON_COLUMNS + EXTRA_COLUMNS)
     skipped = 0
-    for path in walk_files(root, lambda name: True):
+    # Links out of the root, FIFOs and devices are listed as rejected (never opened).
+    for path in walk_files(root, lambda name: True, rejected=result.rejected):
         rel = path.relative_to(root)
         if path.name.startswith("._"):
-            result.rejected.append((str(path), "macOS metadata file (AppleDouble '._' name)"))
+            result.rejected.append((display_path(path),
+                                    "macOS metadata file (AppleDouble '._' name)"))
             continue
         if not is_audio(path.name):
             skipped += 1
@@ -207,7 +221,7 @@ def _parse_folders(root: Path) -> ParseResult:
             speaker = rel.parts[1] if len(rel.parts) >= 3 else "unknown"
             _check_audio(path)
         except Reject as reason:
-            result.rejected.append((str(path), str(reason)))
+            result.rejected.append((display_path(path), str(reason)))
             continue
         result.rows.append({
             "path": str(path), "corpus": NAME, "speaker": speaker, "gender": "unknown",
@@ -272,8 +286,11 @@ def _parse_manifest(root: Path, table: Path) -> ParseResult:
             if not path.exists():
                 raise Reject("listed but not found (relative paths start at the manifest's "
                              "folder)")
-            if not path.is_file():
+            if path.is_dir():
                 raise Reject("is a folder, not an audio file")
+            special = not_a_plain_file(path, Path(os.path.realpath("/")))
+            if special:  # a FIFO or device is never opened
+                raise Reject(special)
             if not is_audio(path.name):
                 raise Reject(f"extension {path.suffix or '(none)'} is not an audio format "
                              "libsndfile reads")
@@ -288,7 +305,7 @@ def _parse_manifest(root: Path, table: Path) -> ParseResult:
                 raise Reject(f"duplicate of {first_seen[key]} (same file listed twice)")
             _check_audio(path)
         except Reject as reason:
-            result.rejected.append((str(path), f"{where}: {reason}"))
+            result.rejected.append((display_path(path), f"{where}: {reason}"))
             continue
         first_seen[key] = where
         result.rows.append({

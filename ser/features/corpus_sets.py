@@ -207,7 +207,8 @@ def extract_logmel(manifest: str | Path | pd.DataFrame, out_dir: str | Path, *,
                 bar.update()
         else:
             fn = functools.partial(_logmel_one, fp=fp, n_mels=n_mels, deltas=deltas)
-            with ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(max_workers=min(n_workers, len(items)),
+                                     initializer=_init_worker) as pool:
                 for res in pool.map(fn, items, chunksize=4):
                     results.append(res)
                     bar.update()

@@ -161,7 +161,8 @@ def _extract_chunk(items: list[tuple[int, str]], fp: FeatureParams,
 
 
 def resolve_workers(workers: int | None, *, params: Mapping[str, Any] | None = None) -> int:
-    """Number of processes: ``workers``, else ``mfcc.workers``; 0 means all cores.
+    """Number of processes: ``workers``, else ``mfcc.workers``; 0 means all cores; never
+    more than the cores this process may run on.
 
     Parameters
     ----------
@@ -177,12 +178,12 @@ def resolve_workers(workers: int | None, *, params: Mapping[str, Any] | None = N
         workers = int(section.get("workers", 0))
     if workers < 0:
         raise SerError(f"workers must be >= 0 (0 = all cores), got {workers}")
-    if workers == 0:
-        try:
-            workers = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            workers = os.cpu_count() or 1
-    return max(1, workers)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    # More processes than cores only adds memory (each worker holds its own buffers).
+    return max(1, cores if workers == 0 else min(workers, cores))
 
 
 def _warm_up(fp: FeatureParams) -> None:

@@ -40,6 +40,7 @@ from ser.features.mfcc import (
     FeatureParams,
     analysis_kernels,
     checked_signal,
+    read_seconds,
     single_threaded_blas,
 )
 
@@ -110,7 +111,8 @@ def logmel_sequence(y: np.ndarray, sr: int, *, params: Mapping[str, Any] | Featu
 
 def logmel_from_file(path: str | Path, *, params: Mapping[str, Any] | FeatureParams,
                      n_mels: int | None = None, deltas: int = 0) -> np.ndarray:
-    """Load a recording and return its :func:`logmel_sequence`.
+    """Load a recording (at most :func:`~ser.features.mfcc.read_seconds` of it) and
+    return its :func:`logmel_sequence`.
 
     Raises
     ------
@@ -120,7 +122,8 @@ def logmel_from_file(path: str | Path, *, params: Mapping[str, Any] | FeaturePar
         If it decodes but yields no frames (the message names the file).
     """
     fp = FeatureParams.from_mapping(params)
-    y, sr = load_audio(path, sr=fp.sample_rate)
+    # At most max_seconds + the trim margin, as for the MFCCs (flat memory).
+    y, sr = load_audio(path, sr=fp.sample_rate, max_seconds=read_seconds(fp))
     try:
         return logmel_sequence(y, sr, params=fp, n_mels=n_mels, deltas=deltas)
     except FeatureError as exc:

@@ -282,6 +282,33 @@ def check_feature_params(stored: Mapping[str, Any],
                           "and retrain, or restore the mfcc: parameters")
 
 
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, ``htk=False``)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3)
+    log = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log, linear)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)),
+                    (200.0 / 3) * mel)
+
+
+def empty_mel_band(params: FeatureParams, n_mels: int) -> int | None:
+    """The first of ``n_mels`` Slaney mel bands (between ``fmin`` and ``fmax``) that holds
+    no FFT bin of ``n_fft`` (its filter would be all zeros), or ``None``; the same test as
+    librosa's "Empty filters detected" warning, without importing librosa."""
+    fmax = params.sample_rate / 2 if params.fmax is None else params.fmax
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(params.fmin), _hz_to_mel(fmax), n_mels + 2))
+    bins = np.linspace(0, params.sample_rate / 2, 1 + params.n_fft // 2)
+    for band in range(n_mels):
+        if not np.any((bins > edges[band]) & (bins < edges[band + 2])):
+            return band
+    return None
+
+
 @functools.lru_cache(maxsize=16)
 def analysis_kernels(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
                      fmax: float | None) -> tuple[np.ndarray, np.ndarray]:

@@ -52,6 +52,7 @@ from ser.features.mfcc import (
     coefficient_names,
     mfcc_sequence,
     prepare_signal,
+    read_seconds,
 )
 
 #: Names of the feature sets, in the order they are documented.
@@ -182,7 +183,8 @@ def signal_feature_vector(name: str, y: np.ndarray, sr: int, *,
 
 def file_feature_vector(name: str, path: str | Path, *,
                         params: Mapping[str, Any] | FeatureParams) -> Vector:
-    """Decode ``path`` like the MFCC features do and compute feature set ``name``.
+    """Decode ``path`` like the MFCC features do (at most
+    :func:`~ser.features.mfcc.read_seconds`) and compute feature set ``name``.
 
     Raises
     ------
@@ -197,7 +199,9 @@ def file_feature_vector(name: str, path: str | Path, *,
     if name == "seed":
         return seed_mfcc_means(path)
     fp = FeatureParams.from_mapping(params)
-    y, sr = load_audio(path, sr=fp.sample_rate)
+    # At most max_seconds + the trim margin is decoded (as for the MFCCs): memory stays
+    # flat however long the file, and the features equal those of the whole file.
+    y, sr = load_audio(path, sr=fp.sample_rate, max_seconds=read_seconds(fp))
     try:
         return signal_feature_vector(name, y, sr, params=fp)
     except FeatureError as exc:
@@ -291,7 +295,10 @@ def extract_feature_set(
     check_feature_set(name)
     fp = FeatureParams.from_mapping(params)
     items = [(i, str(p)) for i, p in enumerate(paths)]
-    workers = (os.cpu_count() or 1) if workers == 0 else max(1, int(workers))
+    from ser.features.extract import resolve_workers
+
+    # Never more processes than cores, nor than files.
+    workers = min(resolve_workers(int(workers)), max(1, len(items)))
     results: list[tuple[int, np.ndarray | None, list[str] | None, str]] = []
     bar = tqdm(total=len(items), unit="file", desc=f"features {name}", disable=not progress,
                file=sys.stderr)

@@ -43,18 +43,14 @@ CHECKSUMS = "SHA256SUMS"
 CARD_SCHEMA_PATH = Path(str(resources.files("ser") / "schemas" / "card.schema.yaml"))
 
 #: Exact type names a skops file may reference beyond skops' built-in safe set
-#: (numpy arrays and dtypes, builtins). These are the types our saved pipelines
-#: contain - SVC, KNN (KD tree), random forest, decision tree, HistGradientBoosting
-#: and a soft-voting ensemble of them, each behind a scaler in a Pipeline; the list is
-#: regenerated and checked by ``tests/test_reliability.py`` (saves every kind).
-#: Nothing is trusted by module prefix.
-TRUSTED_TYPES: frozenset[str] = frozenset({
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.tree._tree.Tree",
-    "sklearn.utils._bunch.Bunch",
-})
+#: (numpy arrays and dtypes, builtins). Our saved pipelines (SVC, KNN, random forest,
+#: decision tree, HistGradientBoosting and a soft-voting ensemble of them, each behind
+#: a scaler in a Pipeline) hold no type skops itself leaves untrusted: their native tree
+#: structures (``Tree``, ``TreePredictor``, ``KDTree``), which index memory without
+#: bounds checks, are saved as plain arrays and rebuilt only after every node is checked
+#: (:mod:`ser.models.plain_trees`). The list is regenerated and checked by
+#: ``tests/test_reliability.py`` (saves every kind). Nothing is trusted by module prefix.
+TRUSTED_TYPES: frozenset[str] = frozenset()
 #: The scikit-learn estimators among them. skops trusts every scikit-learn estimator by
 #: default, but only after importing all of scikit-learn to list them (about a second
 #: of predict.py's start-up); :func:`skops_io` skips that scan, so these are named too.
@@ -70,6 +66,64 @@ TRUSTED_ESTIMATORS: frozenset[str] = frozenset({
     "sklearn.svm._classes.SVC",
     "sklearn.tree._classes.DecisionTreeClassifier",
 })
+
+
+#: The model file of each card ``format``.
+MODEL_FILES: dict[str, str] = {"skops": "model.skops", "keras": "model.keras"}
+#: Card fields that decide what a model answers (its inputs, their order, its labels):
+#: a copy is stored inside the model file (:data:`EMBEDDED_CARD`) and must equal the card.
+MODEL_BOUND_FIELDS: tuple[str, ...] = ("format", "labels", "feature_set", "feature_params",
+                                       "feature_columns", "sample_rate", "scaler",
+                                       "n_frames", "transductive")
+#: Member of the model file's zip archive (skops and Keras files are zip archives, and
+#: both loaders ignore other members) holding :data:`MODEL_BOUND_FIELDS` as JSON.
+EMBEDDED_CARD = "ser_card.json"
+#: Largest SHA256SUMS / embedded card read (a model folder's are a few kB).
+_MAX_SMALL_FILE = 1 << 20
+
+
+def bound_fields(card: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`MODEL_BOUND_FIELDS` of ``card`` as JSON would give them back."""
+    subset = {k: card[k] for k in MODEL_BOUND_FIELDS if k in card}
+    return json.loads(json.dumps(subset, sort_keys=True, default=str))
+
+
+def embed_card(model_file: Path, card: dict[str, Any]) -> None:
+    """Store the card's :func:`bound_fields` inside ``model_file`` (a zip archive)."""
+    import zipfile
+
+    with zipfile.ZipFile(model_file, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(EMBEDDED_CARD, json.dumps(bound_fields(card), sort_keys=True))
+
+
+def check_embedded_card(model_dir: Path, card: dict[str, Any]) -> None:
+    """Refuse a card whose model-deciding fields differ from the copy inside the model file.
+
+    Reads only that small zip member (no model is loaded), so ``predict.py`` can run it
+    before it starts extracting features with the card's parameters.
+    """
+    import zipfile
+
+    path = model_dir / MODEL_FILES.get(card.get("format"), "model.skops")
+    _require(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo(EMBEDDED_CARD)
+            if info.file_size > _MAX_SMALL_FILE:
+                raise ValueError("embedded card too large")
+            embedded = json.loads(zf.read(info))
+    except KeyError:
+        raise SerError(f"{path}: holds no copy of its card ({EMBEDDED_CARD}); it was saved "
+                       "by an older version of this project - retrain the model") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of a foreign file is one line
+        raise SerError(f"{path}: not a readable model archive ({_reason(exc)}); "
+                       "retrain the model") from None
+    ours = bound_fields(card)
+    differ = [k for k in MODEL_BOUND_FIELDS if ours.get(k) != embedded.get(k)]
+    if differ:
+        raise SerError(f"{model_dir / CARD}: {', '.join(differ)} differ from what the model "
+                       f"was trained on (the copy inside {path.name}); the card was edited - "
+                       "restore the folder or retrain the model")
 
 
 def skops_io() -> Any:
@@ -104,13 +158,17 @@ def save_model(out_dir: str | Path, model: Any, card: dict[str, Any],
     outputs (CV results, history) that belong in the same folder; they are
     covered by the checksum manifest too.
     """
+    from ser.models.plain_trees import to_plain
+
     # The folder lists its files in SHA256SUMS, which also marks it as the tool's own.
     with atomic_path(out_dir, marker=False) as tmp:
         tmp.mkdir(parents=True)
+        path = tmp / MODEL_FILES[card["format"]]
         if card["format"] == "skops":
-            skops_io().dump(model, tmp / "model.skops")
+            skops_io().dump(to_plain(model), path)
         else:
-            model.save(tmp / "model.keras")
+            model.save(path)
+        embed_card(path, card)
         (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
         (tmp / CARD_MD).write_text(render_card_markdown(card))
         for name, write in (extra_files or {}).items():
@@ -268,11 +326,18 @@ def write_checksums(folder: Path) -> None:
 
 
 def verify_checksums(model_dir: Path) -> None:
-    """Raise :class:`SerError` naming the first file that differs from ``SHA256SUMS``."""
+    """Raise :class:`SerError` naming the first file that differs from ``SHA256SUMS``.
+
+    Every file in the folder must be listed (an unlisted file, a folder link or anything
+    that is not a regular file is refused) and every listed file must be present with its
+    checksum, so nothing in the folder is read before it is verified.
+    """
     manifest = model_dir / CHECKSUMS
-    if not manifest.is_file():
+    if not manifest.is_file() or manifest.is_symlink():
         raise SerError(f"{manifest}: missing; the folder was saved by an older version or "
                        "copied incompletely - retrain the model (dvc repro / snakemake)")
+    if manifest.stat().st_size > _MAX_SMALL_FILE:
+        raise SerError(f"{manifest}: too large for a checksum manifest; retrain the model")
     expected: dict[str, str] = {}
     for n, line in enumerate(manifest.read_text(errors="replace").splitlines(), 1):
         digest, sep, rel = line.partition("  ")
@@ -283,9 +348,24 @@ def verify_checksums(model_dir: Path) -> None:
     for required in (CARD,):
         if required not in expected:
             raise SerError(f"{manifest}: does not list {required}; retrain the model")
+    for path in sorted(model_dir.rglob("*")):
+        rel = path.relative_to(model_dir).as_posix()
+        if rel == CHECKSUMS or (path.is_dir() and not path.is_symlink()):
+            continue
+        # A link to a regular file is hashed like one (DVC's cache.type symlink); a link to
+        # a folder, a FIFO or a device never is (it could block or walk out of the folder).
+        if not path.is_file() or (path.is_symlink() and path.is_dir()):
+            raise SerError(f"{path}: a folder link or special file in a model folder; only "
+                           "the files the train stage wrote belong there - remove it or "
+                           "retrain")
+        if rel not in expected:
+            raise SerError(f"{path}: not listed in {CHECKSUMS}; a model folder holds only "
+                           "files written (and checksummed) at training - remove it or "
+                           "retrain the model")
     for rel, digest in expected.items():
         path = model_dir / rel
-        if not path.resolve().is_relative_to(model_dir.resolve()) or not path.is_file():
+        parts = Path(rel).parts
+        if Path(rel).is_absolute() or ".." in parts or not path.is_file():
             raise SerError(f"{path}: listed in {CHECKSUMS} but missing; the folder is "
                            "incomplete - retrain or copy it again")
         if sha256_file(path) != digest:
@@ -347,6 +427,7 @@ def load_model(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
             raise SerError(f"{model_dir / CARD}: labels {card['labels']} do not match the "
                            f"model's classes {None if classes is None else list(classes)}; "
                            "the folder mixes two trainings - retrain it")
+        check_embedded_card(model_dir, card)
         return model, card
     path = model_dir / "model.keras"
     _require(path)
@@ -355,6 +436,7 @@ def load_model(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     if n_out != len(card["labels"]):
         raise SerError(f"{model_dir / CARD}: lists {len(card['labels'])} labels but the model "
                        f"has {n_out} outputs; the folder mixes two trainings - retrain it")
+    check_embedded_card(model_dir, card)
     return model, card
 
 
@@ -371,9 +453,16 @@ def _load_skops(path: Path) -> Any:
                        "scikit-learn types our pipelines contain are accepted "
                        "(a model file must never run code)")
     try:
-        return sio.load(path, trusted=sorted(untrusted))
+        model = sio.load(path, trusted=sorted(untrusted))
     except Exception as exc:  # noqa: BLE001
         raise SerError(f"{path}: cannot load the model ({_reason(exc)}); retrain it") from None
+    from ser.models.plain_trees import TreeCheckError, from_plain
+
+    try:
+        return from_plain(model)
+    except TreeCheckError as exc:
+        raise SerError(f"{path}: inconsistent tree structure ({exc}); the file was crafted "
+                       "or is corrupt - retrain the model") from None
 
 
 def _load_keras(path: Path) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -123,7 +122,9 @@ def generate_corpus(corpus: str, out_dir: str | Path, *, preset: str = "demo", s
     if workers < 0:
         raise ConfigError(f"workers must be >= 0 (0 = all cores), got {workers}")
     clips = layout.plan(preset)
-    n_workers = (os.cpu_count() or 1) if workers == 0 else workers
+    from ser.features.extract import resolve_workers
+
+    n_workers = min(resolve_workers(workers), max(1, len(clips)))  # cores, clips at most
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         (tmp / SYNTHETIC_MARKER).write_text(
