@@ -136,17 +136,46 @@ def check_neighbors(grid: dict[str, list[Any]], n_fit: int, *, model: str = "knn
                           f"values <= {n_fit}")
 
 
+#: Where the ``generate_demo`` rule writes a demo corpus: such a root may be missing
+#: (the workflow generates it); any other root must exist and hold audio.
+DEMO_ROOT = "data/demo/{corpus}"
+
+
+def check_corpus_roots(params: dict[str, Any], *, source: str = "params") -> None:
+    """Refuse a ``corpora:`` root that is missing, empty or holds no audio file.
+
+    Run before any job (by the Snakefile and ``python -m ser.wiring repro``): without
+    it a missing root leaves the previous manifest in place and every later job runs
+    on the previous corpus. A demo root (``data/demo/<corpus>``) may be missing: the
+    workflow generates it.
+    """
+    from ser.corpora import check_root
+    from ser.corpora.demo import CORPORA as DEMO_CORPORA
+
+    demo_roots = {Path(DEMO_ROOT.format(corpus=c)) for c in DEMO_CORPORA}
+    for name, root in (params.get("corpora") or {}).items():
+        if Path(root) in demo_roots and not Path(root).exists():
+            continue
+        try:
+            check_root(name, root)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: corpora.{name}: {exc}") from None
+
+
 def validate_or_exit(config: Any, source: str = "params.yaml") -> None:
     """Validate a config for the Snakefile: on a fault print the one-line message and exit 2.
 
     The Snakefile calls this instead of ``snakemake.utils.validate``, so the
     workflow engines report a bad parameter with the same line the stage
     scripts print (``error: params.yaml: bad parameter splits.test_sise: ...``).
+    It also checks every corpus root (:func:`check_corpus_roots`): a missing or
+    empty one stops the run before any job.
     """
     import sys
 
     try:
         validate_params(config, source=source)
+        check_corpus_roots(config, source=source)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
