@@ -537,6 +537,11 @@ REAL_RESULTS = {"runs": {
                                "model": "crnn", "pooled_uar": 0.3666,
                                "mean_speaker_uar": 0.3677, "sd_speaker_uar": 0.0715,
                                "n_clips": 716, "n_speakers": 12, "date": "2031-02-01"},
+    "logmel64_seq/speaker/crnn": {"corpus": "ravdess", "protocol": "speaker_cv",
+                                  "feature_set": "logmel64_seq", "speaker_norm": "speaker",
+                                  "model": "crnn", "pooled_uar": 0.4011,
+                                  "mean_speaker_uar": 0.4023, "sd_speaker_uar": 0.0811,
+                                  "n_clips": 716, "n_speakers": 12, "date": "2031-02-01"},
 }}
 
 
@@ -634,7 +639,7 @@ def test_collapsed_model_is_flagged_and_a_balanced_one_is_not(grid_built):
     svm = [r for r in rows if r[2] == "SVM"]
     assert knn and all(r[-1].startswith("⚠ collapsed: angry takes 100%") for r in knn)
     assert svm and all(r[-1] == "ok" for r in svm)
-    assert "KNN (egemaps_spk, speaker cross-validation): angry takes 100%" in block
+    assert "KNN (egemaps_spk †, speaker cross-validation): angry takes 100%" in block
 
 
 def test_collapse_rule():
@@ -664,3 +669,55 @@ def test_each_model_reports_on_the_first_feature_set_it_can_read(tmp_path):
                         metrics_dir=fab["metrics"], models_dir=fab["models"],
                         out_dir=fab["reports"], project_dir=fab["root"]).read_text()
     assert "CRNN" in html or "crnn" in html
+
+
+def test_headline_is_the_best_run_over_every_feature_set_and_names_it(grid_built):
+    """The summary card of each protocol is its best run across feature sets and models,
+    names the feature set, marks a transductive run and then gives the best plain one."""
+    runs = {(p, fs, m): _grid_metrics(grid_built, p, fs, m)["uar"]
+            for p in ("random", "speaker", "speaker_cv")
+            for fs in ("mfcc", "egemaps", "egemaps_spk") for m in ("svm", "knn")}
+    header = grid_built["html"][:grid_built["html"].index('id="corpora"')]
+    cards = re.findall(r'<div class="kpi">(.*?)</div></div>', header, flags=re.S)
+    assert len(cards) == 3
+    names = {"svm": "SVM", "knn": "KNN"}
+    for protocol, card in zip(("random", "speaker", "speaker_cv"), cards, strict=True):
+        (_, fs, model), uar = max(((k, v) for k, v in runs.items() if k[0] == protocol),
+                                  key=lambda kv: kv[1])
+        text = re.sub(r"<[^>]+>", " ", card)
+        assert f"{uar:.3f}" in text and f"{names[model]} on {fs}" in text, text
+        assert ("†" in text) == fs.endswith("_spk")
+        if fs.endswith("_spk"):
+            (_, pfs, pmodel), puar = max(((k, v) for k, v in runs.items()
+                                          if k[0] == protocol and not k[1].endswith("_spk")),
+                                         key=lambda kv: kv[1])
+            assert f"best plain: {puar:.3f} ({names[pmodel]} on {pfs})" in text
+    assert "over every feature set and model" in grid_built["md"]
+
+
+def test_every_per_model_table_names_its_feature_set(grid_built):
+    results = _section(grid_built["html"], "results")
+    assert "on feature set mfcc (the first listed in train.feature_sets)" in results
+    table = results[:results.index('id="seed"')]
+    rows = [r for r in _rows(table) if len(r) > 5]
+    assert rows and all(r[1] == "mfcc" for r in rows)  # the "Features" column
+    for anchor in ("confusion", "search"):
+        assert "on feature set mfcc" in _section(grid_built["html"], anchor)
+    assert "| Features |" in grid_built["md"]
+
+
+def test_real_data_sequence_line_separates_plain_and_transductive(grid_built):
+    html = _section(grid_built["html"], "results")
+    box = html[html.index('id="real-data"'):]
+    box = box[:box.index("</ul>")]
+    assert "best sequence model without speaker normalisation: 0.37 ± 0.07" in box
+    assert "best sequence model with speaker normalisation († transductive): 0.40 ± 0.08" \
+        in box
+
+
+def test_seed_table_lists_the_seed_lstm_once(built):
+    seed = _section(built["html"], "results")
+    seed = seed[seed.index('id="seed"'):seed.index('class="callout info"')]
+    rows = _rows(seed)
+    lstm = [r for r in rows if r and ("LSTM" in r[0] or r[0] == "lstm")]
+    assert len(lstm) == 1 and lstm[0][2] == "0.96" and "not run" not in lstm[0], rows

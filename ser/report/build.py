@@ -247,16 +247,54 @@ def _best(values: list[float]) -> set[int]:
     return {i for i, v in enumerate(values) if v is not None and np.isclose(v, top)}
 
 
+def run_features(run: Run) -> str:
+    """The feature set of a run as shown in a table, `` †`` when transductive."""
+    return run.feature_set + comparison.mark(run)
+
+
+def shown_sets(inputs: ReportInputs) -> str:
+    """Which feature set the per-model sections (3, 5, 6, 7) show: each model's first
+    listed set it can read (section 4b compares them all)."""
+    by_set: dict[str, list[str]] = {}
+    for (_, model), run in inputs.runs.items():
+        names = by_set.setdefault(run_features(run), [])
+        if model_name(model) not in names:
+            names.append(model_name(model))
+    if len(by_set) == 1:
+        return f"feature set {next(iter(by_set))} (the first listed in train.feature_sets)"
+    return "feature sets " + "; ".join(f"{fs} ({', '.join(ms)})" for fs, ms in by_set.items()) \
+        + " (each model's first listed set it can read)"
+
+
+def headline(inputs: ReportInputs, protocol: str) -> dict[str, Any] | None:
+    """The summary card of a protocol: its best run over every feature set and model, and
+    the best plain run beside it when the best is transductive."""
+    best, plain = comparison.best_runs(inputs, protocol)
+    if best is None:
+        return None
+
+    def describe(run: Run) -> dict[str, Any]:
+        return {"uar": f3(run.metrics["uar"]), "model": model_name(run.model),
+                "features": run_features(run), "chance": f3(run.metrics["chance_uar"]),
+                "transductive": comparison.is_transductive(run)}
+
+    out = describe(best)
+    out["plain"] = describe(plain) if plain is not None and plain is not best else None
+    return out
+
+
 def results_table(inputs: ReportInputs, protocol: str) -> Table:
     """All models under one protocol; the best UAR highlighted."""
-    tab = Table(["Model", "Accuracy", "Precision (macro)", "Recall (macro)", "F1 (macro)",
-                 "UAR", "UAR 95 % CI", "Chance UAR", "Stratified baseline UAR", "Test clips"])
+    tab = Table(["Model", "Features", "Accuracy", "Precision (macro)", "Recall (macro)",
+                 "F1 (macro)", "UAR", "UAR 95 % CI", "Chance UAR", "Stratified baseline UAR",
+                 "Test clips"])
     uars = []
     for model in inputs.models:
-        m = inputs.run(protocol, model).metrics
+        run = inputs.run(protocol, model)
+        m = run.metrics
         uars.append(float(m["uar"]))
         tab.rows.append([
-            model_name(model), f3(m["accuracy"]), f3(m["precision_macro"]),
+            model_name(model), run_features(run), f3(m["accuracy"]), f3(m["precision_macro"]),
             f3(m["recall_macro"]), f3(m["f1_macro"]), f3(m["uar"]),
             ci_text((m.get("ci95") or {}).get("uar")), f3(m["chance_uar"]),
             f3(m.get("baseline_stratified_uar")), str(m["n_test"]),
@@ -282,11 +320,14 @@ def seed_comparison(inputs: ReportInputs) -> Table:
         if protocol in inputs.protocols:
             columns.append(f"This run: {label}, {protocol_name(protocol).lower()}")
             shown.append((protocol, metric))
+    columns.insert(1, "Features (this run)")
     tab = Table(columns)
     models = list(inputs.models) + [m for m in facts.SEED_ACCURACY if m not in inputs.models]
     for model in models:
         seed = facts.SEED_ACCURACY.get(model)
-        row = [model_name(model), f"{seed:.2f}" if seed is not None else "–"]
+        ours = next((r for (_, m), r in inputs.runs.items() if m == model), None)
+        row = [model_name(model), run_features(ours) if ours else "–",
+               f"{seed:.2f}" if seed is not None else "–"]
         for protocol, metric in shown:
             run = inputs.runs.get((protocol, model))
             row.append(f3(run.metrics[metric]) if run else "not run")
@@ -302,24 +343,24 @@ def per_corpus_table(inputs: ReportInputs, protocol: str) -> Table | None:
     corpora += sorted({c for p in per for c in p} - set(corpora))
     if not corpora:
         return None
-    tab = Table(["Model", *[f"{corpus_name(c)}: UAR / acc." for c in corpora]])
+    tab = Table(["Model", "Features", *[f"{corpus_name(c)}: UAR / acc." for c in corpora]])
     for run, p in zip(runs, per, strict=True):
-        tab.rows.append([model_name(run.model), *[
+        tab.rows.append([model_name(run.model), run_features(run), *[
             f"{f3(p[c]['uar'])} / {f3(p[c]['accuracy'])}" if c in p else "–" for c in corpora]])
     n_test = []
     for c in corpora:
         ns = {p[c].get("n_test") for p in per if c in p}
         n_test.append(str(ns.pop()) if len(ns) == 1 else "varies")
-    tab.rows.append(["Test clips", *n_test])
+    tab.rows.append(["Test clips", "", *n_test])
     human = [facts.HUMAN_RECOGNITION.get(c) for c in corpora]
-    tab.rows.append(["Human listeners (accuracy)",
+    tab.rows.append(["Human listeners (accuracy)", "",
                      *[f"{h[0]:.3f}" if h else "–" for h in human]])
     for i, c in enumerate(corpora):
         uars = [float(p[c]["uar"]) if c in p else np.nan for p in per]
         best = _best(uars)
         if best:  # mark per-column bests in the cell text (rows are models)
             for row in best:
-                tab.rows[row][i + 1] = tab.rows[row][i + 1] + " ★"
+                tab.rows[row][i + 2] = tab.rows[row][i + 2] + " ★"
     return tab
 
 
@@ -357,6 +398,7 @@ def confusion_images(inputs: ReportInputs) -> list[dict[str, str]]:
             labels, matrix = canonical_confusion(run.details["labels"],
                                                  run.details["confusion"])
             runs.append({"model": model, "labels": labels, "confusion": matrix,
+                         "title": f"{model_name(model)} · {run_features(run)}",
                          "uar": float(run.metrics["uar"]),
                          "test_classes": run.details.get("test_classes", labels)})
         out.append({"protocol": protocol_name(protocol), "slug": protocol,
@@ -377,11 +419,12 @@ def lstm_section(inputs: ReportInputs) -> dict[str, Any]:
     hist = {p: h for p, h in hist.items() if h is not None and len(h)}
     if not hist:
         return {"run": False, "reason": "The LSTM history files are empty."}
-    tab = Table(["Protocol", "Epochs run", "Best epoch", "Best val. loss",
+    tab = Table(["Protocol", "Features", "Epochs run", "Best epoch", "Best val. loss",
                  "Val. accuracy at best", "Test UAR"])
     for protocol, h in hist.items():
         i = h["val_loss"].idxmin()
-        tab.rows.append([protocol_name(protocol), str(len(h)), str(int(h.loc[i, "epoch"])),
+        tab.rows.append([protocol_name(protocol), run_features(inputs.run(protocol, model)),
+                         str(len(h)), str(int(h.loc[i, "epoch"])),
                          f3(h.loc[i, "val_loss"]),
                          f3(h.loc[i, "val_accuracy"]) if "val_accuracy" in h else "–",
                          f3(inputs.run(protocol, model).metrics["uar"])])
@@ -394,7 +437,7 @@ def _params_text(best: dict[str, Any]) -> str:
 
 def search_table(inputs: ReportInputs, params: dict[str, Any]) -> tuple[Table, list[str]]:
     """Best GridSearch parameters (and CV score) per model x protocol; grids searched."""
-    tab = Table(["Model", "Protocol", "Best parameters", "CV score", "Scoring", "CV",
+    tab = Table(["Model", "Features", "Protocol", "Best parameters", "CV score", "Scoring", "CV",
                  "Train clips", "Fit time"], text=True)
     grids = []
     for model in inputs.models:
@@ -415,7 +458,7 @@ def search_table(inputs: ReportInputs, params: dict[str, Any]) -> tuple[Table, l
                 cv = (f"{c.get('epochs_run', '–')} epochs, "
                       f"{c.get('n_validation', '–')} validation clips")
             fit = c.get("fit_seconds")
-            tab.rows.append([model_name(model), protocol_name(protocol),
+            tab.rows.append([model_name(model), run_features(card), protocol_name(protocol),
                              _params_text(c.get("best_params") or {}), score, scoring, cv,
                              str(c.get("n_train", "–")),
                              f"{float(fit):.1f}\u00a0s" if fit is not None else "–"])
@@ -442,6 +485,7 @@ def build_context(inputs: ReportInputs, params: dict[str, Any],
             "name": protocol_name(protocol),
             "table": results_table(inputs, protocol),
             "best": best_model(inputs, protocol),
+            "headline": headline(inputs, protocol),
             "classes": sort_labels(runs[0].details.get("test_classes", [])),
             "per_corpus": per_corpus_table(inputs, protocol),
             "test_corpora": ", ".join(corpus_name(c) for c in runs[0].test_corpora),
@@ -461,6 +505,7 @@ def build_context(inputs: ReportInputs, params: dict[str, Any],
         "examples": examples(inputs, headers, params, project_dir),
         "examples_per_emotion": int(params.get("report", {}).get("examples_per_emotion", 1)),
         "results": results,
+        "shown_sets": shown_sets(inputs),
         "seed": seed_comparison(inputs),
         "real": comparison.real_data_facts(real_results),
         "seed_published": ", ".join(f"{model_name(m)} {v:.2f}"
