@@ -721,3 +721,54 @@ def test_seed_table_lists_the_seed_lstm_once(built):
     rows = _rows(seed)
     lstm = [r for r in rows if r and ("LSTM" in r[0] or r[0] == "lstm")]
     assert len(lstm) == 1 and lstm[0][2] == "0.96" and "not run" not in lstm[0], rows
+
+
+def test_label_mapping_unused_clips_and_clip_differences_are_shown(tmp_path):
+    """The report shows what `labels:` did, counts clips after it, lists the clips left
+    unused with their reasons, and says how many clips the feature sets disagree on."""
+    from ser.report import build_report
+
+    fab = fabricate(tmp_path, models=("svm",), protocols=("speaker",),
+                    feature_sets=("mfcc", "egemaps"))
+    fab["params"]["labels"] = {"preset": None, "merge": {"calm": "neutral"},
+                               "drop": ["surprised"], "keep": None}
+    (fab["manifests"] / "ravdess_rejected.csv").write_text(
+        "path,reason\nnotes.wav,not a RAVDESS file name\nx.wav,not a RAVDESS file name\n")
+    (fab["manifests"] / "tess_rejected.csv").write_text("path,reason\n")
+    features = tmp_path / "features"
+    quiet = sorted(str(p) for p in (tmp_path / "audio" / "tess").glob("*.wav"))[:3]
+    for fs, skipped in (("mfcc", quiet), ("egemaps", quiet[:1])):
+        for corpus in ("tess", "ravdess"):
+            folder = features / fs / corpus
+            folder.mkdir(parents=True)
+            lines = [f"{p},silent: -70 dBFS" for p in skipped if corpus == "tess"]
+            (folder / "skipped.csv").write_text("\n".join(["path,reason", *lines]) + "\n")
+    html = build_report(params=fab["params"], manifests_dir=fab["manifests"],
+                        metrics_dir=fab["metrics"], models_dir=fab["models"],
+                        out_dir=fab["reports"], project_dir=fab["root"],
+                        features_dir=features).read_text()
+    corpora = _section(html, "corpora")
+    # Clip counts after the mapping: no calm or surprised column, calm counted as neutral.
+    counts = corpora[:corpora.index('id="labels"')]
+    header = re.findall(r"<th>(.*?)</th>", counts)
+    assert "calm" not in header and "surprised" not in header and "neutral" in header
+    rows = {r[0]: r for r in _rows(counts) if r}
+    neutral = header.index("neutral")
+    assert rows["RAVDESS"][neutral] == str(3 * 2 * 2)  # 3 speakers x 2 clips, neutral + calm
+    assert rows["RAVDESS"][-1] == str(3 * 2) and rows["TESS"][-1] == str(2 * 2)  # surprised
+    mapping = corpora[corpora.index('id="labels"'):corpora.index('id="unused"')]
+    assert "merged calm -&gt; neutral" in mapping and "dropped surprised" in mapping
+    table = {r[0]: r for r in _rows(mapping) if r}
+    assert table["calm"][2:] == ["neutral", "labels.merge: calm → neutral"]
+    assert table["surprised"][1:] == ["10", "left out", "labels.drop lists surprised"]
+    assert table["happy"][2:] == ["happy", "kept as is"]
+    unused = corpora[corpora.index('id="unused"'):corpora.index("<h3>Speakers")]
+    rows = {r[0]: r for r in _rows(unused) if r}
+    assert rows["RAVDESS"][1] == "2 (2: not a RAVDESS file name)"
+    assert rows["RAVDESS"][2] == "6 (surprised 6)" and rows["TESS"][1] == "0"
+    assert rows["TESS"][3:] == ["3 (3: silent: -70 dBFS)", "1 (1: silent: -70 dBFS)"]
+    assert "Feature sets compared on different clips." in unused
+    assert "differ by 2 clip(s): TESS: 2 clip(s) (mfcc skipped 2, egemaps skipped 0)" in unused
+    assert "differ by 2 skipped clip(s)" in _section(html, "comparison")
+    md = (fab["reports"] / "report.md").read_text()
+    assert "merged calm -> neutral" in md and "**Feature sets compared on different clips**" in md

@@ -106,16 +106,104 @@ def counts_table(manifests: pd.DataFrame, corpora: list[str]) -> pd.DataFrame:
     return counts.astype(int)
 
 
-def corpus_overview(inputs: ReportInputs, headers: pd.DataFrame) -> dict[str, Any]:
-    """Tables and heatmap of the corpus overview section."""
+def label_map_of(params: dict[str, Any]):
+    """The :class:`ser.labels.LabelMap` of params ``labels:`` (identity when absent)."""
+    from ser.labels import LabelMap
+
+    return LabelMap.from_mapping(params.get("labels"))
+
+
+def mapped_manifests(manifests: pd.DataFrame, label_map) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The clips the label map keeps (``emotion`` renamed as merged) and those it leaves out."""
+    labels, mask = label_map.apply(manifests["emotion"].astype(str))
+    kept = manifests[mask].copy()
+    kept["emotion"] = list(labels)
+    return kept, manifests[~mask]
+
+
+def label_mapping(inputs: ReportInputs, params: dict[str, Any]) -> dict[str, Any]:
+    """What params ``labels:`` did to each label of the corpora, with clip counts."""
+    label_map = label_map_of(params)
+    merged = dict(label_map.merge)
+    tab = Table(["Label in the corpora", "Clips", "Becomes", "Why"], text=True)
+    counts = inputs.manifests["emotion"].astype(str).value_counts()
+    for label in sort_labels(counts.index):
+        target = merged.get(label, label)
+        if target in label_map.drop:
+            becomes, why = "left out", f"labels.drop lists {target}"
+        elif label_map.keep is not None and target not in label_map.keep:
+            becomes, why = "left out", f"not in labels.keep ({', '.join(label_map.keep)})"
+        elif target != label:
+            becomes, why = target, f"labels.merge: {label} → {target}"
+        else:
+            becomes, why = label, "kept as is"
+        tab.rows.append([label, str(int(counts[label])), becomes, why])
+    section = params.get("labels") or {}
+    return {"identity": label_map.is_identity, "describe": label_map.describe(),
+            "preset": section.get("preset"), "table": tab}
+
+
+def unused_clips(inputs: ReportInputs, params: dict[str, Any]) -> dict[str, Any]:
+    """Clips of each corpus the run does not use, by stage and reason, and how many clips
+    the feature sets disagree on (a comparison of sets is on different clips then)."""
+    from ser.features.sets import FEATURE_SETS
+
+    _, left_out = mapped_manifests(inputs.manifests, label_map_of(params))
+    extracted = list(dict.fromkeys(FEATURE_SETS[f].extracted for f in inputs.feature_sets
+                                   if f in FEATURE_SETS))
+    shown = [fs for fs in extracted if any((fs, c) in inputs.skipped for c in inputs.corpora)]
+    tab = Table(["Corpus", "Files not parsed (manifest)", "Left out by labels:",
+                 *[f"Skipped by {fs} (features)" for fs in shown]], text=True)
+
+    def cell(table: pd.DataFrame | None) -> str:
+        if table is None:
+            return "–"
+        if table.empty:
+            return "0"
+        reason, n = table["reason"].value_counts().index[0], table["reason"].value_counts().iloc[0]
+        more = f"; {len(table) - n} other" if len(table) > n else ""
+        return f"{len(table)} ({n}: {reason}{more})"
+
+    differ: list[str] = []
+    total = 0
+    for corpus in inputs.corpora:
+        dropped = left_out[left_out["corpus"] == corpus]["emotion"].astype(str).value_counts()
+        labels_text = (f"{int(dropped.sum())} ("
+                       + ", ".join(f"{e} {int(n)}" for e, n in dropped.items()) + ")"
+                       if len(dropped) else "0")
+        row = [corpus_name(corpus), cell(inputs.rejected.get(corpus)), labels_text]
+        row += [cell(inputs.skipped.get((fs, corpus))) for fs in shown]
+        tab.rows.append(row)
+        skipped = {fs: set(inputs.skipped[(fs, corpus)]["path"]) for fs in shown
+                   if (fs, corpus) in inputs.skipped}
+        if len(skipped) > 1:
+            union = set().union(*skipped.values())
+            common = set.intersection(*skipped.values())
+            if union != common:
+                total += len(union - common)
+                differ.append(f"{corpus_name(corpus)}: {len(union - common)} clip(s) ("
+                              + ", ".join(f"{fs} skipped {len(skipped[fs] - common)}"
+                                          for fs in skipped) + ")")
+    return {"table": tab, "differ": differ, "n_differ": total,
+            "features_known": bool(shown)}
+
+
+def corpus_overview(inputs: ReportInputs, headers: pd.DataFrame,
+                    params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Tables and heatmap of the corpus overview section (clip counts after the label map
+    of ``params``)."""
     man = inputs.manifests
-    counts = counts_table(man, list(inputs.corpora))
-    count_tab = Table(["Corpus", *counts.columns, "Total"])
-    for name, row in counts.iterrows():
+    mapped, left_out = mapped_manifests(man, label_map_of(params or {}))
+    counts = counts_table(mapped, list(inputs.corpora))
+    lost = left_out.groupby("corpus").size()
+    count_tab = Table(["Corpus", *counts.columns, "Total", "Left out by labels:"])
+    present = [c for c in inputs.corpora if c in set(mapped["corpus"])]  # counts' rows
+    for corpus, (name, row) in zip(present, counts.iterrows(), strict=True):
         count_tab.rows.append([str(name), *[str(v) if v else "–" for v in row],
-                               str(int(row.sum()))])
+                               str(int(row.sum())), str(int(lost.get(corpus, 0)))])
     totals = counts.sum(axis=0)
-    count_tab.rows.append(["All", *[str(int(v)) for v in totals], str(int(totals.sum()))])
+    count_tab.rows.append(["All", *[str(int(v)) for v in totals], str(int(totals.sum())),
+                           str(len(left_out))])
 
     speakers = Table(["Corpus", "Clips", "Speakers", "Female / male speakers",
                       "Female / male clips", "Total duration", "Mean clip", "Sample rate",
@@ -500,7 +588,9 @@ def build_context(inputs: ReportInputs, params: dict[str, Any],
         "corpora": [corpus_name(c) for c in inputs.corpora],
         "models": [model_name(m) for m in inputs.models],
         "protocols": [protocol_name(p) for p in inputs.protocols],
-        "overview": corpus_overview(inputs, headers),
+        "overview": corpus_overview(inputs, headers, params),
+        "labels": label_mapping(inputs, params),
+        "unused": unused_clips(inputs, params),
         "protocol_classes": protocol_classes(inputs, params),
         "examples": examples(inputs, headers, params, project_dir),
         "examples_per_emotion": int(params.get("report", {}).get("examples_per_emotion", 1)),
@@ -571,7 +661,8 @@ def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str
                  metrics_dir: str | os.PathLike[str], models_dir: str | os.PathLike[str],
                  out_dir: str | os.PathLike[str],
                  project_dir: str | os.PathLike[str] | None = None,
-                 real_results: str | os.PathLike[str] | None = None) -> Path:
+                 real_results: str | os.PathLike[str] | None = None,
+                 features_dir: str | os.PathLike[str] | None = None) -> Path:
     """Build ``<out_dir>/report.html`` and ``<out_dir>/report.md`` from the pipeline outputs.
 
     Parameters
@@ -597,6 +688,10 @@ def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str
         Results JSON of ``benchmarks/real_data_bench.py`` whose measured numbers
         the "why these numbers differ" box quotes; ``None`` or a missing file:
         the box says no real-data measurement is available.
+    features_dir
+        Folder of the extracted feature sets: the clips each set skipped
+        (``<set>/<corpus>/skipped.csv``) are counted, and clips the sets disagree on
+        are reported (``None``: not shown).
 
     Returns
     -------
@@ -611,7 +706,8 @@ def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str
     """
     project = Path(project_dir) if project_dir is not None else Path.cwd()
     inputs = load_inputs(params, manifests_dir=Path(manifests_dir),
-                         metrics_dir=Path(metrics_dir), models_dir=Path(models_dir))
+                         metrics_dir=Path(metrics_dir), models_dir=Path(models_dir),
+                         features_dir=Path(features_dir) if features_dir else None)
     if not inputs.models or not inputs.protocols:
         raise SerError("params.yaml train.models and train.protocols must not be empty")
     context = build_context(inputs, params, project,
