@@ -8,7 +8,7 @@ leaves the previous one (or nothing) in place.
 
 Examples
 --------
-    python scripts/generate_demo.py --corpus ravdess --out data/demo/ravdess
+    python scripts/generate_demo.py --corpus ravdess        # -> data/demo/ravdess
     python scripts/generate_demo.py --corpus tess --preset tiny --out /tmp/tess --seed 1
 """
 
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ser.cli import run_cli
 from ser.corpora.demo import CORPORA, PRESETS, generate_corpus, plan_corpus
+from ser.layout import demo_root
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--corpus", required=True, choices=CORPORA,
                         help="which corpus layout to write")
-    parser.add_argument("--out", type=Path, required=True, help="corpus root to (re)create")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"corpus root to (re)create (default: {demo_root('<corpus>')}, "
+                             "where the workflow's generate_demo stage writes it)")
     parser.add_argument("--preset", choices=PRESETS, default=None,
                         help="size preset (default: demo.preset in --params)")
     parser.add_argument("--seed", type=int, default=None,
@@ -62,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo = load_params(args.params)["demo"]
         preset = demo["preset"] if preset is None else preset
         seed = demo["seed"] if seed is None else seed
-    out = args.out
+    out = args.out if args.out is not None else demo_root(args.corpus)
 
     from tqdm import tqdm
 

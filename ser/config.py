@@ -136,11 +136,6 @@ def check_neighbors(grid: dict[str, list[Any]], n_fit: int, *, model: str = "knn
                           f"values <= {n_fit}")
 
 
-#: Where the ``generate_demo`` rule writes a demo corpus: such a root may be missing
-#: (the workflow generates it); any other root must exist and hold audio.
-DEMO_ROOT = "data/demo/{corpus}"
-
-
 def check_corpus_roots(params: dict[str, Any], *, source: str = "params") -> None:
     """Refuse a ``corpora:`` root that is missing, empty or holds no audio file.
 
@@ -151,8 +146,9 @@ def check_corpus_roots(params: dict[str, Any], *, source: str = "params") -> Non
     """
     from ser.corpora import check_root
     from ser.corpora.demo import CORPORA as DEMO_CORPORA
+    from ser.layout import demo_root
 
-    demo_roots = {Path(DEMO_ROOT.format(corpus=c)) for c in DEMO_CORPORA}
+    demo_roots = {demo_root(c) for c in DEMO_CORPORA}
     for name, root in (params.get("corpora") or {}).items():
         if Path(root) in demo_roots and not Path(root).exists():
             continue
