@@ -25,12 +25,41 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: parameters file not found; run from the project root")
-    try:
-        params = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    params = read_yaml(path)
     validate_params(params, source=str(path))
     return params
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a syntax error is one :class:`ConfigError` line with its place.
+
+    ``params.yaml: not valid YAML at line 56, column 9: expected ',' or ']', but got ':'
+    (while parsing a flow sequence)``: the line where the faulty construct starts.
+    """
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        why = f"{problem} ({context})" if context else problem
+        raise ConfigError(f"{path}: not valid YAML{where}: {why}") from None
+
+
+def check_yaml_or_exit(path: str | Path = "params.yaml") -> None:
+    """For the Snakefile, before ``configfile:``: a YAML syntax error in ``path`` is one
+    line with its line number and exit code 2 (Snakemake's own message has neither)."""
+    import sys
+
+    if not Path(path).is_file():
+        return  # Snakemake says the file is missing
+    try:
+        read_yaml(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def validate_params(params: Any, *, source: str = "params") -> None:

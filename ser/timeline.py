@@ -23,7 +23,8 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -275,10 +276,11 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
 
 def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Path,
                    model: str, params: TimelineParams = TimelineParams(),
-                   plot: bool = True) -> dict[str, Path]:
+                   plot: bool = True, warnings: Sequence[str] = ()) -> dict[str, Path]:
     """Write ``timeline.csv``, ``timeline.json`` and (``plot``) ``timeline.png`` into ``out_dir``.
 
     Each file is written atomically; other files in ``out_dir`` are left alone.
+    ``warnings`` (the model's, e.g. trained on synthetic data only) go into the JSON.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -287,7 +289,7 @@ def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Pa
     with atomic_path(paths["csv"]) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.4f")
     doc = {"file": str(source), "model": str(model), "labels": labels,
-           "params": asdict(params),
+           "warnings": list(warnings), "params": asdict(params),
            "segments": [{"start": float(r.start), "end": float(r.end), "kind": r.kind,
                          "emotion": r.emotion, "probability": round(float(r.probability), 4),
                          "probabilities": {x: round(float(getattr(r, f"p_{x}")), 4)
@@ -374,7 +376,10 @@ def _timeline_command(args) -> int:
     params = TimelineParams(window=args.window, hop=args.hop, vad=args.vad,
                             margin_db=args.margin_db, min_silence=args.min_silence)
     model_dir = Path(args.model)
-    print(timeline_for_file(Path(args.file), Predictor.load(model_dir), model_dir=model_dir,
+    predictor = Predictor.load(model_dir)
+    for warning in predictor.warnings():  # as predict.py says them
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    print(timeline_for_file(Path(args.file), predictor, model_dir=model_dir,
                             out=args.out, params=params, plot=args.plot,
                             progress=args.progress))
     return 0
@@ -401,7 +406,9 @@ def timeline_for_file(audio: Path, model: SignalModel, *, model_dir: str | Path,
                                  planned=lambda n: setattr(bar, "total", n))
     if frame.empty:
         raise AudioError(audio, "no segment could be classified (silent or too short?)")
-    write_timeline(frame, out, source=audio, model=str(model_dir), params=params, plot=plot)
+    warnings = model.warnings() if callable(getattr(model, "warnings", None)) else []
+    write_timeline(frame, out, source=audio, model=str(model_dir), params=params, plot=plot,
+                   warnings=warnings)
     share = frame.groupby("emotion").apply(lambda g: (g["end"] - g["start"]).sum(),
                                            include_groups=False)
     share = (share / share.sum()).sort_values(ascending=False)

@@ -772,3 +772,16 @@ def test_label_mapping_unused_clips_and_clip_differences_are_shown(tmp_path):
     assert "differ by 2 skipped clip(s)" in _section(html, "comparison")
     md = (fab["reports"] / "report.md").read_text()
     assert "merged calm -> neutral" in md and "**Feature sets compared on different clips**" in md
+
+
+def test_literature_figures_name_their_source_and_stand_apart(built):
+    """Human rates are quoted with their paper and year (no file outside the repository is
+    cited), and the report says they come from the literature, not from this project."""
+    from ser.report import facts
+
+    assert "corpora.md" not in Path(facts.__file__).read_text()
+    for corpus, (rate, source) in facts.HUMAN_RECOGNITION.items():
+        assert 0 < rate < 1 and re.search(r"[A-Z][a-z]+.* (19|20)\d\d$", source), corpus
+    corpora = _section(built["html"], "corpora")
+    assert "quoted from the literature (not measured by this project)" in corpora
+    assert "Livingstone &amp; Russo 2018" in corpora

@@ -147,3 +147,19 @@ def test_dvc_recovery_hint_only_under_dvc(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "stage splits-random" in err and "dvc checkout" in err
 
+
+
+def test_yaml_syntax_error_is_one_line_with_its_line_number(tmp_path):
+    project = _project(tmp_path, {"tess": "data/demo/tess"})
+    text = (project / "params.yaml").read_text().replace("  seed: 13", "  seed: [13")
+    (project / "params.yaml").write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "seed: [13" in t)
+    want = (f"error: params.yaml: not valid YAML at line {line}, column 9: expected ',' or "
+            "']', but got ':' (while parsing a flow sequence)")
+    with pytest.raises(ConfigError) as info:
+        load_params(project / "params.yaml")
+    assert f"error: {info.value}".replace(str(project / "params.yaml"), "params.yaml") == want
+    proc = subprocess.run([str(BIN / "snakemake"), "-n"], cwd=project, capture_output=True,
+                          text=True, env=ENV)
+    assert proc.returncode == 2 and _errors(proc.stderr) == [want], proc.stderr
+    assert "Traceback" not in proc.stderr
