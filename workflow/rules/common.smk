@@ -133,10 +133,13 @@ def settings(*keys):
 
 
 def print_report_path():
-    """The last line of a successful run: where the report is (`make demo` relies on it)."""
+    """The last line of a successful run: where the report is. Printed at exit, after
+    Snakemake's own closing lines ("Complete log(s): ...", "Elapsed time: ...")."""
+    import atexit
+
     html = Path("reports/report.html")  # (`report` is a Snakemake keyword)
     if html.is_file():
-        print(f"Report: {html.resolve()}", flush=True)
+        atexit.register(lambda: print(f"Report: {html.resolve()}", flush=True))
 
 
 def record_in_dvc():
