@@ -9,7 +9,8 @@ CORES ?= $(shell nproc)
 export KERAS_BACKEND := jax
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install system-deps plots-assets demo test test-slow test-slurm lint dvc-demo wiring pull clean
+.PHONY: install system-deps plots-assets demo test test-slow test-slurm lint repro dvc-demo wiring \
+	pull clean
 
 install: system-deps $(STAMP) plots-assets
 
@@ -75,10 +76,15 @@ lint: install
 	$(BIN)/ruff check ser scripts tests benchmarks predict.py
 	snakemake --lint
 
+# `dvc repro`, after checking params.yaml and the corpus roots and updating dvc.yaml:
+# DVC deletes a stage's outputs before running it, so a bad value must stop it first.
+repro: install
+	$(BIN)/python -m ser.wiring repro
+
 # The same pipeline through DVC instead of Snakemake; then Snakemake records DVC's work
 # (snakemake -n has nothing to do afterwards).
 dvc-demo: install
-	dvc repro
+	$(BIN)/python -m ser.wiring repro
 	$(BIN)/python -m ser.wiring adopt
 	dvc metrics show
 

@@ -5,8 +5,12 @@
 #   snakemake --configfile other.yaml --cores 2 run with other settings (honoured by every script)
 # Each rule passes its script the input/output paths and the params file it runs with;
 # the rules are in workflow/rules/*.smk, the settings in params.yaml (validated below).
-from ser.config import validate_or_exit
+from ser.config import check_yaml_or_exit, validate_or_exit
 from ser.engines import claim_for_snakemake, release
+
+
+# A YAML syntax error: one line with its line number (Snakemake's own message has none).
+check_yaml_or_exit("params.yaml")
 
 
 configfile: "params.yaml"
@@ -36,6 +40,7 @@ rule all:
 onsuccess:
     record_in_dvc()  # `dvc commit` under this run's lock: no `dvc repro` can slip in
     release(DVC_GUARD)
+    print_report_path()
 
 
 onerror:

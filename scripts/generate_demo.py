@@ -9,7 +9,7 @@ leaves the previous one (or nothing) in place; only a folder this script wrote
 
 Examples
 --------
-    python scripts/generate_demo.py --corpus ravdess --out data/demo/ravdess
+    python scripts/generate_demo.py --corpus ravdess        # -> data/demo/ravdess
     python scripts/generate_demo.py --corpus tess --preset tiny --out /tmp/tess --seed 1
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from ser.cli import run_cli
 from ser.corpora.demo import CORPORA, PRESETS, generate_corpus, plan_corpus
 from ser.io import check_output
+from ser.layout import demo_root
 from ser.stage import add_force_option, parse_stage_args
 
 
@@ -42,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--corpus", required=True, choices=CORPORA,
                         help="which corpus layout to write")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="corpus root to create (or an earlier demo output to replace)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"corpus root to create or an earlier demo output to replace "
+                             f"(default: {demo_root('<corpus>')}, where the workflow's "
+                             "generate_demo stage writes it)")
     parser.add_argument("--preset", choices=PRESETS, default=None,
                         help="size preset (default: demo.preset in --params)")
     parser.add_argument("--seed", type=int, default=None,
@@ -60,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Generate one corpus; print ``wrote N clips to OUT``."""
     args = parse_stage_args(build_parser(), argv)
-    check_output(args.out, kind="dir")  # a real corpus copy is never replaced
+    out = args.out if args.out is not None else demo_root(args.corpus)
+    check_output(out, kind="dir")  # a real corpus copy is never replaced
     preset, seed = args.preset, args.seed
     if preset is None or seed is None:
         from ser.config import load_params
@@ -68,7 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo = load_params(args.params)["demo"]
         preset = demo["preset"] if preset is None else preset
         seed = demo["seed"] if seed is None else seed
-    out = args.out
 
     from tqdm import tqdm
 

@@ -6,6 +6,11 @@
 Every .wav file under the root becomes a row (path, corpus, speaker, gender, emotion,
 label_code and corpus-specific columns) or a line in <out stem>_rejected.csv saying
 why it was left out. Parser options come from the params section manifest.
+
+Without --out nothing is written: the folder is checked and what the manifest would
+hold (clips per emotion, speaker and gender, rejected files and why) is printed, e.g.
+
+    python scripts/prepare_manifest.py --corpus custom --root my_data
 """
 
 from __future__ import annotations
@@ -22,20 +27,28 @@ def main(argv=None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--corpus", required=True, choices=sorted(PARSERS))
     parser.add_argument("--root", type=Path, required=True, help="corpus root folder")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="manifest Parquet; rejected files go to <out stem>_rejected.csv")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="manifest Parquet; rejected files go to <out stem>_rejected.csv "
+                             "(default: write nothing, only check the folder and print what "
+                             "the manifest would hold)")
     args = parse_stage_args(parser, argv)
-    check_output(args.out, kind="file")  # refuse at once, not after the work
+    if args.out is not None:
+        check_output(args.out, kind="file")  # refuse at once, not after the work
 
     from ser.io import atomic_path, text_starts_with
     from ser.settings import ManifestSettings
     from ser.tables import write_table
 
+    settings = ManifestSettings.from_section(read_params(args.params).get("manifest", {}))
+    if args.out is None:
+        result = parse_corpus(args.corpus, args.root, **settings.parser_options(args.corpus))
+        print(result.summary(top=10))
+        print(f"checked {args.root}: {len(result.rows)} usable clips, {len(result.rejected)} "
+              "rejected; nothing written (give --out FILE.parquet to write the manifest)")
+        return 0
     rejected_out = args.out.with_name(f"{args.out.stem}_rejected.csv")
     rejected_is_ours = text_starts_with("path,reason\n")
     check_output(rejected_out, kind="file", owned=rejected_is_ours)
-
-    settings = ManifestSettings.from_section(read_params(args.params).get("manifest", {}))
     result = parse_corpus(args.corpus, args.root, **settings.parser_options(args.corpus))
     write_table(result.to_frame(), args.out)
     with atomic_path(rejected_out, owned=rejected_is_ours) as tmp:

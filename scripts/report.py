@@ -12,7 +12,7 @@ sets and protocols come from the --params file ('corpora:', 'train:';
 written atomically: a failed build leaves no half-written report.
 
     python scripts/report.py --manifests data/manifests --metrics metrics \
-        --models models --out reports --params params.yaml \
+        --models models --features data/features --out reports --params params.yaml \
         --real-results benchmarks/results/real_ravdess_speaker_cv.json
 """
 
@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="metrics folder, from the evaluate stage")
     parser.add_argument("--models", type=Path, required=True,
                         help="model folder, from the train stage")
+    parser.add_argument("--features", type=Path, default=None,
+                        help="feature folder, from the feature stage: the clips each set "
+                             "skipped (<set>/<corpus>/skipped.csv) are reported")
     parser.add_argument("--real-results", type=Path, default=None,
                         help="results JSON of benchmarks/real_data_bench.py (e.g. "
                              "benchmarks/results/real_ravdess_speaker_cv.json) whose measured "
@@ -67,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = load_params(args.params)
     html = build_report(params=params, manifests_dir=args.manifests, metrics_dir=args.metrics,
                         models_dir=args.models, out_dir=args.out,
-                        real_results=args.real_results)
+                        real_results=args.real_results, features_dir=args.features)
     print(f"wrote {html} and {html.with_name('report.md')} "
           f"in {time.perf_counter() - start:.1f} s")
     print(html.resolve())

@@ -127,8 +127,9 @@ def _main(argv: Sequence[str] | None) -> int:
         raise
     if not args.json:
         print(f"model: {display_path(model_dir)} ({predictor.display_name})", flush=True)
-    for warning in predictor.warnings():
-        print(f"warning: {display_path(warning)}", file=sys.stderr, flush=True)
+    warnings = [display_path(w) for w in predictor.warnings()]
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     if args.segments:
         return _segments(args, predictor, model_dir, files)
     ok, proba, failures = predictor.predict_files(files, prefetched=prefetch)
@@ -143,6 +144,8 @@ def _main(argv: Sequence[str] | None) -> int:
                            confidence_ratio=ratio)
         if notes:
             result["notes"] = notes
+        if warnings:  # --json readers see them too, not only the terminal
+            result["warnings"] = warnings
         if args.transcribe:
             from ser.speech_io import transcribe
 

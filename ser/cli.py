@@ -15,7 +15,7 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None],
     try:
         return int(main(argv) or 0)
     except SerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}{dvc_recovery_hint()}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # Output piped into e.g. `head`, which stopped reading: not an error. Point stdout
@@ -29,6 +29,20 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None],
         from ser.io import allow_replacing
 
         allow_replacing(False)  # --force applies to one command only
+
+
+#: How to get back the outputs `dvc repro` deleted before running a stage that failed.
+DVC_RECOVERY = ("`dvc checkout` restores the outputs dvc.lock recorded, then "
+                "`python -m ser.wiring adopt` lets Snakemake see them")
+
+
+def dvc_recovery_hint() -> str:
+    """Under ``dvc repro`` (which sets ``DVC_STAGE`` and deletes a stage's outputs before
+    running it), the tail of the error line that says how to get those outputs back."""
+    stage = os.environ.get("DVC_STAGE")
+    if not stage:
+        return ""
+    return f" (dvc repro removed the outputs of stage {stage} before running it: {DVC_RECOVERY})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

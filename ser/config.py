@@ -25,12 +25,41 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: parameters file not found; run from the project root")
-    try:
-        params = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    params = read_yaml(path)
     validate_params(params, source=str(path))
     return params
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a syntax error is one :class:`ConfigError` line with its place.
+
+    ``params.yaml: not valid YAML at line 56, column 9: expected ',' or ']', but got ':'
+    (while parsing a flow sequence)``: the line where the faulty construct starts.
+    """
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        why = f"{problem} ({context})" if context else problem
+        raise ConfigError(f"{path}: not valid YAML{where}: {why}") from None
+
+
+def check_yaml_or_exit(path: str | Path = "params.yaml") -> None:
+    """For the Snakefile, before ``configfile:``: a YAML syntax error in ``path`` is one
+    line with its line number and exit code 2 (Snakemake's own message has neither)."""
+    import sys
+
+    if not Path(path).is_file():
+        return  # Snakemake says the file is missing
+    try:
+        read_yaml(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def validate_params(params: Any, *, source: str = "params") -> None:
@@ -178,17 +207,42 @@ def check_neighbors(grid: dict[str, list[Any]], n_fit: int, *, model: str = "knn
                           f"values <= {n_fit}")
 
 
+def check_corpus_roots(params: dict[str, Any], *, source: str = "params") -> None:
+    """Refuse a ``corpora:`` root that is missing, empty or holds no audio file.
+
+    Run before any job (by the Snakefile and ``python -m ser.wiring repro``): without
+    it a missing root leaves the previous manifest in place and every later job runs
+    on the previous corpus. A demo root (``data/demo/<corpus>``) may be missing: the
+    workflow generates it.
+    """
+    from ser.corpora import check_root
+    from ser.corpora.demo import CORPORA as DEMO_CORPORA
+    from ser.layout import demo_root
+
+    demo_roots = {demo_root(c) for c in DEMO_CORPORA}
+    for name, root in (params.get("corpora") or {}).items():
+        if Path(root) in demo_roots and not Path(root).exists():
+            continue
+        try:
+            check_root(name, root)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: corpora.{name}: {exc}") from None
+
+
 def validate_or_exit(config: Any, source: str = "params.yaml") -> None:
     """Validate a config for the Snakefile: on a fault print the one-line message and exit 2.
 
     The Snakefile calls this instead of ``snakemake.utils.validate``, so the
     workflow engines report a bad parameter with the same line the stage
     scripts print (``error: params.yaml: bad parameter splits.test_sise: ...``).
+    It also checks every corpus root (:func:`check_corpus_roots`): a missing or
+    empty one stops the run before any job.
     """
     import sys
 
     try:
         validate_params(config, source=source)
+        check_corpus_roots(config, source=source)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -20,3 +20,9 @@ def run_key(path: str | Path, root: str | Path) -> tuple[str, str, str]:
     if len(parts) < 3:
         raise ValueError(f"{path} is not <protocol>/<feature_set>/<model> under {root}")
     return parts[0], parts[1], parts[2]
+
+
+def demo_root(corpus: str) -> Path:
+    """Where the workflow's ``generate_demo`` stage writes a demo corpus (the Snakefile's
+    ``data/demo/{corpus}``), and ``scripts/generate_demo.py`` writes it by default."""
+    return Path("data") / "demo" / corpus

@@ -22,6 +22,7 @@ import stat
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 #: Set to ``0`` to keep stage output in the log only.
 ENV = "SER_CONSOLE_PROGRESS"
@@ -35,6 +36,18 @@ def _log_name(fd: int) -> str | None:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return None
+
+
+def console_tag(log: str) -> str:
+    """The console prefix of a job whose log is ``log``: its path under ``logs/`` without
+    the extension (``logs/train/speaker/mfcc/lstm_seed.log`` -> ``train/speaker/mfcc/
+    lstm_seed``), so parallel jobs of one model under different protocols or feature
+    sets are told apart; the file's stem for a log elsewhere."""
+    parts = Path(log).with_suffix("").parts
+    if "logs" in parts[:-1]:
+        last = len(parts) - 1 - parts[::-1].index("logs")
+        return "/".join(parts[last + 1:])
+    return parts[-1]
 
 
 def _open_tty() -> int | None:
@@ -67,7 +80,7 @@ def mirror_to_console(*, tag: str | None = None) -> Iterator[bool]:
     if tty is None:
         yield False
         return
-    prefix = f"[{tag or os.path.splitext(os.path.basename(log))[0]}] ".encode()
+    prefix = f"[{tag or console_tag(log)}] ".encode()
     sys.stdout.flush()
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}

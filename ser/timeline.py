@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -283,13 +284,15 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
 
 def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Path,
                    model: str, params: TimelineParams = TimelineParams(),
-                   plot: bool = True, checked: bool = False) -> dict[str, Path]:
+                   plot: bool = True, checked: bool = False,
+                   warnings: Sequence[str] = ()) -> dict[str, Path]:
     """Write ``timeline.csv``, ``timeline.json`` and (``plot``) ``timeline.png`` as the folder
     ``out_dir``, atomically (:func:`ser.io.atomic_path`).
 
     ``out_dir`` must be new, empty or an earlier timeline output (replaced whole); a
     folder holding other files is refused unless ``--force`` (:func:`ser.io.replacing_allowed`),
     which writes the three files into it, keeping the rest and refusing a name clash.
+    ``warnings`` (the model's, e.g. trained on synthetic data only) go into the JSON.
     """
     out_dir = Path(out_dir)
     labels = [c[2:] for c in frame.columns if c.startswith("p_")]
@@ -297,7 +300,7 @@ def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Pa
     if plot:
         paths["png"] = out_dir / "timeline.png"
     doc = {"file": str(source), "model": str(model), "labels": labels,
-           "params": asdict(params),
+           "warnings": list(warnings), "params": asdict(params),
            "segments": [{"start": float(r.start), "end": float(r.end), "kind": r.kind,
                          "emotion": r.emotion, "probability": round(float(r.probability), 4),
                          "probabilities": {x: round(float(getattr(r, f"p_{x}")), 4)
@@ -393,7 +396,10 @@ def _timeline_command(args) -> int:
     if args.out:
         check_output(args.out, kind="dir")  # before loading the model
     model_dir = Path(args.model)
-    print(timeline_for_file(Path(args.file), Predictor.load(model_dir), model_dir=model_dir,
+    predictor = Predictor.load(model_dir)
+    for warning in predictor.warnings():  # as predict.py says them
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    print(timeline_for_file(Path(args.file), predictor, model_dir=model_dir,
                             out=args.out, params=params, plot=args.plot,
                             progress=args.progress))
     return 0
@@ -443,8 +449,9 @@ def timeline_for_file(audio: Path, model: SignalModel, *, model_dir: str | Path,
                                  planned=lambda n: setattr(bar, "total", n))
     if frame.empty:
         raise AudioError(audio, "no segment could be classified (silent or too short?)")
+    warnings = model.warnings() if callable(getattr(model, "warnings", None)) else []
     write_timeline(frame, out, source=audio, model=str(model_dir), params=params, plot=plot,
-                   checked=True)
+                   checked=True, warnings=warnings)
     share = frame.groupby("emotion").apply(lambda g: (g["end"] - g["start"]).sum(),
                                            include_groups=False)
     share = (share / share.sum()).sort_values(ascending=False)

@@ -15,6 +15,8 @@ Commands::
     python -m ser.wiring write     # rewrite dvc.yaml if it is out of date
     python -m ser.wiring record    # write, then `dvc commit` every stage whose files exist
     python -m ser.wiring adopt     # after `dvc repro`: `snakemake --touch` records DVC's work
+    python -m ser.wiring repro     # check params.yaml and the corpus roots, update dvc.yaml,
+                                   # then `dvc repro` (what `make repro` runs)
 
 ``record`` runs after every successful Snakemake build (``onsuccess`` in the Snakefile), so
 ``dvc repro``/``dvc status`` see Snakemake's work as up to date, and ``dvc push``,
@@ -310,15 +312,48 @@ def adopt() -> None:
                    check=True)
 
 
+def repro(dvc_args: Sequence[str] = ()) -> int:
+    """Check ``params.yaml`` and every corpus root, bring ``dvc.yaml`` up to date, then run
+    ``dvc repro DVC_ARGS`` with this environment's ``python`` first on ``PATH``.
+
+    ``dvc repro`` deletes a stage's outputs before running its command, so a bad
+    parameter or a missing corpus found by the stage itself costs the previous outputs;
+    checked here, it stops the run before DVC touches anything. Returns DVC's exit code
+    (after a failure, prints how to restore the outputs of the stage that failed).
+    """
+    import os
+
+    from ser.cli import DVC_RECOVERY
+    from ser.config import check_corpus_roots, load_params
+
+    params = load_params(DVC_PARAMS)  # ConfigError: one line, nothing touched
+    check_corpus_roots(params, source=DVC_PARAMS)
+    write()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                 f"{os.environ.get('PATH', '')}"}
+    rc = subprocess.run([*DVC, "repro", *dvc_args], env=env).returncode
+    if rc:
+        print(f"error: dvc repro failed (exit {rc}); to go back to the last recorded "
+              f"outputs: {DVC_RECOVERY}", file=sys.stderr)
+    return rc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ser.wiring {dvc,write,record}``."""
+    """``python -m ser.wiring {dvc,write,record,adopt,repro}``."""
     parser = argparse.ArgumentParser(prog="python -m ser.wiring", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["dvc", "write", "record", "adopt"],
+    parser.add_argument("command", choices=["dvc", "write", "record", "adopt", "repro"],
                         help="dvc: print dvc.yaml; write: update it; record: update it and "
                              "`dvc commit` what Snakemake built; adopt: after `dvc repro`, "
-                             "make Snakemake record what DVC built")
+                             "make Snakemake record what DVC built; repro: check params.yaml "
+                             "and the corpus roots, update dvc.yaml, then `dvc repro`")
+    parser.add_argument("dvc_args", nargs=argparse.REMAINDER,
+                        help="repro: options passed on to `dvc repro` (e.g. -f, a stage name)")
     args = parser.parse_args(argv)
+    if args.dvc_args and args.command != "repro":
+        parser.error(f"extra arguments are only taken by 'repro': {' '.join(args.dvc_args)}")
+    if args.command == "repro":
+        return repro(args.dvc_args)
     if args.command == "dvc":
         sys.stdout.write(generate())
     elif args.command == "write":

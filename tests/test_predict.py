@@ -43,6 +43,8 @@ def test_every_model_predicts_a_demo_clip(demo_project, capsys, model):
     assert result["emotion"] in card["labels"]
     assert len(result["probabilities"]) == 3
     assert max(result["probabilities"].values()) == result["probabilities"][result["emotion"]]
+    # The demo models are synthetic-only: --json readers get predict's warning too.
+    assert any("synthetic demo data only" in w for w in result["warnings"])
 
 
 def test_real_file_any_rate_and_channels(shared_data, svm, capsys, tmp_path):

@@ -90,3 +90,14 @@ def test_console_lines_keep_the_rest_and_last_redraw():
     assert lines == [b"a", b"b 90%"] and rest == b"c"
     lines, rest = console_lines(b"d\n", rest)
     assert lines == [b"cd"] and rest == b""
+
+
+def test_console_tag_names_protocol_feature_set_and_model():
+    from ser.progress import console_tag
+
+    assert console_tag("/p/logs/train/speaker/mfcc/lstm_seed.log") == \
+        "train/speaker/mfcc/lstm_seed"
+    assert console_tag("/p/logs/train/speaker_cv/mfcc/lstm_seed.log") != \
+        console_tag("/p/logs/train/speaker/mfcc/lstm_seed.log")
+    assert console_tag("logs/report.log") == "report"
+    assert console_tag("/tmp/x/train.log") == "train"

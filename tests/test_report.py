@@ -538,6 +538,11 @@ REAL_RESULTS = {"runs": {
                                "model": "crnn", "pooled_uar": 0.3666,
                                "mean_speaker_uar": 0.3677, "sd_speaker_uar": 0.0715,
                                "n_clips": 716, "n_speakers": 12, "date": "2031-02-01"},
+    "logmel64_seq/speaker/crnn": {"corpus": "ravdess", "protocol": "speaker_cv",
+                                  "feature_set": "logmel64_seq", "speaker_norm": "speaker",
+                                  "model": "crnn", "pooled_uar": 0.4011,
+                                  "mean_speaker_uar": 0.4023, "sd_speaker_uar": 0.0811,
+                                  "n_clips": 716, "n_speakers": 12, "date": "2031-02-01"},
 }}
 
 
@@ -635,7 +640,7 @@ def test_collapsed_model_is_flagged_and_a_balanced_one_is_not(grid_built):
     svm = [r for r in rows if r[2] == "SVM"]
     assert knn and all(r[-1].startswith("⚠ collapsed: angry takes 100%") for r in knn)
     assert svm and all(r[-1] == "ok" for r in svm)
-    assert "KNN (egemaps_spk, speaker cross-validation): angry takes 100%" in block
+    assert "KNN (egemaps_spk †, speaker cross-validation): angry takes 100%" in block
 
 
 def test_collapse_rule():
@@ -665,3 +670,119 @@ def test_each_model_reports_on_the_first_feature_set_it_can_read(tmp_path):
                         metrics_dir=fab["metrics"], models_dir=fab["models"],
                         out_dir=fab["reports"], project_dir=fab["root"]).read_text()
     assert "CRNN" in html or "crnn" in html
+
+
+def test_headline_is_the_best_run_over_every_feature_set_and_names_it(grid_built):
+    """The summary card of each protocol is its best run across feature sets and models,
+    names the feature set, marks a transductive run and then gives the best plain one."""
+    runs = {(p, fs, m): _grid_metrics(grid_built, p, fs, m)["uar"]
+            for p in ("random", "speaker", "speaker_cv")
+            for fs in ("mfcc", "egemaps", "egemaps_spk") for m in ("svm", "knn")}
+    header = grid_built["html"][:grid_built["html"].index('id="corpora"')]
+    cards = re.findall(r'<div class="kpi">(.*?)</div></div>', header, flags=re.S)
+    assert len(cards) == 3
+    names = {"svm": "SVM", "knn": "KNN"}
+    for protocol, card in zip(("random", "speaker", "speaker_cv"), cards, strict=True):
+        (_, fs, model), uar = max(((k, v) for k, v in runs.items() if k[0] == protocol),
+                                  key=lambda kv: kv[1])
+        text = re.sub(r"<[^>]+>", " ", card)
+        assert f"{uar:.3f}" in text and f"{names[model]} on {fs}" in text, text
+        assert ("†" in text) == fs.endswith("_spk")
+        if fs.endswith("_spk"):
+            (_, pfs, pmodel), puar = max(((k, v) for k, v in runs.items()
+                                          if k[0] == protocol and not k[1].endswith("_spk")),
+                                         key=lambda kv: kv[1])
+            assert f"best plain: {puar:.3f} ({names[pmodel]} on {pfs})" in text
+    assert "over every feature set and model" in grid_built["md"]
+
+
+def test_every_per_model_table_names_its_feature_set(grid_built):
+    results = _section(grid_built["html"], "results")
+    assert "on feature set mfcc (the first listed in train.feature_sets)" in results
+    table = results[:results.index('id="seed"')]
+    rows = [r for r in _rows(table) if len(r) > 5]
+    assert rows and all(r[1] == "mfcc" for r in rows)  # the "Features" column
+    for anchor in ("confusion", "search"):
+        assert "on feature set mfcc" in _section(grid_built["html"], anchor)
+    assert "| Features |" in grid_built["md"]
+
+
+def test_real_data_sequence_line_separates_plain_and_transductive(grid_built):
+    html = _section(grid_built["html"], "results")
+    box = html[html.index('id="real-data"'):]
+    box = box[:box.index("</ul>")]
+    assert "best sequence model without speaker normalisation: 0.37 ± 0.07" in box
+    assert "best sequence model with speaker normalisation († transductive): 0.40 ± 0.08" \
+        in box
+
+
+def test_seed_table_lists_the_seed_lstm_once(built):
+    seed = _section(built["html"], "results")
+    seed = seed[seed.index('id="seed"'):seed.index('class="callout info"')]
+    rows = _rows(seed)
+    lstm = [r for r in rows if r and ("LSTM" in r[0] or r[0] == "lstm")]
+    assert len(lstm) == 1 and lstm[0][2] == "0.96" and "not run" not in lstm[0], rows
+
+
+def test_label_mapping_unused_clips_and_clip_differences_are_shown(tmp_path):
+    """The report shows what `labels:` did, counts clips after it, lists the clips left
+    unused with their reasons, and says how many clips the feature sets disagree on."""
+    from ser.report import build_report
+
+    fab = fabricate(tmp_path, models=("svm",), protocols=("speaker",),
+                    feature_sets=("mfcc", "egemaps"))
+    fab["params"]["labels"] = {"preset": None, "merge": {"calm": "neutral"},
+                               "drop": ["surprised"], "keep": None}
+    (fab["manifests"] / "ravdess_rejected.csv").write_text(
+        "path,reason\nnotes.wav,not a RAVDESS file name\nx.wav,not a RAVDESS file name\n")
+    (fab["manifests"] / "tess_rejected.csv").write_text("path,reason\n")
+    features = tmp_path / "features"
+    quiet = sorted(str(p) for p in (tmp_path / "audio" / "tess").glob("*.wav"))[:3]
+    for fs, skipped in (("mfcc", quiet), ("egemaps", quiet[:1])):
+        for corpus in ("tess", "ravdess"):
+            folder = features / fs / corpus
+            folder.mkdir(parents=True)
+            lines = [f"{p},silent: -70 dBFS" for p in skipped if corpus == "tess"]
+            (folder / "skipped.csv").write_text("\n".join(["path,reason", *lines]) + "\n")
+    html = build_report(params=fab["params"], manifests_dir=fab["manifests"],
+                        metrics_dir=fab["metrics"], models_dir=fab["models"],
+                        out_dir=fab["reports"], project_dir=fab["root"],
+                        features_dir=features).read_text()
+    corpora = _section(html, "corpora")
+    # Clip counts after the mapping: no calm or surprised column, calm counted as neutral.
+    counts = corpora[:corpora.index('id="labels"')]
+    header = re.findall(r"<th>(.*?)</th>", counts)
+    assert "calm" not in header and "surprised" not in header and "neutral" in header
+    rows = {r[0]: r for r in _rows(counts) if r}
+    neutral = header.index("neutral")
+    assert rows["RAVDESS"][neutral] == str(3 * 2 * 2)  # 3 speakers x 2 clips, neutral + calm
+    assert rows["RAVDESS"][-1] == str(3 * 2) and rows["TESS"][-1] == str(2 * 2)  # surprised
+    mapping = corpora[corpora.index('id="labels"'):corpora.index('id="unused"')]
+    assert "merged calm -&gt; neutral" in mapping and "dropped surprised" in mapping
+    table = {r[0]: r for r in _rows(mapping) if r}
+    assert table["calm"][2:] == ["neutral", "labels.merge: calm → neutral"]
+    assert table["surprised"][1:] == ["10", "left out", "labels.drop lists surprised"]
+    assert table["happy"][2:] == ["happy", "kept as is"]
+    unused = corpora[corpora.index('id="unused"'):corpora.index("<h3>Speakers")]
+    rows = {r[0]: r for r in _rows(unused) if r}
+    assert rows["RAVDESS"][1] == "2 (2: not a RAVDESS file name)"
+    assert rows["RAVDESS"][2] == "6 (surprised 6)" and rows["TESS"][1] == "0"
+    assert rows["TESS"][3:] == ["3 (3: silent: -70 dBFS)", "1 (1: silent: -70 dBFS)"]
+    assert "Feature sets compared on different clips." in unused
+    assert "differ by 2 clip(s): TESS: 2 clip(s) (mfcc skipped 2, egemaps skipped 0)" in unused
+    assert "differ by 2 skipped clip(s)" in _section(html, "comparison")
+    md = (fab["reports"] / "report.md").read_text()
+    assert "merged calm -> neutral" in md and "**Feature sets compared on different clips**" in md
+
+
+def test_literature_figures_name_their_source_and_stand_apart(built):
+    """Human rates are quoted with their paper and year (no file outside the repository is
+    cited), and the report says they come from the literature, not from this project."""
+    from ser.report import facts
+
+    assert "corpora.md" not in Path(facts.__file__).read_text()
+    for corpus, (rate, source) in facts.HUMAN_RECOGNITION.items():
+        assert 0 < rate < 1 and re.search(r"[A-Z][a-z]+.* (19|20)\d\d$", source), corpus
+    corpora = _section(built["html"], "corpora")
+    assert "quoted from the literature (not measured by this project)" in corpora
+    assert "Livingstone &amp; Russo 2018" in corpora

@@ -227,3 +227,22 @@ def test_bad_params():
 
     with pytest.raises(ConfigError, match="hop"):
         TimelineParams(window=2.0, hop=3.0)
+
+
+def test_timeline_says_the_models_warnings_and_records_them(model_dir, long_file, tmp_path,
+                                                            capsys, monkeypatch):
+    """Like predict.py: a model trained on synthetic data only is said so on stderr, and
+    timeline.json carries the warning."""
+    import json
+
+    from ser.cli import main
+    from ser.inference import Predictor
+
+    warning = f"{model_dir} was trained on synthetic demo data only (ravdess); its answers"
+    monkeypatch.setattr(Predictor, "warnings", lambda self: [warning])
+    path, _ = long_file
+    out = tmp_path / "warned"
+    assert main(["timeline", "--model", str(model_dir), "--file", str(path), "--out", str(out),
+                 "--no-progress", "--no-plot"]) == 0
+    assert f"warning: {warning}" in capsys.readouterr().err
+    assert json.loads((out / "timeline.json").read_text())["warnings"] == [warning]

@@ -109,6 +109,24 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
         raise ConfigError(f"corpus {name!r}: unknown parser option(s) {', '.join(unknown)}; "
                           f"it accepts {', '.join(allowed) or 'none'}")
     root = Path(root)
+    check_root(name, root)
+    result = parser(root, **options)
+    if not result.rows:
+        reason, count = Counter(r for _, r in result.rejected).most_common(1)[0]
+        raise ConfigError(f"corpus {name!r}: none of the {len(result.rejected)} audio files under "
+                          f"{root} parse as {name} (most common reason, {count} files: {reason}); "
+                          f"is it the right folder?")
+    return result
+
+
+def check_root(name: str, root: str | Path) -> None:
+    """Refuse a corpus root that is missing, not a folder (or, for ``custom``, not a
+    CSV/TSV table), or holds no audio file: one :class:`ConfigError` line saying what
+    to do. Run by :func:`parse_corpus`, and before any job by the workflow engines
+    (:func:`ser.config.check_corpus_roots`), so a run never goes on with stale data."""
+    if name not in PARSERS:
+        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(PARSERS)}")
+    root = Path(root)
     how = (f"generate the demo corpus (python scripts/generate_demo.py --corpus {name}) "
            f"or point params.yaml "
            f"'corpora.{name}' at a downloaded copy (see 'ser data download {name}' "
@@ -120,7 +138,8 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
     if not root.exists():
         raise ConfigError(f"corpus {name!r}: root {root} does not exist; {how}")
     if name == custom.NAME and root.is_file() and root.suffix.lower() in (".csv", ".tsv"):
-        pass  # a manifest given directly; its rows are checked by the parser
+        if root.stat().st_size == 0:  # its rows are checked by the parser
+            raise ConfigError(f"corpus {name!r}: manifest {root} is empty; {how}")
     elif not root.is_dir():
         raise ConfigError(f"corpus {name!r}: root {root} is a file, not a folder; an archive "
                           f"must be unpacked first: 'ser data import {name} {root}'")
@@ -130,10 +149,3 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
     elif name != custom.NAME and not find_wavs(root):
         raise ConfigError(f"corpus {name!r}: no audio files (.wav, .flac, ...) in or under "
                           f"{root}; {how}")
-    result = parser(root, **options)
-    if not result.rows:
-        reason, count = Counter(r for _, r in result.rejected).most_common(1)[0]
-        raise ConfigError(f"corpus {name!r}: none of the {len(result.rejected)} audio files under "
-                          f"{root} parse as {name} (most common reason, {count} files: {reason}); "
-                          f"is it the right folder?")
-    return result

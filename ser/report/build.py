@@ -107,16 +107,104 @@ def counts_table(manifests: pd.DataFrame, corpora: list[str]) -> pd.DataFrame:
     return counts.astype(int)
 
 
-def corpus_overview(inputs: ReportInputs, headers: pd.DataFrame) -> dict[str, Any]:
-    """Tables and heatmap of the corpus overview section."""
+def label_map_of(params: dict[str, Any]):
+    """The :class:`ser.labels.LabelMap` of params ``labels:`` (identity when absent)."""
+    from ser.labels import LabelMap
+
+    return LabelMap.from_mapping(params.get("labels"))
+
+
+def mapped_manifests(manifests: pd.DataFrame, label_map) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The clips the label map keeps (``emotion`` renamed as merged) and those it leaves out."""
+    labels, mask = label_map.apply(manifests["emotion"].astype(str))
+    kept = manifests[mask].copy()
+    kept["emotion"] = list(labels)
+    return kept, manifests[~mask]
+
+
+def label_mapping(inputs: ReportInputs, params: dict[str, Any]) -> dict[str, Any]:
+    """What params ``labels:`` did to each label of the corpora, with clip counts."""
+    label_map = label_map_of(params)
+    merged = dict(label_map.merge)
+    tab = Table(["Label in the corpora", "Clips", "Becomes", "Why"], text=True)
+    counts = inputs.manifests["emotion"].astype(str).value_counts()
+    for label in sort_labels(counts.index):
+        target = merged.get(label, label)
+        if target in label_map.drop:
+            becomes, why = "left out", f"labels.drop lists {target}"
+        elif label_map.keep is not None and target not in label_map.keep:
+            becomes, why = "left out", f"not in labels.keep ({', '.join(label_map.keep)})"
+        elif target != label:
+            becomes, why = target, f"labels.merge: {label} → {target}"
+        else:
+            becomes, why = label, "kept as is"
+        tab.rows.append([label, str(int(counts[label])), becomes, why])
+    section = params.get("labels") or {}
+    return {"identity": label_map.is_identity, "describe": label_map.describe(),
+            "preset": section.get("preset"), "table": tab}
+
+
+def unused_clips(inputs: ReportInputs, params: dict[str, Any]) -> dict[str, Any]:
+    """Clips of each corpus the run does not use, by stage and reason, and how many clips
+    the feature sets disagree on (a comparison of sets is on different clips then)."""
+    from ser.features.sets import FEATURE_SETS
+
+    _, left_out = mapped_manifests(inputs.manifests, label_map_of(params))
+    extracted = list(dict.fromkeys(FEATURE_SETS[f].extracted for f in inputs.feature_sets
+                                   if f in FEATURE_SETS))
+    shown = [fs for fs in extracted if any((fs, c) in inputs.skipped for c in inputs.corpora)]
+    tab = Table(["Corpus", "Files not parsed (manifest)", "Left out by labels:",
+                 *[f"Skipped by {fs} (features)" for fs in shown]], text=True)
+
+    def cell(table: pd.DataFrame | None) -> str:
+        if table is None:
+            return "–"
+        if table.empty:
+            return "0"
+        reason, n = table["reason"].value_counts().index[0], table["reason"].value_counts().iloc[0]
+        more = f"; {len(table) - n} other" if len(table) > n else ""
+        return f"{len(table)} ({n}: {reason}{more})"
+
+    differ: list[str] = []
+    total = 0
+    for corpus in inputs.corpora:
+        dropped = left_out[left_out["corpus"] == corpus]["emotion"].astype(str).value_counts()
+        labels_text = (f"{int(dropped.sum())} ("
+                       + ", ".join(f"{e} {int(n)}" for e, n in dropped.items()) + ")"
+                       if len(dropped) else "0")
+        row = [corpus_name(corpus), cell(inputs.rejected.get(corpus)), labels_text]
+        row += [cell(inputs.skipped.get((fs, corpus))) for fs in shown]
+        tab.rows.append(row)
+        skipped = {fs: set(inputs.skipped[(fs, corpus)]["path"]) for fs in shown
+                   if (fs, corpus) in inputs.skipped}
+        if len(skipped) > 1:
+            union = set().union(*skipped.values())
+            common = set.intersection(*skipped.values())
+            if union != common:
+                total += len(union - common)
+                differ.append(f"{corpus_name(corpus)}: {len(union - common)} clip(s) ("
+                              + ", ".join(f"{fs} skipped {len(skipped[fs] - common)}"
+                                          for fs in skipped) + ")")
+    return {"table": tab, "differ": differ, "n_differ": total,
+            "features_known": bool(shown)}
+
+
+def corpus_overview(inputs: ReportInputs, headers: pd.DataFrame,
+                    params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Tables and heatmap of the corpus overview section (clip counts after the label map
+    of ``params``)."""
     man = inputs.manifests
-    counts = counts_table(man, list(inputs.corpora))
-    count_tab = Table(["Corpus", *counts.columns, "Total"])
-    for name, row in counts.iterrows():
+    mapped, left_out = mapped_manifests(man, label_map_of(params or {}))
+    counts = counts_table(mapped, list(inputs.corpora))
+    lost = left_out.groupby("corpus").size()
+    count_tab = Table(["Corpus", *counts.columns, "Total", "Left out by labels:"])
+    present = [c for c in inputs.corpora if c in set(mapped["corpus"])]  # counts' rows
+    for corpus, (name, row) in zip(present, counts.iterrows(), strict=True):
         count_tab.rows.append([str(name), *[str(v) if v else "–" for v in row],
-                               str(int(row.sum()))])
+                               str(int(row.sum())), str(int(lost.get(corpus, 0)))])
     totals = counts.sum(axis=0)
-    count_tab.rows.append(["All", *[str(int(v)) for v in totals], str(int(totals.sum()))])
+    count_tab.rows.append(["All", *[str(int(v)) for v in totals], str(int(totals.sum())),
+                           str(len(left_out))])
 
     speakers = Table(["Corpus", "Clips", "Speakers", "Female / male speakers",
                       "Female / male clips", "Total duration", "Mean clip", "Sample rate",
@@ -248,16 +336,54 @@ def _best(values: list[float]) -> set[int]:
     return {i for i, v in enumerate(values) if v is not None and np.isclose(v, top)}
 
 
+def run_features(run: Run) -> str:
+    """The feature set of a run as shown in a table, `` †`` when transductive."""
+    return run.feature_set + comparison.mark(run)
+
+
+def shown_sets(inputs: ReportInputs) -> str:
+    """Which feature set the per-model sections (3, 5, 6, 7) show: each model's first
+    listed set it can read (section 4b compares them all)."""
+    by_set: dict[str, list[str]] = {}
+    for (_, model), run in inputs.runs.items():
+        names = by_set.setdefault(run_features(run), [])
+        if model_name(model) not in names:
+            names.append(model_name(model))
+    if len(by_set) == 1:
+        return f"feature set {next(iter(by_set))} (the first listed in train.feature_sets)"
+    return "feature sets " + "; ".join(f"{fs} ({', '.join(ms)})" for fs, ms in by_set.items()) \
+        + " (each model's first listed set it can read)"
+
+
+def headline(inputs: ReportInputs, protocol: str) -> dict[str, Any] | None:
+    """The summary card of a protocol: its best run over every feature set and model, and
+    the best plain run beside it when the best is transductive."""
+    best, plain = comparison.best_runs(inputs, protocol)
+    if best is None:
+        return None
+
+    def describe(run: Run) -> dict[str, Any]:
+        return {"uar": f3(run.metrics["uar"]), "model": model_name(run.model),
+                "features": run_features(run), "chance": f3(run.metrics["chance_uar"]),
+                "transductive": comparison.is_transductive(run)}
+
+    out = describe(best)
+    out["plain"] = describe(plain) if plain is not None and plain is not best else None
+    return out
+
+
 def results_table(inputs: ReportInputs, protocol: str) -> Table:
     """All models under one protocol; the best UAR highlighted."""
-    tab = Table(["Model", "Accuracy", "Precision (macro)", "Recall (macro)", "F1 (macro)",
-                 "UAR", "UAR 95 % CI", "Chance UAR", "Stratified baseline UAR", "Test clips"])
+    tab = Table(["Model", "Features", "Accuracy", "Precision (macro)", "Recall (macro)",
+                 "F1 (macro)", "UAR", "UAR 95 % CI", "Chance UAR", "Stratified baseline UAR",
+                 "Test clips"])
     uars = []
     for model in inputs.models:
-        m = inputs.run(protocol, model).metrics
+        run = inputs.run(protocol, model)
+        m = run.metrics
         uars.append(float(m["uar"]))
         tab.rows.append([
-            model_name(model), f3(m["accuracy"]), f3(m["precision_macro"]),
+            model_name(model), run_features(run), f3(m["accuracy"]), f3(m["precision_macro"]),
             f3(m["recall_macro"]), f3(m["f1_macro"]), f3(m["uar"]),
             ci_text((m.get("ci95") or {}).get("uar")), f3(m["chance_uar"]),
             f3(m.get("baseline_stratified_uar")), str(m["n_test"]),
@@ -283,11 +409,14 @@ def seed_comparison(inputs: ReportInputs) -> Table:
         if protocol in inputs.protocols:
             columns.append(f"This run: {label}, {protocol_name(protocol).lower()}")
             shown.append((protocol, metric))
+    columns.insert(1, "Features (this run)")
     tab = Table(columns)
     models = list(inputs.models) + [m for m in facts.SEED_ACCURACY if m not in inputs.models]
     for model in models:
         seed = facts.SEED_ACCURACY.get(model)
-        row = [model_name(model), f"{seed:.2f}" if seed is not None else "–"]
+        ours = next((r for (_, m), r in inputs.runs.items() if m == model), None)
+        row = [model_name(model), run_features(ours) if ours else "–",
+               f"{seed:.2f}" if seed is not None else "–"]
         for protocol, metric in shown:
             run = inputs.runs.get((protocol, model))
             row.append(f3(run.metrics[metric]) if run else "not run")
@@ -303,24 +432,24 @@ def per_corpus_table(inputs: ReportInputs, protocol: str) -> Table | None:
     corpora += sorted({c for p in per for c in p} - set(corpora))
     if not corpora:
         return None
-    tab = Table(["Model", *[f"{corpus_name(c)}: UAR / acc." for c in corpora]])
+    tab = Table(["Model", "Features", *[f"{corpus_name(c)}: UAR / acc." for c in corpora]])
     for run, p in zip(runs, per, strict=True):
-        tab.rows.append([model_name(run.model), *[
+        tab.rows.append([model_name(run.model), run_features(run), *[
             f"{f3(p[c]['uar'])} / {f3(p[c]['accuracy'])}" if c in p else "–" for c in corpora]])
     n_test = []
     for c in corpora:
         ns = {p[c].get("n_test") for p in per if c in p}
         n_test.append(str(ns.pop()) if len(ns) == 1 else "varies")
-    tab.rows.append(["Test clips", *n_test])
+    tab.rows.append(["Test clips", "", *n_test])
     human = [facts.HUMAN_RECOGNITION.get(c) for c in corpora]
-    tab.rows.append(["Human listeners (accuracy)",
+    tab.rows.append(["Human listeners (accuracy)", "",
                      *[f"{h[0]:.3f}" if h else "–" for h in human]])
     for i, c in enumerate(corpora):
         uars = [float(p[c]["uar"]) if c in p else np.nan for p in per]
         best = _best(uars)
         if best:  # mark per-column bests in the cell text (rows are models)
             for row in best:
-                tab.rows[row][i + 1] = tab.rows[row][i + 1] + " ★"
+                tab.rows[row][i + 2] = tab.rows[row][i + 2] + " ★"
     return tab
 
 
@@ -358,6 +487,7 @@ def confusion_images(inputs: ReportInputs) -> list[dict[str, str]]:
             labels, matrix = canonical_confusion(run.details["labels"],
                                                  run.details["confusion"])
             runs.append({"model": model, "labels": labels, "confusion": matrix,
+                         "title": f"{model_name(model)} · {run_features(run)}",
                          "uar": float(run.metrics["uar"]),
                          "test_classes": run.details.get("test_classes", labels)})
         out.append({"protocol": protocol_name(protocol), "slug": protocol,
@@ -378,11 +508,12 @@ def lstm_section(inputs: ReportInputs) -> dict[str, Any]:
     hist = {p: h for p, h in hist.items() if h is not None and len(h)}
     if not hist:
         return {"run": False, "reason": "The LSTM history files are empty."}
-    tab = Table(["Protocol", "Epochs run", "Best epoch", "Best val. loss",
+    tab = Table(["Protocol", "Features", "Epochs run", "Best epoch", "Best val. loss",
                  "Val. accuracy at best", "Test UAR"])
     for protocol, h in hist.items():
         i = h["val_loss"].idxmin()
-        tab.rows.append([protocol_name(protocol), str(len(h)), str(int(h.loc[i, "epoch"])),
+        tab.rows.append([protocol_name(protocol), run_features(inputs.run(protocol, model)),
+                         str(len(h)), str(int(h.loc[i, "epoch"])),
                          f3(h.loc[i, "val_loss"]),
                          f3(h.loc[i, "val_accuracy"]) if "val_accuracy" in h else "–",
                          f3(inputs.run(protocol, model).metrics["uar"])])
@@ -395,7 +526,7 @@ def _params_text(best: dict[str, Any]) -> str:
 
 def search_table(inputs: ReportInputs, params: dict[str, Any]) -> tuple[Table, list[str]]:
     """Best GridSearch parameters (and CV score) per model x protocol; grids searched."""
-    tab = Table(["Model", "Protocol", "Best parameters", "CV score", "Scoring", "CV",
+    tab = Table(["Model", "Features", "Protocol", "Best parameters", "CV score", "Scoring", "CV",
                  "Train clips", "Fit time"], text=True)
     grids = []
     for model in inputs.models:
@@ -416,7 +547,7 @@ def search_table(inputs: ReportInputs, params: dict[str, Any]) -> tuple[Table, l
                 cv = (f"{c.get('epochs_run', '–')} epochs, "
                       f"{c.get('n_validation', '–')} validation clips")
             fit = c.get("fit_seconds")
-            tab.rows.append([model_name(model), protocol_name(protocol),
+            tab.rows.append([model_name(model), run_features(card), protocol_name(protocol),
                              _params_text(c.get("best_params") or {}), score, scoring, cv,
                              str(c.get("n_train", "–")),
                              f"{float(fit):.1f}\u00a0s" if fit is not None else "–"])
@@ -443,6 +574,7 @@ def build_context(inputs: ReportInputs, params: dict[str, Any],
             "name": protocol_name(protocol),
             "table": results_table(inputs, protocol),
             "best": best_model(inputs, protocol),
+            "headline": headline(inputs, protocol),
             "classes": sort_labels(runs[0].details.get("test_classes", [])),
             "per_corpus": per_corpus_table(inputs, protocol),
             "test_corpora": ", ".join(corpus_name(c) for c in runs[0].test_corpora),
@@ -457,11 +589,14 @@ def build_context(inputs: ReportInputs, params: dict[str, Any],
         "corpora": [corpus_name(c) for c in inputs.corpora],
         "models": [model_name(m) for m in inputs.models],
         "protocols": [protocol_name(p) for p in inputs.protocols],
-        "overview": corpus_overview(inputs, headers),
+        "overview": corpus_overview(inputs, headers, params),
+        "labels": label_mapping(inputs, params),
+        "unused": unused_clips(inputs, params),
         "protocol_classes": protocol_classes(inputs, params),
         "examples": examples(inputs, headers, params, project_dir),
         "examples_per_emotion": int(params.get("report", {}).get("examples_per_emotion", 1)),
         "results": results,
+        "shown_sets": shown_sets(inputs),
         "seed": seed_comparison(inputs),
         "real": comparison.real_data_facts(real_results),
         "seed_published": ", ".join(f"{model_name(m)} {v:.2f}"
@@ -546,7 +681,8 @@ def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str
                  metrics_dir: str | os.PathLike[str], models_dir: str | os.PathLike[str],
                  out_dir: str | os.PathLike[str],
                  project_dir: str | os.PathLike[str] | None = None,
-                 real_results: str | os.PathLike[str] | None = None) -> Path:
+                 real_results: str | os.PathLike[str] | None = None,
+                 features_dir: str | os.PathLike[str] | None = None) -> Path:
     """Build ``<out_dir>/report.html`` and ``<out_dir>/report.md`` from the pipeline outputs.
 
     Parameters
@@ -572,6 +708,10 @@ def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str
         Results JSON of ``benchmarks/real_data_bench.py`` whose measured numbers
         the "why these numbers differ" box quotes; ``None`` or a missing file:
         the box says no real-data measurement is available.
+    features_dir
+        Folder of the extracted feature sets: the clips each set skipped
+        (``<set>/<corpus>/skipped.csv``) are counted, and clips the sets disagree on
+        are reported (``None``: not shown).
 
     Returns
     -------
@@ -586,7 +726,8 @@ def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str
     """
     project = Path(project_dir) if project_dir is not None else Path.cwd()
     inputs = load_inputs(params, manifests_dir=Path(manifests_dir),
-                         metrics_dir=Path(metrics_dir), models_dir=Path(models_dir))
+                         metrics_dir=Path(metrics_dir), models_dir=Path(models_dir),
+                         features_dir=Path(features_dir) if features_dir else None)
     if not inputs.models or not inputs.protocols:
         raise SerError("params.yaml train.models and train.protocols must not be empty")
     context = build_context(inputs, params, project,

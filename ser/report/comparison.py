@@ -50,6 +50,21 @@ def is_transductive(run: Run) -> bool:
     return bool(flag) if flag is not None else run.feature_set.endswith(SPK_SUFFIX)
 
 
+def mark(run: Run) -> str:
+    """`` †`` for a transductive run, else empty (appended wherever the run is named)."""
+    return f" {TRANSDUCTIVE_MARK}" if is_transductive(run) else ""
+
+
+def best_runs(inputs: ReportInputs, protocol: str) -> tuple[Run | None, Run | None]:
+    """The run with the highest UAR under ``protocol`` over every feature set and model,
+    and the best plain (non-transductive) one (the same run when the best is plain)."""
+    runs = [r for (p, _, _), r in inputs.grid.items() if p == protocol]
+    best = max(runs, key=lambda r: float(r.metrics["uar"]), default=None)
+    plain = max((r for r in runs if not is_transductive(r)),
+                key=lambda r: float(r.metrics["uar"]), default=None)
+    return best, plain
+
+
 def _uar_cell(run: Run | None) -> str:
     if run is None:
         return "not run"
@@ -196,9 +211,11 @@ def prediction_distribution(inputs: ReportInputs) -> tuple[Table, list[str]]:
                  for lab in labels]
         check = f"⚠ collapsed: {why}" if why else "ok"
         if why:
-            flagged.append(f"{model_name(model)} ({fs}, {protocol_name(protocol).lower()}): "
+            flagged.append(f"{model_name(model)} ({fs}{mark(run)}, "
+                           f"{protocol_name(protocol).lower()}): "
                            f"{why}")
-        tab.rows.append([protocol_name(protocol), fs, model_name(model), *cells, check])
+        tab.rows.append([protocol_name(protocol), fs + mark(run), model_name(model), *cells,
+                         check])
     return tab, flagged
 
 
@@ -224,7 +241,8 @@ def real_data_facts(path: str | Path | None) -> dict[str, Any]:
         ``available`` (False when there is no file), and when available
         ``file``, ``corpus``, ``protocol``, ``dates``, ``n_clips``,
         ``n_speakers`` and the rows ``seed``, ``plain``, ``normalised``,
-        ``sequence`` (each ``None`` or ``{feature_set, model, uar, sd}``).
+        ``sequence`` (the best plain sequence model), ``sequence_normalised`` (the
+        best transductive one) (each ``None`` or ``{feature_set, model, uar, sd}``).
 
     Raises
     ------
@@ -268,5 +286,7 @@ def real_data_facts(path: str | Path | None) -> dict[str, Any]:
                            and r["model"] == "svm"), None)),
         "plain": pick(_best_run([r for r in plain if not sequence(r)])),
         "normalised": pick(_best_run([r for r in runs if r["speaker_norm"] != "none"])),
-        "sequence": pick(_best_run([r for r in runs if sequence(r)])),
+        "sequence": pick(_best_run([r for r in plain if sequence(r)])),
+        "sequence_normalised": pick(_best_run([r for r in runs if sequence(r)
+                                               and r["speaker_norm"] != "none"])),
     }

@@ -1,7 +1,13 @@
 """Fixed facts the report quotes: published numbers, human rates, protocol wording.
 
-Sources: the seed project's README (its results table) and the corpora's own
-papers, as summarised in ``corpora.md`` (shared corpus notes of this project).
+These are figures from the literature, not measurements of this project; each names
+its source inline. The seed accuracies are the seed project's README results table;
+the human recognition rates are each corpus' own validation study: TESS, Dupuis &
+Pichora-Fuller (2010), University of Toronto; RAVDESS, Livingstone & Russo (2018),
+PLoS ONE 13(5): e0196391; CREMA-D, Cao et al. (2014), IEEE Trans. Affective
+Computing; SAVEE, Haq & Jackson (2009/2010), University of Surrey; EMO-DB, Burkhardt
+et al. (2005), Interspeech. What this project measured comes from benchmark results
+files (``benchmarks/results/``), never from here.
 """
 
 from __future__ import annotations
@@ -44,20 +50,21 @@ PROTOCOL_TEXT: dict[str, str] = {
 
 #: The seed project's published table: accuracy on a pooled *random* split.
 SEED_ACCURACY: dict[str, float] = {
-    "lstm": 0.96,
+    "lstm_seed": 0.96,  # the seed's LSTM, which lstm_seed re-implements
     "svm": 0.85,
     "knn": 0.78,
     "random_forest": 0.85,
     "decision_tree": 0.75,
 }
 
-#: Human recognition rates from each corpus' validation study (see corpora.md).
+#: Human recognition rates from each corpus' validation study: (rate, conditions and
+#: source, as the report prints them).
 HUMAN_RECOGNITION: dict[str, tuple[float, str]] = {
-    "tess": (0.82, "original validation"),
-    "ravdess": (0.62, "audio-only speech"),
-    "cremad": (0.41, "audio-only"),
-    "savee": (0.665, "audio-only"),
-    "emodb": (0.84, "listening test"),
+    "tess": (0.82, "original validation, Dupuis & Pichora-Fuller 2010"),
+    "ravdess": (0.62, "audio-only speech, Livingstone & Russo 2018"),
+    "cremad": (0.41, "audio-only, Cao et al. 2014"),
+    "savee": (0.665, "audio-only, Haq & Jackson 2009"),
+    "emodb": (0.84, "listening test, Burkhardt et al. 2005"),
 }
 
 def corpus_name(name: str) -> str:

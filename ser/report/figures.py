@@ -163,8 +163,8 @@ def confusion_grid(runs: Sequence[dict[str, Any]], *, ncols: int = 3,
                         annot_kws={"fontsize": fontsize})
             for text in ax.texts:  # inside the axes: no need to measure them for the layout
                 text.set_in_layout(False)
-            ax.set_title(f"{model_name(run['model'])}  (UAR {run['uar']:.3f})", fontsize=11,
-                         fontweight="bold")
+            title = run.get("title") or model_name(run["model"])
+            ax.set_title(f"{title}  (UAR {run['uar']:.3f})", fontsize=11, fontweight="bold")
             ax.set_xlabel("predicted", fontsize=9)
             ax.set_ylabel("actual", fontsize=9)
             ax.tick_params(axis="both", labelsize=9, length=0)

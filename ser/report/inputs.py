@@ -94,6 +94,12 @@ class ReportInputs:
     grid
         ``(protocol, feature_set, model)`` -> :class:`Run`, every feature set
         whose outputs exist (the first one always).
+    rejected
+        Corpus -> files the manifest stage left out (``<corpus>_rejected.csv``:
+        ``path``, ``reason``), for corpora whose file exists.
+    skipped
+        ``(extracted feature set, corpus)`` -> clips the feature stage skipped
+        (``skipped.csv``: ``path``, ``reason``), when a features folder is given.
     """
 
     corpora: dict[str, str]
@@ -104,6 +110,8 @@ class ReportInputs:
     runs: dict[tuple[str, str], Run] = field(default_factory=dict)
     feature_sets: list[str] = field(default_factory=list)
     grid: dict[tuple[str, str, str], Run] = field(default_factory=dict)
+    rejected: dict[str, pd.DataFrame] = field(default_factory=dict)
+    skipped: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
 
     def run(self, protocol: str, model: str) -> Run:
         """The run of ``model`` under ``protocol``."""
@@ -231,8 +239,41 @@ def expected_files(protocol: str, model: str, *, metrics_dir: Path,
     return files
 
 
+def _path_reason_table(path: Path) -> pd.DataFrame | None:
+    """A ``path,reason`` CSV (rejected or skipped clips); ``None`` when it is missing."""
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SerError(f"{path}: cannot read it ({exc}); rerun the stage that wrote it") from None
+    if not {"path", "reason"} <= set(table.columns):
+        raise SerError(f"{path}: expected the columns path,reason; rerun the stage that wrote it")
+    return table
+
+
+def load_unused(inputs: ReportInputs, *, manifests_dir: Path,
+                features_dir: Path | None) -> None:
+    """Fill ``inputs.rejected`` and ``inputs.skipped`` from the stages' CSV files."""
+    from ser.features.sets import FEATURE_SETS
+
+    for corpus in inputs.corpora:
+        table = _path_reason_table(Path(manifests_dir) / f"{corpus}_rejected.csv")
+        if table is not None:
+            inputs.rejected[corpus] = table
+    if features_dir is None:
+        return
+    extracted = dict.fromkeys(FEATURE_SETS[f].extracted for f in inputs.feature_sets
+                              if f in FEATURE_SETS)
+    for fs in extracted:
+        for corpus in inputs.corpora:
+            table = _path_reason_table(Path(features_dir) / fs / corpus / "skipped.csv")
+            if table is not None:
+                inputs.skipped[(fs, corpus)] = table
+
+
 def load_inputs(params: dict[str, Any], *, manifests_dir: Path, metrics_dir: Path,
-                models_dir: Path) -> ReportInputs:
+                models_dir: Path, features_dir: Path | None = None) -> ReportInputs:
     """Read every input of the report; fail early and clearly if one is missing.
 
     Parameters
@@ -241,6 +282,9 @@ def load_inputs(params: dict[str, Any], *, manifests_dir: Path, metrics_dir: Pat
         The validated ``params.yaml`` mapping.
     manifests_dir, metrics_dir, models_dir
         Folders of the manifest, evaluate and train stage outputs.
+    features_dir
+        Folder of the extracted feature sets, whose ``skipped.csv`` files the
+        report counts (``None``: not shown).
 
     Returns
     -------
@@ -295,4 +339,5 @@ def load_inputs(params: dict[str, Any], *, manifests_dir: Path, metrics_dir: Pat
                 inputs.grid[(protocol, fs, model)] = run
                 if fs == primary[model]:
                     inputs.runs[(protocol, model)] = run
+    load_unused(inputs, manifests_dir=Path(manifests_dir), features_dir=features_dir)
     return inputs

@@ -133,6 +133,16 @@ def settings(*keys):
     return values
 
 
+def print_report_path():
+    """The last line of a successful run: where the report is. Printed at exit, after
+    Snakemake's own closing lines ("Complete log(s): ...", "Elapsed time: ...")."""
+    import atexit
+
+    html = Path("reports/report.html")  # (`report` is a Snakemake keyword)
+    if html.is_file():
+        atexit.register(lambda: print(f"Report: {html.resolve()}", flush=True))
+
+
 def record_in_dvc():
     """After a successful build with params.yaml, record the outputs in dvc.lock."""
     if RAN_WITH_PARAMS_YAML and Path("dvc.yaml").is_file():

@@ -4,6 +4,10 @@ rule report:
         metrics=expand("metrics/{run}/metrics.json", run=RUNS),
         models=expand("models/{run}", run=RUNS),
         manifests=expand("data/manifests/{corpus}.parquet", corpus=CORPORA),
+        # The clips left unused: files the manifest stage rejected, clips each set skipped.
+        rejected=expand("data/manifests/{corpus}_rejected.csv", corpus=CORPORA),
+        skipped=expand("data/features/{feature_set}/{corpus}/skipped.csv",
+                       feature_set=EXTRACTED, corpus=CORPORA),
         script="scripts/report.py",
         real_results=real_results,
     output:
@@ -11,7 +15,7 @@ rule report:
         markdown="reports/report.md",
     params:
         settings=settings("report", "corpora", "train.models", "train.protocols",
-                          "train.feature_sets"),
+                          "train.feature_sets", *(["labels"] if "labels" in config else [])),
         config=PARAMS,
         real=lambda wildcards, input: (f" --real-results {input.real_results}"
                                        if input.real_results else ""),
@@ -27,4 +31,5 @@ rule report:
         "logs/benchmarks/report.tsv"
     shell:
         "python {input.script} --manifests data/manifests --metrics metrics --models models"
-        " --out reports --params {params.config}{params.real} > {log} 2>&1"
+        " --features data/features --out reports --params {params.config}{params.real}"
+        " > {log} 2>&1"
