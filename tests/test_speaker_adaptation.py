@@ -300,3 +300,63 @@ def test_statistics_floor_and_minimum():
     with pytest.raises(SerError, match="at least 3"):
         stats_from_features(None, X[:1], representation="summary", feature_params={},
                             source={"kind": "clips", "path": "x"})
+
+
+def test_frame_statistics_match_the_pipelines_speaker_standardise():
+    """Sequence models: one speaker's frames normalised as the pipeline normalises them."""
+    from ser.features.logmel import speaker_standardise
+    from ser.speaker import stats_from_features
+
+    rng = np.random.default_rng(1)
+    seqs = [rng.normal(3, 2, size=(n, 4)) for n in (50, 80, 20)]
+    seqs[0][:, 3] = seqs[1][:, 3] = seqs[2][:, 3] = 7.0  # a constant coefficient
+    stats = stats_from_features(seqs, np.empty((3, 0)), representation="frames",
+                                feature_params={"feature_set": "mfcc"},
+                                source={"kind": "clips", "path": "x"})
+    want = speaker_standardise(seqs, ["s"] * 3)
+    for got, ref in zip(stats.apply_frames(seqs), want, strict=True):
+        np.testing.assert_allclose(got, ref, atol=1e-6)
+    assert stats.std[3] == 1.0
+
+
+@pytest.fixture(scope="module")
+def egemaps_spk_model(tmp_path_factory) -> Path:
+    """An SVM on speaker-normalised eGeMAPS functionals of the RAVDESS demo corpus."""
+    project = tmp_path_factory.mktemp("egemaps_spk_project")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["corpora"] = {"ravdess": "data/demo/ravdess"}
+    params["train"]["protocols"] = ["speaker"]
+    params["demo"]["preset"] = "tiny"
+    params["egemaps"]["workers"] = 1  # no process pool: openSMILE starts once
+    params["svm"]["grid"] = {"C": [1.0]}
+    build_demo_project(project, params, extracted="egemaps", feature_sets=("egemaps_spk",),
+                       models=("svm",), evaluate=False)
+    return project / "models" / "speaker" / "egemaps_spk" / "svm"
+
+
+def test_egemaps_spk_model_on_real_clips_and_a_real_recording(egemaps_spk_model, shared_data,
+                                                              capsys, tmp_path):
+    """A summary set other than MFCC: real RAVDESS clips with 10 clips of the same actor,
+    and a timeline of 12 concatenated real clips normalised with its own segments."""
+    clips = sorted((shared_data / "ravdess" / "Actor_03").glob("*.wav"))
+    folder = tmp_path / "enrol"
+    folder.mkdir()
+    for clip in clips[1:11]:
+        shutil.copy(clip, folder / clip.name)
+    rc, out, err = run(capsys, predict_main, "--file", str(clips[0]), "--model",
+                       str(egemaps_spk_model), "--speaker-clips", str(folder), "--json")
+    assert rc == 0, err
+    assert json.loads(out)["speaker_normalisation"]["n_clips"] == 10
+    parts = []
+    for p in clips[20:32]:
+        y, sr = sf.read(p, dtype="float32")
+        parts += [y, np.zeros(int(0.8 * sr), dtype=np.float32)]
+    long = tmp_path / "actor03.wav"
+    sf.write(long, np.concatenate(parts), sr)
+    rc, out, err = run(capsys, ser_main, "timeline", "--model", str(egemaps_spk_model),
+                       "--file", str(long), "--out", str(tmp_path / "t"), "--no-progress",
+                       "--no-plot", "--speaker-from-recording")
+    assert rc == 0, err
+    doc = json.loads((tmp_path / "t" / "timeline.json").read_text())
+    assert doc["speaker_normalisation"]["kind"] == "recording"
+    assert len(doc["segments"]) >= 10
