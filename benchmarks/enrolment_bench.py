@@ -21,9 +21,14 @@ statistics from:
   only, with the floors of :mod:`ser.speaker` (a std below 1e-8 becomes 1), and the N
   clips are **excluded from that speaker's test clips**: only the remaining clips are
   scored;
-* ``calm+neutral`` (``--calm-neutral``): the statistics from the speaker's calm and
-  neutral clips only (what a user who enrols with relaxed speech gives), all of them;
-  scored on the speaker's other clips;
+  Two estimators are compared on the same draws: the clips' **own** mean/std
+  (``z-score``), and the same **shrunk toward the training speakers** (``shrunk``:
+  :func:`ser.normalize.shrunk_statistics` with the fold's training speakers'
+  :func:`ser.normalize.speaker_prior`, what predict.py does with a card's
+  ``speaker_prior``);
+* ``calm+neutral`` (on by default; ``--no-calm-neutral`` skips it): the statistics from
+  the speaker's calm and neutral clips only (what a user who enrols with relaxed speech
+  gives), all of them; scored on the speaker's other clips;
 * ``all`` (full transductive, the ceiling): the statistics from all of the speaker's
   clips, scored on all of them - what the pipeline's ``_spk`` runs do.
 
@@ -66,7 +71,7 @@ from ser.errors import SerError  # noqa: E402
 from ser.evaluation import summary_metrics  # noqa: E402
 from ser.io import atomic_path  # noqa: E402
 from ser.models.classical import tune, unprefix  # noqa: E402
-from ser.normalize import normalize_by_speaker  # noqa: E402
+from ser.normalize import normalize_by_speaker, shrunk_statistics, speaker_prior  # noqa: E402
 from ser.speaker import summary_statistics  # noqa: E402
 from ser.splits import speaker_groups  # noqa: E402
 
@@ -87,10 +92,19 @@ def uar(actual, predicted) -> float:
     return float(summary_metrics(np.asarray(actual), np.asarray(predicted))["uar"])
 
 
-def enrol_predict(search, X_test: np.ndarray, enrol: np.ndarray) -> np.ndarray:
+#: How a test speaker's statistics are estimated from its enrolment clips.
+ESTIMATORS = ("z-score", "shrunk")
+
+
+def enrol_predict(search, X_test: np.ndarray, enrol: np.ndarray, *,
+                  prior: dict[str, Any] | None = None) -> np.ndarray:
     """Predictions of the speaker-normalised model for ``X_test`` with the statistics of
-    the rows ``enrol`` (boolean mask or indices into ``X_test``)."""
+    the rows ``enrol`` (boolean mask into ``X_test``): their own mean/std (``prior``
+    None), or shrunk toward the training speakers' (:func:`ser.normalize.shrunk_statistics`,
+    as predict.py does with a card's ``speaker_prior``)."""
     mean, std = summary_statistics(X_test[enrol])
+    if prior is not None:
+        mean, std = shrunk_statistics(mean, std, int(np.sum(enrol)), prior)
     return search.predict((X_test - mean) / std)
 
 
@@ -114,10 +128,12 @@ def run_model(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
                        "plain": {unprefix(model, a): v for a, v in plain.best_params_.items()},
                        "speaker_norm": {unprefix(model, a): v
                                         for a, v in normed.best_params_.items()}})
+        prior = speaker_prior(X[train], groups[train])  # training speakers only
         Xt, yt = X[test], y[test]
         p_plain = plain.predict(Xt)
         p_all = enrol_predict(normed, Xt, np.ones(len(yt), bool))
-        pooled.setdefault("all", {}).setdefault(0, []).append((yt, p_all, p_plain, p_all))
+        pooled.setdefault(("z-score", "all"), {}).setdefault(0, []).append(
+            (yt, p_all, p_plain, p_all))
         for n in n_clips:
             if n >= len(yt):
                 raise SerError(f"speaker {spk} has {len(yt)} clips; --n-clips {n} leaves "
@@ -127,20 +143,23 @@ def run_model(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
                 enrol = np.zeros(len(yt), bool)
                 enrol[rng.choice(len(yt), size=n, replace=False)] = True
                 rest = ~enrol
-                p_n = enrol_predict(normed, Xt, enrol)
-                pooled.setdefault(str(n), {}).setdefault(d, []).append(
-                    (yt[rest], p_n[rest], p_plain[rest], p_all[rest]))
+                for est in ESTIMATORS:
+                    p_n = enrol_predict(normed, Xt, enrol,
+                                        prior=prior if est == "shrunk" else None)
+                    pooled.setdefault((est, str(n)), {}).setdefault(d, []).append(
+                        (yt[rest], p_n[rest], p_plain[rest], p_all[rest]))
         if calm_neutral:
             enrol = np.isin(yt, CALM_NEUTRAL)
             rest = ~enrol
-            p_cn = enrol_predict(normed, Xt, enrol)
-            pooled.setdefault("calm+neutral", {}).setdefault(0, []).append(
-                (yt[rest], p_cn[rest], p_plain[rest], p_all[rest]))
+            for est in ESTIMATORS:
+                p_cn = enrol_predict(normed, Xt, enrol, prior=prior if est == "shrunk" else None)
+                pooled.setdefault((est, "calm+neutral"), {}).setdefault(0, []).append(
+                    (yt[rest], p_cn[rest], p_plain[rest], p_all[rest]))
         print(f"  {model} fold {k + 1}/{len(speakers)} (speaker {spk}): plain "
               f"{uar(yt, p_plain):.3f}, transductive {uar(yt, p_all):.3f} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     rows = []
-    for condition, by_draw in pooled.items():
+    for (estimator, condition), by_draw in pooled.items():
         per_draw = []
         for parts in by_draw.values():
             actual, enrolled, plain_p, trans_p = (np.concatenate(c) for c in zip(*parts,
@@ -150,7 +169,7 @@ def run_model(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
                              "gain_kept": (u_n - u_p) / (u_t - u_p) if u_t != u_p else np.nan,
                              "n_scored": int(len(actual))})
         frame = pd.DataFrame(per_draw)
-        rows.append({"model": model, "condition": condition,
+        rows.append({"model": model, "estimator": estimator, "condition": condition,
                      "n_enrol": {"all": "all", "calm+neutral": "calm+neutral"}.get(
                          condition, condition),
                      "draws": len(per_draw),
@@ -167,13 +186,15 @@ def run_model(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| model | enrolment clips of the test speaker | UAR (mean ± sd over draws) | "
-             "plain on the same clips | transductive on the same clips | gain kept |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| model | enrolment clips of the test speaker | statistics | UAR (mean ± sd over "
+             "draws) | plain on the same clips | transductive on the same clips | gain kept |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         n = {"all": "all (transductive ceiling, scored on all clips)",
              "calm+neutral": "its calm + neutral clips"}.get(r["condition"], r["condition"])
-        lines.append(f"| {r['model']} | {n} | {r['uar']:.3f} ± {r['uar_sd']:.3f} | "
+        est = ("own mean/std" if r["estimator"] == "z-score"
+               else "shrunk toward training speakers")
+        lines.append(f"| {r['model']} | {n} | {est} | {r['uar']:.3f} ± {r['uar_sd']:.3f} | "
                      f"{r['plain_uar']:.3f} | {r['transductive_uar']:.3f} | "
                      f"{100 * r['gain_kept']:.0f} % |")
     return "\n".join(lines)
@@ -187,19 +208,23 @@ def plot(rows: list[dict[str, Any]], out: Path, *, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for i, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
-        mine = [r for r in rows if r["model"] == model and r["condition"].isdigit()]
-        mine.sort(key=lambda r: int(r["condition"]))
-        xs = [int(r["condition"]) for r in mine]
         colour = plt.get_cmap("tab10")(i)
-        ax.errorbar(xs, [r["uar"] for r in mine], yerr=[r["uar_sd"] for r in mine],
-                    marker="o", color=colour, label=f"{model}: N enrolment clips", capsize=3)
+        for est, style in zip(ESTIMATORS, ("-", "-."), strict=True):
+            mine = [r for r in rows if r["model"] == model and r["condition"].isdigit()
+                    and r["estimator"] == est]
+            mine.sort(key=lambda r: int(r["condition"]))
+            ax.errorbar([int(r["condition"]) for r in mine], [r["uar"] for r in mine],
+                        yerr=[r["uar_sd"] for r in mine], marker="o" if est == "shrunk" else "x",
+                        ls=style, color=colour, capsize=3,
+                        label=f"{model}: N clips, {'shrunk' if est == 'shrunk' else 'own'} "
+                              "statistics")
         full = next(r for r in rows if r["model"] == model and r["condition"] == "all")
         ax.axhline(full["transductive_uar"], color=colour, ls="--", lw=1,
                    label=f"{model}: all clips (transductive)")
         ax.axhline(full["plain_uar"], color=colour, ls=":", lw=1,
                    label=f"{model}: plain (no normalisation)")
     ax.set_xscale("log")
-    ax.set_xticks([int(r["condition"]) for r in rows if r["condition"].isdigit()])
+    ax.set_xticks(sorted({int(r["condition"]) for r in rows if r["condition"].isdigit()}))
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("clips of the test speaker used for its statistics (N)")
     ax.set_ylabel("UAR (pooled, leave-one-speaker-out)")
@@ -268,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen[model] = result["chosen"]
     order = {c: i for i, c in enumerate([*map(str, sorted(args.n_clips)), "calm+neutral",
                                          "all"])}
-    rows.sort(key=lambda r: (args.models.index(r["model"]), order[r["condition"]]))
+    rows.sort(key=lambda r: (args.models.index(r["model"]), order[r["condition"]],
+                             ESTIMATORS.index(r["estimator"])))
     stem = args.out_dir / f"enrolment_{args.corpus}_{args.feature_set}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
     settings = {"date": dt.date.today().isoformat(), "command": " ".join(sys.argv),

@@ -188,7 +188,7 @@ def _speaker(args: argparse.Namespace, predictor):
                               profile=args.speaker_profile)
     if stats is None and predictor.speaker_normalised:
         raise predictor.missing_speaker()
-    predictor.use_speaker(stats)
+    predictor.use_speaker(stats)  # shrunk toward the training speakers where the card says
     if stats is not None:
         note = few_clips_note(stats)
         if note:
@@ -198,7 +198,7 @@ def _speaker(args: argparse.Namespace, predictor):
                                feature_params=predictor.card["feature_params"])
             print(f"speaker profile written to {display_path(out)}", file=sys.stderr,
                   flush=True)
-    return stats
+    return predictor.speaker
 
 
 def spoken_answer(answers: Sequence[dict]) -> str:

@@ -97,11 +97,21 @@ class Predictor:
         return len(self.card["feature_columns"])
 
     def use_speaker(self, stats) -> None:
-        """Classify with this speaker's statistics (:class:`ser.speaker.SpeakerStats`)."""
+        """Classify with this speaker's statistics (:class:`ser.speaker.SpeakerStats`),
+        shrunk toward the training speakers' (:meth:`adapted`)."""
         if stats is not None and not self.speaker_normalised:
             raise SerError(f"{self.model_dir}: not speaker-normalised; speaker statistics "
                            "do not apply to it")
-        self.speaker = stats
+        self.speaker = self.adapted(stats)
+
+    def adapted(self, stats):
+        """A new speaker's statistics from enrolment clips as this model uses them: shrunk
+        toward its training speakers' (card ``speaker_prior``; summary models), else as
+        they are (see :mod:`ser.speaker`)."""
+        prior = self.card.get("speaker_prior")
+        if stats is None or not prior or self.is_sequence_model:
+            return stats
+        return stats.shrunk(prior)
 
     def missing_speaker(self, *, recording_option: bool = False) -> SerError:
         """The one-line error of a ``*_spk`` model used without speaker statistics."""

@@ -19,6 +19,20 @@ The statistics are those of the representation the model reads: per-clip summary
 vectors for classical models, frames of all clips for sequence models (as
 :func:`ser.features.logmel.speaker_standardise` does in the pipeline).
 
+Few clips: shrinkage toward the training speakers
+-------------------------------------------------
+A mean and standard deviation from a handful of clips are noisy (the standard deviation
+of a feature from 3 clips can be tiny and blow that feature up). A model card of a
+``*_spk`` classical model holds the training speakers' statistics (``speaker_prior``:
+mean and spread of their means, their typical within-speaker variance; training side
+only). When a model has it, a new speaker's statistics are shrunk toward them
+(:func:`ser.normalize.shrunk_statistics`): the mean is the posterior mean of a Gaussian
+prior over speaker means, the variance mixes in
+:data:`ser.normalize.STD_PRIOR_CLIPS` pseudo-clips of the typical within-speaker
+variance. With many clips both tend to the clips' own. ``ser evaluate`` does not shrink
+(it reproduces the pipeline's transductive normalisation); sequence models and models
+trained before the prior was stored use the clips' statistics as they are.
+
 Minimums and floors
 -------------------
 At least :data:`MIN_SPEAKER_CLIPS` clips (3) are required: from one clip every
@@ -106,11 +120,32 @@ class SpeakerStats:
             text = f"with the recording itself ({self.n_clips} segments; one speaker assumed)"
         else:
             text = f"with statistics of {self.n_clips} clips"
+        shrink = self.source.get("shrunk_toward_training_speakers")
+        if shrink:
+            text += f", shrunk toward the {shrink['n_speakers']} training speakers'"
         return "speaker-normalised " + text
 
     def to_json(self) -> dict[str, Any]:
         """What predict.py's ``--json`` and timeline.json record about the normalisation."""
         return {"method": "per-speaker z-score", "n_clips": self.n_clips, **self.source}
+
+    def shrunk(self, prior: dict[str, Any]) -> SpeakerStats:
+        """These statistics shrunk toward the training speakers' (``prior``: a card's
+        ``speaker_prior``; :func:`ser.normalize.shrunk_statistics`); summary vectors only."""
+        import dataclasses
+
+        from ser.normalize import STD_PRIOR_CLIPS, shrunk_statistics
+
+        if self.representation != "summary":
+            return self
+        if len(prior.get("mean_of_means", ())) != len(self.mean):
+            raise SerError(f"speaker statistics have {len(self.mean)} features but the "
+                           f"model's speaker prior {len(prior.get('mean_of_means', ()))}; "
+                           "enrol the speaker with this model")
+        mean, std = shrunk_statistics(self.mean, self.std, self.n_clips, prior)
+        source = dict(self.source) | {"shrunk_toward_training_speakers": {
+            "n_speakers": int(prior.get("n_speakers", 0)), "std_prior_clips": STD_PRIOR_CLIPS}}
+        return dataclasses.replace(self, mean=mean, std=std, source=source)
 
     def apply_summary(self, X: np.ndarray) -> np.ndarray:
         """Summary rows ``(n, features)`` z-scored with these statistics."""

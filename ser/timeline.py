@@ -321,6 +321,7 @@ def _timeline_from_recording_stats(path: Path, model, segments: list[Segment],
                                 source={"kind": "recording", "path": str(path),
                                         "n_segments": len(kept)},
                                 minimum=MIN_RECORDING_SEGMENTS)
+    stats = model.adapted(stats)  # shrunk toward the training speakers where the card says
     proba = model.proba_from_features(seqs, stacked, speaker=stats)
     columns = ["start", "end", "kind", "emotion", "probability"] + [f"p_{x}" for x in labels]
     frame = pd.DataFrame([_row(seg, p, labels) for seg, p in zip(kept, proba, strict=True)],

@@ -35,8 +35,13 @@ def test_enrolment_rows_on_speakers_that_differ_by_an_offset(bench):
     X += offsets[np.repeat(np.arange(n_spk), per)]
     result = bench.run_model("logreg", X, y, groups, n_clips=[3, 10], draws=2,
                              calm_neutral=True, inner_folds=2, seed=0)
-    rows = {r["condition"]: r for r in result["rows"]}
-    assert set(rows) == {"3", "10", "calm+neutral", "all"}
+    both = {(r["estimator"], r["condition"]): r for r in result["rows"]}
+    assert set(both) == {(e, c) for e in ("z-score", "shrunk")
+                         for c in ("3", "10", "calm+neutral")} | {("z-score", "all")}
+    rows = {c: r for (e, c), r in both.items() if e == "z-score"}
+    for c in ("3", "10"):  # same draws, same scored clips
+        assert both["shrunk", c]["n_scored"] == rows[c]["n_scored"]
+        assert both["shrunk", c]["plain_uar"] == rows[c]["plain_uar"]
     assert rows["all"]["n_scored"] == len(y)
     assert rows["10"]["n_scored"] == n_spk * (per - 10) and rows["10"]["draws"] == 2
     assert rows["3"]["n_scored"] == n_spk * (per - 3)
@@ -45,4 +50,4 @@ def test_enrolment_rows_on_speakers_that_differ_by_an_offset(bench):
     assert rows["all"]["transductive_uar"] > rows["all"]["plain_uar"] + 0.2
     assert rows["10"]["uar"] > rows["10"]["plain_uar"]
     assert len(result["chosen"]) == n_spk
-    assert "| logreg | 10 |" in bench.markdown(result["rows"])
+    assert "| logreg | 10 | shrunk toward training speakers |" in bench.markdown(result["rows"])

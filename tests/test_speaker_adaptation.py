@@ -64,17 +64,44 @@ def one_line_error(err: str, *needles: str) -> None:
 
 
 def expected_proba(model_dir: Path, target: Path, enrol: list[Path]) -> np.ndarray:
-    """What the spk model must answer: the target's MFCC summary z-scored with the mean and
-    std (ddof 0) of the enrolment clips' summaries, computed here independently."""
+    """What the spk model must answer, computed here independently: the target's MFCC
+    summary z-scored with the enrolment clips' mean and std (ddof 0), both shrunk toward the
+    card's training-speaker prior (posterior mean with k = within/between variance; 10
+    pseudo-clips of the within-speaker variance)."""
     from ser.features import features_from_file
     from ser.inference import Predictor
 
     predictor = Predictor.load(model_dir)
     params = predictor.card["feature_params"]
+    prior = predictor.card["speaker_prior"]
     E = np.vstack([features_from_file(p, params=params)[1] for p in enrol])
     x = features_from_file(target, params=params)[1]
-    z = (x - E.mean(axis=0)) / np.where(E.std(axis=0) < 1e-8, 1.0, E.std(axis=0))
+    n, std = len(E), np.where(E.std(axis=0) < 1e-8, 1.0, E.std(axis=0))
+    within, between = np.array(prior["within_var"]), np.array(prior["between_var"])
+    k = np.where(between > 0, within / np.where(between > 0, between, 1), 0.0)
+    mean = (n * E.mean(axis=0) + k * np.array(prior["mean_of_means"])) / (n + k)
+    std = np.sqrt((n * std**2 + 10 * within) / (n + 10))
+    z = (x - mean) / np.where(std < 1e-8, 1.0, std)
     return predictor.model.predict_proba(z[None, :])[0]
+
+
+def test_spk_card_holds_the_training_speakers_prior(spk_project):
+    """The prior comes from the training speakers' raw features only."""
+    import pandas as pd
+
+    from ser.normalize import speaker_statistics
+
+    card = json.loads((spk_model(spk_project) / "card.json").read_text())
+    prior = card["speaker_prior"]
+    assert prior["n_speakers"] == len(card["train_speakers"]) < 8
+    feats = pd.read_parquet(spk_project / "data/features/mfcc/ravdess/summary.parquet")
+    train = feats[("ravdess:" + feats["speaker"].astype(str)).isin(card["train_speakers"])]
+    stats = speaker_statistics(train[card["feature_columns"]].to_numpy(),
+                               train["speaker"].to_numpy())
+    means = np.array([m for m, _ in stats.values()])
+    np.testing.assert_allclose(prior["mean_of_means"], means.mean(axis=0), rtol=1e-5)
+    assert "speaker_prior" not in json.loads(
+        (spk_project / "models/speaker/mfcc/svm/card.json").read_text())
 
 
 def test_predict_with_speaker_clips_normalises_with_them(spk_project, enrolment, capsys):
@@ -86,7 +113,8 @@ def test_predict_with_speaker_clips_normalises_with_them(spk_project, enrolment,
     result = json.loads(out)
     assert result["speaker_normalisation"] == {
         "method": "per-speaker z-score", "n_clips": 10, "kind": "clips", "path": str(folder),
-        "n_files": 10}
+        "n_files": 10, "shrunk_toward_training_speakers": {"n_speakers": 6,
+                                                           "std_prior_clips": 10}}
     want = expected_proba(model, target, sorted(folder.glob("*.wav")))
     labels = json.loads((model / "card.json").read_text())["labels"]
     got = np.array([result["probabilities"][lab] for lab in labels])
@@ -95,7 +123,9 @@ def test_predict_with_speaker_clips_normalises_with_them(spk_project, enrolment,
     rc, out, _ = run(capsys, predict_main, "--file", str(target), "--model", str(model),
                      "--speaker-clips", str(folder))
     assert rc == 0 and out.splitlines()[1] == (
-        f"speaker: speaker-normalised with 10 clips of {folder}")
+        f"speaker: speaker-normalised with 10 clips of {folder}, shrunk toward the "
+        f"{len(json.loads((model / 'card.json').read_text())['train_speakers'])} training "
+        "speakers'")
 
 
 def test_profile_saved_by_predict_and_by_enrol_gives_the_same_answer(spk_project, enrolment,
