@@ -226,6 +226,7 @@ def plot(rows: list[dict[str, Any]], out: Path, *, title: str) -> None:
     ax.set_xscale("log")
     ax.set_xticks(sorted({int(r["condition"]) for r in rows if r["condition"].isdigit()}))
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("clips of the test speaker used for its statistics (N)")
     ax.set_ylabel("UAR (pooled, leave-one-speaker-out)")
     ax.set_title(title, fontsize=9)
@@ -234,6 +235,11 @@ def plot(rows: list[dict[str, Any]], out: Path, *, title: str) -> None:
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
+
+
+def plot_title(settings: dict[str, Any]) -> str:
+    return (f"{settings['corpus']}, {settings['n_speakers']} speakers left out in turn, "
+            f"{settings['feature_set']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -259,7 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "benchmarks" / ".cache")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    parser.add_argument("--replot", action="store_true",
+                        help="run nothing: redraw the .png and print the table from the .json")
     args = parser.parse_args(argv)
+    if args.replot:
+        stem = args.out_dir / f"enrolment_{args.corpus}_{args.feature_set}"
+        doc = json.loads(stem.with_suffix(".json").read_text())
+        plot(doc["rows"], stem.with_suffix(".png"), title=plot_title(doc["settings"]))
+        print(markdown(doc["rows"]))
+        return 0
     t0 = time.perf_counter()
     try:
         if min(args.n_clips) < 3:
@@ -315,9 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     table["date"] = settings["date"]
     with atomic_path(stem.with_suffix(".csv")) as tmp:
         table.to_csv(tmp, index=False)
-    plot(rows, stem.with_suffix(".png"),
-         title=f"{args.corpus}, {len(set(groups))} speakers left out in turn, "
-               f"{args.feature_set}: clips needed for speaker normalisation")
+    plot(rows, stem.with_suffix(".png"), title=plot_title(settings))
     print()
     print(markdown(rows))
     print(f"\n-> {stem}.json, .csv, .png ({settings['seconds']:.0f} s)")
