@@ -122,7 +122,8 @@ class SpeakerStats:
             text = f"with statistics of {self.n_clips} clips"
         shrink = self.source.get("shrunk_toward_training_speakers")
         if shrink:
-            text += f", shrunk toward the {shrink['n_speakers']} training speakers'"
+            text += (", shrunk toward the statistics of its "
+                     f"{shrink['n_speakers']} training speakers")
         return "speaker-normalised " + text
 
     def to_json(self) -> dict[str, Any]:

@@ -124,8 +124,9 @@ def test_predict_with_speaker_clips_normalises_with_them(spk_project, enrolment,
                      "--speaker-clips", str(folder))
     assert rc == 0 and out.splitlines()[1] == (
         f"speaker: speaker-normalised with 10 clips of {folder}, shrunk toward the "
+        "statistics of its "
         f"{len(json.loads((model / 'card.json').read_text())['train_speakers'])} training "
-        "speakers'")
+        "speakers")
 
 
 def test_profile_saved_by_predict_and_by_enrol_gives_the_same_answer(spk_project, enrolment,
