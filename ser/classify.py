@@ -6,6 +6,14 @@ python predict.py --file clip.wav
 python predict.py --file a.wav --file recordings/ --top-k 3 --json
 python predict.py --file clip.wav --model models/speaker/mfcc/svm --transcribe --speak-to answer.wav
 python predict.py --file interview.flac --segments        # emotions over time (CSV, JSON, PNG)
+python predict.py --file clip.wav --speaker-clips my_voice/  # speaker-normalised (*_spk) model
+python predict.py --file clip.wav --speaker-profile me.json  # statistics from `ser speaker enrol`
+
+Speaker-normalised models (feature sets ``*_spk``) z-score a recording's features with
+its speaker's own statistics: pass other recordings of the same speaker
+(``--speaker-clips``, at least 3, 10+ advised) or a saved profile (``--speaker-profile``).
+Without ``--model`` the best speaker-independent model that can use what was given is
+chosen: a ``*_spk`` one with speaker clips or a profile, a plain one without.
 
 The first output line names the model; a `warning:` line (stderr) says when it was
 trained on synthetic demo data only or with other library versions. A classical
@@ -56,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="audio file or folder (repeatable); any format libsndfile reads")
     parser.add_argument("--model", metavar="DIR",
                         help="trained model folder, e.g. models/speaker/mfcc/svm "
-                             "(default: best speaker-independent UAR under models/)")
+                             "(default: best speaker-independent UAR under models/ among "
+                             "plain models, or *_spk models with --speaker-clips/-profile)")
     parser.add_argument("--top-k", type=int, default=3, metavar="K",
                         help="how many emotions to list with their probability (default 3)")
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of text")
@@ -69,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speak-to", metavar="WAV",
                         help="write the spoken answer to a new WAV file (an existing file is "
                              "replaced only with --force, never a recording being classified)")
+    parser.add_argument("--speaker-clips", metavar="DIR",
+                        help="*_spk models: folder of other recordings of the same speaker, "
+                             "whose feature mean/std normalise the files (at least 3 clips)")
+    parser.add_argument("--speaker-profile", metavar="FILE",
+                        help="*_spk models: the speaker's statistics saved by `ser speaker "
+                             "enrol` or --save-speaker-profile (JSON)")
+    parser.add_argument("--save-speaker-profile", metavar="FILE",
+                        help="with --speaker-clips: also save their statistics as a new "
+                             "profile (JSON) for later --speaker-profile use")
     parser.add_argument("--segments", action="store_true",
                         help="long recordings: classify speech segments over time and write "
                              "timeline.csv/.json/.png per file (see `ser timeline`)")
@@ -109,7 +127,12 @@ def _main(argv: Sequence[str] | None) -> int:
     if ratio <= 0:
         raise SerError("--confidence-ratio must be positive")
 
-    model_dir = Path(args.model) if args.model else default_model_dir()
+    if args.save_speaker_profile and not args.speaker_clips:
+        raise SerError("--save-speaker-profile saves the statistics of --speaker-clips; add "
+                       "--speaker-clips DIR")
+    has_speaker = bool(args.speaker_clips or args.speaker_profile)
+    model_dir = (Path(args.model) if args.model
+                 else default_model_dir(speaker_normalised=has_speaker))
     files = collect_files(args.file)
     if args.speak_to:
         check_speak_to(Path(args.speak_to), files)
@@ -125,8 +148,11 @@ def _main(argv: Sequence[str] | None) -> int:
         if prefetch is not None:
             prefetch.close(kill=True)
         raise
+    speaker = _speaker(args, predictor)
     if not args.json:
         print(f"model: {display_path(model_dir)} ({predictor.display_name})", flush=True)
+        if speaker is not None:
+            print(f"speaker: {display_path(speaker.describe())}", flush=True)
     warnings = [display_path(w) for w in predictor.warnings()]
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
@@ -140,6 +166,8 @@ def _main(argv: Sequence[str] | None) -> int:
         result = {"file": display_path(path), "emotion": labels[order[0]],
                   "probabilities": {labels[i]: round(float(p[i]), 4) for i in order},
                   "model": display_path(model_dir), "model_name": predictor.display_name}
+        if speaker is not None:
+            result["speaker_normalisation"] = speaker.to_json()
         notes = clip_notes(path, p, feature_params=predictor.card["feature_params"],
                            confidence_ratio=ratio)
         if notes:
@@ -184,6 +212,28 @@ def check_speak_to(target: Path, files: Sequence[Path]) -> None:
                            "never overwritten - choose another file name")
     # A WAV cannot say who wrote it: an existing one is never the tool's own.
     check_output(target, kind="file", owned=lambda _path: False, option="--speak-to")
+
+
+def _speaker(args: argparse.Namespace, predictor):
+    """The speaker statistics the options give (set on ``predictor``), or ``None`` for a
+    plain model; a ``*_spk`` model without them is refused in one line."""
+    from ser.speaker import few_clips_note, save_profile, speaker_stats_for
+
+    stats = speaker_stats_for(predictor, clips=args.speaker_clips,
+                              profile=args.speaker_profile)
+    if stats is None and predictor.speaker_normalised:
+        raise predictor.missing_speaker()
+    predictor.use_speaker(stats)  # shrunk toward the training speakers where the card says
+    if stats is not None:
+        note = few_clips_note(stats)
+        if note:
+            print(f"note: {note}", file=sys.stderr, flush=True)
+        if args.save_speaker_profile:
+            out = save_profile(args.save_speaker_profile, stats,
+                               feature_params=predictor.card["feature_params"])
+            print(f"speaker profile written to {display_path(out)}", file=sys.stderr,
+                  flush=True)
+    return predictor.speaker
 
 
 def spoken_answer(answers: Sequence[dict]) -> str:

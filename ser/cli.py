@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ser",
         description="Speech-emotion-recognition workflow tools: import or download corpora, "
-                    "evaluate a trained model on a folder. The pipeline itself runs with "
+                    "evaluate a trained model on a folder, emotion timelines, speaker "
+                    "profiles for speaker-normalised models. The pipeline itself runs with "
                     "`snakemake` or `dvc repro`; `predict.py` classifies recordings.")
     commands.add_subcommands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

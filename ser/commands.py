@@ -8,6 +8,7 @@ import importlib
 COMMAND_MODULES: tuple[str, ...] = (
     "ser.corpora.acquire",
     "ser.evaluation",
+    "ser.speaker",
     "ser.timeline",
 )
 

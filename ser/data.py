@@ -34,6 +34,9 @@ class ProtocolData:
     feature_set: str
     corpora: list[str]
     speaker_norm: bool = False
+    #: Training speakers' statistics (:func:`ser.normalize.speaker_prior`) of a
+    #: speaker-normalised set's summary features, before normalisation.
+    speaker_prior: dict[str, Any] | None = None
     _sequences: dict[str, np.ndarray] | None = None
 
     @property
@@ -143,7 +146,13 @@ def load_protocol_data(*, split_path: str | Path, features_dir: str | Path,
         raise SerError(f"{features_dir}: corpora were extracted with different feature "
                        "parameters; rerun the feature stage for all corpora")
     columns = feature_columns(table)
+    prior = None
     if spec.speaker_norm and columns:
+        from ser.normalize import speaker_prior
+        from ser.splits import speaker_groups
+
+        train = table[table["split"] == "train"]
+        prior = speaker_prior(train[columns].to_numpy(), speaker_groups(train).to_numpy())
         table = normalize_frame_by_speaker(table, columns)
     return ProtocolData(table, json.loads(params_seen.pop()), features_dir, spec.name, corpora,
-                        speaker_norm=spec.speaker_norm)
+                        speaker_norm=spec.speaker_norm, speaker_prior=prior)

@@ -402,22 +402,75 @@ def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
         check_output(out_dir, kind="dir")  # at once, not after the predictions
     predictor = Predictor.load(model_dir)
     rows = parse_corpus(corpus, root).to_frame()
-    shared, keep = restrict_to_shared(predictor.labels, rows["emotion"])
-    rows = rows[keep].reset_index(drop=True)
-    ok, proba, failures = predictor.predict_files(list(rows["path"]))
+    if predictor.speaker_normalised:
+        # Statistics of every speaker from all of their readable clips (no label used).
+        rows, proba, failures, speaker_meta = _speaker_normalised_proba(predictor, rows)
+        shared, keep = restrict_to_shared(predictor.labels, rows["emotion"])
+        rows, proba = rows[keep].reset_index(drop=True), proba[keep]
+    else:
+        speaker_meta = {"speaker_norm": "none", "transductive": False}
+        shared, keep = restrict_to_shared(predictor.labels, rows["emotion"])
+        rows = rows[keep].reset_index(drop=True)
+        ok, proba, failures = predictor.predict_files(list(rows["path"]))
+        rows = rows.set_index("path").loc[ok].reset_index()
     for _path, message in failures:
         print(f"warning: skipped {message}")
-    rows = rows.set_index("path").loc[ok].reset_index()
     preds = predictions_frame(rows, shared.proba(proba), list(shared.shared))
     metrics, details = evaluate_predictions(preds, labels=list(shared.shared),
                                             bootstrap=bootstrap, seed=seed)
     metrics = {"model": predictor.card["model"], "protocol": f"external:{corpus}",
                "model_dir": str(model_dir),
                "n_unknown_emotion": sum(shared.dropped_test_emotions.values()),
-               "n_unreadable": len(failures)} | metrics | shared.to_metrics()
+               "n_unreadable": len(failures)} | speaker_meta | metrics | shared.to_metrics()
     with replacing_allowed(force):  # checked above: files that appeared since are kept
         write_evaluation(out_dir, metrics, details, preds, checked=True)
     return metrics
+
+
+def _speaker_normalised_proba(predictor, rows: pd.DataFrame):
+    """A ``*_spk`` model on a corpus folder, transductively as in the pipeline.
+
+    Features of every clip the parser found are extracted with the model's feature
+    definition; each speaker (``corpus:speaker``) is z-scored with the statistics of all
+    of that speaker's readable clips (also those of emotions the model does not know: no
+    label is used), then classified. Returns ``(rows, proba, failures, metadata)`` with
+    the readable rows in order.
+    """
+    from ser.inference import features_for_files
+    from ser.normalize import normalization_metadata
+    from ser.speaker import MIN_SPEAKER_CLIPS, stats_by_speaker
+    from ser.splits import speaker_groups
+
+    params = predictor.card["feature_params"]
+    ok, seqs, summaries, failures = features_for_files(list(rows["path"]), params)
+    rows = rows.set_index("path").loc[ok].reset_index()
+    speakers = speaker_groups(rows).astype(str).to_numpy()
+    counts = pd.Series(speakers).value_counts().sort_index()
+    if (counts < MIN_SPEAKER_CLIPS).any():
+        few = ", ".join(f"{k} ({v})" for k, v in counts[counts < MIN_SPEAKER_CLIPS].items())
+        from ser.errors import SerError
+
+        raise SerError(f"speaker-normalised model: speaker(s) {few} have fewer than "
+                       f"{MIN_SPEAKER_CLIPS} readable clips for their statistics; remove them "
+                       "or use a plain model")
+    stats = stats_by_speaker(speakers, seqs, summaries, representation=predictor.representation,
+                             feature_params=params)
+    proba = np.empty((len(rows), len(predictor.labels)))
+    for spk, st in stats.items():
+        idx = np.flatnonzero(speakers == spk)
+        proba[idx] = predictor.proba_from_features(
+            [seqs[i] for i in idx] if predictor.is_sequence_model else None,
+            summaries[idx] if not predictor.is_sequence_model else None, speaker=st)
+    meta = normalization_metadata("speaker") | {
+        "speaker_norm_note": (
+            "each speaker the corpus parser found z-scored with the mean/std of all of that "
+            "speaker's readable clips in the folder (transductive: the test clips' own "
+            "features, no labels)"),
+        "speaker_clips": {str(k): int(v) for k, v in counts.items()}}
+    print(f"speaker normalisation: each of the {len(counts)} speakers z-scored with their own "
+          f"clips ({int(counts.min())}-{int(counts.max())} each; transductive, as in the "
+          "pipeline)")
+    return rows, proba, failures, meta
 
 
 def register(subparsers) -> None:

@@ -19,6 +19,9 @@ class Predictor:
     model_dir: Path
     model: Any = field(repr=False)
     card: dict[str, Any]
+    #: The speaker's statistics a speaker-normalised (``*_spk``) model needs
+    #: (:mod:`ser.speaker`); set with :meth:`use_speaker`.
+    speaker: Any = None
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Predictor:
@@ -76,6 +79,62 @@ class Predictor:
         return list(self.card["labels"])
 
     @property
+    def speaker_normalised(self) -> bool:
+        """Whether the model was trained on speaker-normalised (``*_spk``) features."""
+        return bool(self.card.get("transductive"))
+
+    @property
+    def representation(self) -> str:
+        """What the model reads: ``frames`` (sequence models) or ``summary`` vectors."""
+        return "frames" if self.is_sequence_model else "summary"
+
+    @property
+    def n_inputs(self) -> int | None:
+        """Features per clip (summary) or per frame (sequence models), if known."""
+        if self.is_sequence_model:
+            shape = getattr(self.model, "input_shape", None)
+            return int(shape[-1]) if shape and shape[-1] else None
+        return len(self.card["feature_columns"])
+
+    def use_speaker(self, stats) -> None:
+        """Classify with this speaker's statistics (:class:`ser.speaker.SpeakerStats`),
+        shrunk toward the training speakers' (:meth:`adapted`)."""
+        if stats is not None and not self.speaker_normalised:
+            raise SerError(f"{self.model_dir}: not speaker-normalised; speaker statistics "
+                           "do not apply to it")
+        self.speaker = self.adapted(stats)
+
+    def adapted(self, stats):
+        """A new speaker's statistics from enrolment clips as this model uses them: shrunk
+        toward its training speakers' (card ``speaker_prior``; summary models), else as
+        they are (see :mod:`ser.speaker`)."""
+        prior = self.card.get("speaker_prior")
+        if stats is None or not prior or self.is_sequence_model:
+            return stats
+        return stats.shrunk(prior)
+
+    def missing_speaker(self, *, recording_option: bool = False) -> SerError:
+        """The one-line error of a ``*_spk`` model used without speaker statistics."""
+        extra = (", or --speaker-from-recording (the recording itself, one speaker)"
+                 if recording_option else "")
+        return SerError(f"{self.model_dir}: speaker-normalised model "
+                        f"({self.card.get('feature_set')}) needs the speaker's statistics: "
+                        "pass --speaker-clips DIR (other recordings of the same speaker) or "
+                        f"--speaker-profile FILE (from `ser speaker enrol`){extra}")
+
+    def _normalised(self, seqs, summaries, speaker):
+        """The features as the model was trained on them: a ``*_spk`` model's z-scored
+        with the speaker's statistics (``speaker``, else :attr:`speaker`)."""
+        if not self.speaker_normalised:
+            return seqs, summaries
+        speaker = speaker if speaker is not None else self.speaker
+        if speaker is None:
+            raise self.missing_speaker()
+        if self.is_sequence_model:
+            return speaker.apply_frames(seqs), summaries
+        return seqs, speaker.apply_summary(summaries)
+
+    @property
     def is_sequence_model(self) -> bool:
         return self.card["format"] == "keras"
 
@@ -109,8 +168,12 @@ class Predictor:
                  for i in range(0, len(seqs), self.SEQUENCE_CHUNK)]
         return np.concatenate(parts) if parts else np.empty((0, len(self.labels)))
 
-    def proba_from_features(self, seqs: list[np.ndarray], summaries: np.ndarray) -> np.ndarray:
-        """Probabilities from whichever representation this model uses."""
+    def proba_from_features(self, seqs: list[np.ndarray], summaries: np.ndarray, *,
+                            speaker=None) -> np.ndarray:
+        """Probabilities from whichever representation this model uses, extracted as the
+        feature definition gives them (a ``*_spk`` model normalises them with ``speaker``
+        or :attr:`speaker`)."""
+        seqs, summaries = self._normalised(seqs, summaries, speaker)
         if self.is_sequence_model:
             return self.proba_from_sequences(seqs)
         return self.proba_from_summaries(summaries)
@@ -130,10 +193,15 @@ class Predictor:
         ConfigError
             The model cannot classify single recordings (never a skipped segment).
         """
-        self._check_single_clips()
-        seq, summary = features_of_signal(y, sr, self.card["feature_params"])
+        seq, summary = self.signal_features(y, sr)
         summaries = summary[None, :] if summary is not None else None
         return self.proba_from_features([seq], summaries)[0]
+
+    def signal_features(self, y: np.ndarray, sr: int
+                        ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(sequence, summary)`` of mono samples ``y`` at rate ``sr``, not normalised
+        (:func:`features_of_signal` with the model's feature parameters)."""
+        return features_of_signal(y, sr, self.card["feature_params"])
 
     @property
     def display_name(self) -> str:
@@ -169,15 +237,9 @@ class Predictor:
         Returns ``(ok_paths, seqs, summaries, failures)`` where ``failures`` is a
         list of ``(path, message)`` for files that could not be read.
         """
-        self._check_single_clips()
+        if self.speaker_normalised and self.speaker is None:
+            raise self.missing_speaker()
         return features_for_files(paths, self.card["feature_params"])
-
-    def _check_single_clips(self) -> None:
-        if self.card.get("transductive"):
-            raise ConfigError(f"{self.model_dir}: trained on speaker-normalised features "
-                              "(transductive: it needs a batch of each speaker's clips); it "
-                              "cannot classify single recordings - use a plain feature set's "
-                              "model")
 
     def predict_files(self, paths: list[str | Path], *, prefetched: FeaturePrefetch | None = None):
         """``(ok_paths, proba, failures)`` for audio files (their features from
@@ -382,25 +444,41 @@ def clip_notes(path: str | Path, proba: np.ndarray, *, feature_params: dict[str,
     return notes
 
 
-def default_model_dir(models_root: str | Path = "models",
-                      metrics_root: str | Path = "metrics") -> Path:
-    """The trained model with the best speaker-independent UAR (falls back to any protocol)."""
+#: Protocols whose metrics rank models for predict.py's default choice, in order: only
+#: speaker-independent ones (a random split's UAR flatters models that learnt the voices).
+DEFAULT_MODEL_PROTOCOLS: tuple[str, ...] = ("speaker", "speaker_cv", "cross_corpus")
+
+
+def default_model_dir(models_root: str | Path = "models", metrics_root: str | Path = "metrics",
+                      *, speaker_normalised: bool = False) -> Path:
+    """The trained model with the best speaker-independent UAR that can be used.
+
+    Protocols are tried in :data:`DEFAULT_MODEL_PROTOCOLS` order; the first with a usable
+    model wins (UARs of different protocols are not compared). ``speaker_normalised``:
+    the caller has the speaker's statistics (clips or a profile), so only speaker-normalised
+    (``*_spk``, transductive) models are candidates; otherwise only plain ones, which need
+    nothing but the recording. The random split's metrics are never used.
+    """
     import json
 
     from ser.layout import run_dir, run_key
 
-    best: tuple[float, Path] | None = None
-    for protocol in ("speaker", "cross_corpus", "random"):
+    for protocol in DEFAULT_MODEL_PROTOCOLS:
+        best: tuple[float, Path] | None = None
         for metrics in sorted(Path(metrics_root).glob(f"{protocol}/*/*/metrics.json")):
             model_dir = run_dir(models_root, *run_key(metrics.parent, metrics_root))
             m = json.loads(metrics.read_text())
             uar = m.get("uar")
-            # A speaker-normalised (transductive) model cannot classify one recording.
-            if uar is not None and not m.get("transductive") and \
+            if uar is not None and bool(m.get("transductive")) is speaker_normalised and \
                     (model_dir / "card.json").is_file():
                 if best is None or uar > best[0]:
                     best = (uar, model_dir)
         if best is not None:
             return best[1]
-    raise SerError(f"no evaluated model under {models_root}/ and {metrics_root}/; "
-                   "run the pipeline first (make demo) or pass --model DIR")
+    kind = "speaker-normalised (*_spk)" if speaker_normalised else "plain (not *_spk)"
+    hint = ("train a *_spk feature set (train.feature_sets in params.yaml) or leave out the "
+            "speaker options" if speaker_normalised
+            else "run the pipeline first (make demo)")
+    raise SerError(f"no {kind} model evaluated under a speaker-independent protocol "
+                   f"({', '.join(DEFAULT_MODEL_PROTOCOLS)}) under {models_root}/ and "
+                   f"{metrics_root}/; {hint} or pass --model DIR")

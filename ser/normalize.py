@@ -9,7 +9,8 @@ The statistics of a speaker use only that speaker's feature rows: no label
 and no other speaker's clip ever enters them (``tests/test_normalize.py``
 proves it). Applied to test speakers this is **transductive**: their
 statistics come from their own (unlabeled) test clips, so the model needs a
-batch of a new speaker's recordings before it can classify one. Every result
+batch of a new speaker's recordings before it can classify one (:mod:`ser.speaker`
+computes them for predict.py, ``ser timeline`` and ``ser evaluate``). Every result
 produced with it must say so: :func:`normalization_metadata` gives the fields
 to store with metrics.
 """
@@ -102,6 +103,59 @@ def normalize_frame_by_speaker(frame: pd.DataFrame, columns: list[str], *,
     out[columns] = normalize_by_speaker(frame[columns].to_numpy(), key.to_numpy()
                                         ).astype(np.float32)
     return out
+
+
+#: Pseudo-clips of the training speakers' typical within-speaker spread mixed into a new
+#: speaker's standard deviation when it comes from a few enrolment clips
+#: (:func:`shrunk_statistics`; ``benchmarks/enrolment_bench.py`` measures the effect).
+STD_PRIOR_CLIPS = 10
+
+
+def speaker_prior(X: np.ndarray, groups: np.ndarray | pd.Series) -> dict[str, Any]:
+    """What the training speakers' statistics look like, for a new speaker's few clips.
+
+    Returns (JSON-ready, one value per feature): ``mean_of_means`` and ``between_var``
+    (mean and sample variance across speakers of the speaker means), ``within_var`` (mean
+    across speakers of the within-speaker variance) and ``n_speakers``. Computed from the
+    training side only; stored in the model card of speaker-normalised models.
+    """
+    stats = speaker_statistics(X, groups)
+    means = np.array([m for m, _ in stats.values()])
+    stds = np.array([s for _, s in stats.values()])
+    between = means.var(axis=0, ddof=1) if len(means) > 1 else np.zeros(means.shape[1])
+    return {"n_speakers": len(stats),
+            "mean_of_means": [float(v) for v in means.mean(axis=0)],
+            "between_var": [float(v) for v in between],
+            "within_var": [float(v) for v in (stds ** 2).mean(axis=0)]}
+
+
+def shrunk_statistics(mean: np.ndarray, std: np.ndarray, n: int, prior: dict[str, Any], *,
+                      std_clips: int = STD_PRIOR_CLIPS, min_std: float = 1e-8,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """A speaker's mean and std from ``n`` clips, shrunk toward the training speakers.
+
+    The mean is the posterior mean of a Gaussian prior over speaker means (training
+    speakers' ``mean_of_means``, ``between_var``) given ``n`` clips with the typical
+    within-speaker variance: per feature, ``(n * mean + k * mean_of_means) / (n + k)`` with
+    ``k = within_var / between_var``, so a feature on which speakers differ a lot keeps
+    the clips' mean. The variance mixes in ``std_clips`` pseudo-clips of the training
+    speakers' ``within_var``: ``(n * std**2 + std_clips * within_var) / (n + std_clips)``.
+    With many clips both tend to the clips' own statistics. A result below ``min_std``
+    becomes 1, as in :func:`speaker_statistics`.
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    std = np.asarray(std, dtype=np.float64)
+    mu0 = np.asarray(prior["mean_of_means"], dtype=np.float64)
+    within = np.asarray(prior["within_var"], dtype=np.float64)
+    between = np.asarray(prior["between_var"], dtype=np.float64)
+    if not (mean.shape == std.shape == mu0.shape == within.shape == between.shape):
+        raise ValueError(f"speaker prior has {len(mu0)} features, statistics {len(mean)}")
+    if int(prior.get("n_speakers", 0)) > 1:
+        k = np.divide(within, between, out=np.zeros_like(within), where=between > 0)
+        mean = (n * mean + k * mu0) / (n + k)
+    var = (n * std ** 2 + std_clips * within) / (n + std_clips)
+    shrunk = np.sqrt(var)
+    return mean, np.where(shrunk < min_std, 1.0, shrunk)
 
 
 def normalization_metadata(mode: str) -> dict[str, Any]:

@@ -9,6 +9,13 @@ windows of ``window`` seconds every ``hop`` seconds; when no speech is found
 (or ``vad=False``) the whole file is covered by such windows. A second pass
 reads each segment (at most ``window`` seconds) and classifies it.
 
+A speaker-normalised model (``*_spk``) needs the speaker's statistics
+(:mod:`ser.speaker`): other recordings of the speaker (``--speaker-clips``), a saved
+profile (``--speaker-profile``) or the recording itself (``--speaker-from-recording``:
+one speaker assumed; every classified segment counts as one clip, at least
+:data:`ser.speaker.MIN_RECORDING_SEGMENTS` of them, and all are classified after the
+statistics are known). The outputs say which was used.
+
 Outputs (:func:`write_timeline`): ``timeline.csv`` and ``timeline.json``
 (``start``, ``end``, ``kind``, ``emotion``, ``probability`` and one
 ``p_<label>`` column per class) and ``timeline.png``.
@@ -34,7 +41,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from ser.errors import AudioError, ConfigError
+from ser.errors import AudioError, ConfigError, SerError
 from ser.features.mfcc import FeatureError
 from ser.io import atomic_path
 
@@ -231,7 +238,8 @@ def read_segment(f: sf.SoundFile, segment: Segment) -> np.ndarray:
 def emotion_timeline(path: str | Path, model: SignalModel, *,
                      params: TimelineParams = TimelineParams(),
                      progress: Callable[[int], object] | None = None,
-                     planned: Callable[[int], object] | None = None) -> pd.DataFrame:
+                     planned: Callable[[int], object] | None = None,
+                     speaker_from_recording: bool = False) -> pd.DataFrame:
     """Classify every segment of a long recording.
 
     Parameters
@@ -247,6 +255,10 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
     planned
         Called once with the number of segments, after the first pass (e.g. to
         set a progress bar's total).
+    speaker_from_recording
+        A speaker-normalised ``model`` (a :class:`ser.inference.Predictor`) takes the
+        speaker's statistics from the features of all segments of this recording
+        (one speaker assumed); the statistics are in ``frame.attrs["speaker"]``.
 
     Returns
     -------
@@ -261,6 +273,8 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
     if planned is not None:
         planned(len(segments))
     labels = list(model.labels)
+    if speaker_from_recording:
+        return _timeline_from_recording_stats(path, model, segments, labels, progress)
     rows: list[dict[str, Any]] = []
     with _open(path) as f:
         for seg in segments:
@@ -270,29 +284,74 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
             except (FeatureError, AudioError):  # this segment has no features (trimmed away)
                 proba = None  # a ConfigError (the model cannot do this) is never a skip
             if proba is not None:
-                best = int(np.argmax(proba))
-                rows.append({"start": round(seg.start, 3), "end": round(seg.end, 3),
-                             "kind": seg.kind, "emotion": labels[best],
-                             "probability": float(proba[best]),
-                             **{f"p_{label}": float(p) for label, p in zip(labels, proba,
-                                                                          strict=True)}})
+                rows.append(_row(seg, proba, labels))
             if progress is not None:
                 progress(1)
     columns = ["start", "end", "kind", "emotion", "probability"] + [f"p_{x}" for x in labels]
     return pd.DataFrame(rows, columns=columns)
 
 
+def _row(seg: Segment, proba: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    best = int(np.argmax(proba))
+    return {"start": round(seg.start, 3), "end": round(seg.end, 3), "kind": seg.kind,
+            "emotion": labels[best], "probability": float(proba[best]),
+            **{f"p_{label}": float(p) for label, p in zip(labels, proba, strict=True)}}
+
+
+def _timeline_from_recording_stats(path: Path, model, segments: list[Segment],
+                                   labels: list[str], progress) -> pd.DataFrame:
+    """Features of every segment first, then the speaker's statistics from all of them
+    (:data:`ser.speaker.MIN_RECORDING_SEGMENTS` at least), then the predictions."""
+    from ser.speaker import MIN_RECORDING_SEGMENTS, stats_from_features
+
+    kept: list[Segment] = []
+    seqs: list[Any] = []
+    summaries: list[np.ndarray] = []
+    with _open(path) as f:
+        for seg in segments:
+            try:
+                seq, summary = model.signal_features(read_segment(f, seg), f.samplerate)
+            except SerError:  # e.g. nothing left after trimming
+                seq = summary = None
+            if summary is not None:
+                kept.append(seg)
+                seqs.append(seq)
+                summaries.append(summary)
+            if progress is not None:
+                progress(1)
+    what = (f"--speaker-from-recording {path}: {len(kept)} classifiable segment(s); the "
+            f"recording itself needs at least {MIN_RECORDING_SEGMENTS} for the speaker's "
+            "statistics - use --speaker-clips DIR or --speaker-profile FILE instead")
+    if len(kept) < MIN_RECORDING_SEGMENTS:
+        raise SerError(what)
+    stacked = np.vstack(summaries)
+    stats = stats_from_features(seqs, stacked, representation=model.representation,
+                                feature_params=model.card["feature_params"],
+                                source={"kind": "recording", "path": str(path),
+                                        "n_segments": len(kept)},
+                                minimum=MIN_RECORDING_SEGMENTS)
+    stats = model.adapted(stats)  # shrunk toward the training speakers where the card says
+    proba = model.proba_from_features(seqs, stacked, speaker=stats)
+    columns = ["start", "end", "kind", "emotion", "probability"] + [f"p_{x}" for x in labels]
+    frame = pd.DataFrame([_row(seg, p, labels) for seg, p in zip(kept, proba, strict=True)],
+                         columns=columns)
+    frame.attrs["speaker"] = stats
+    return frame
+
+
 def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Path,
                    model: str, params: TimelineParams = TimelineParams(),
                    plot: bool = True, checked: bool = False,
-                   warnings: Sequence[str] = ()) -> dict[str, Path]:
+                   warnings: Sequence[str] = (), speaker: dict[str, Any] | None = None,
+                   ) -> dict[str, Path]:
     """Write ``timeline.csv``, ``timeline.json`` and (``plot``) ``timeline.png`` as the folder
     ``out_dir``, atomically (:func:`ser.io.atomic_path`).
 
     ``out_dir`` must be new, empty or an earlier timeline output (replaced whole); a
     folder holding other files is refused unless ``--force`` (:func:`ser.io.replacing_allowed`),
     which writes the three files into it, keeping the rest and refusing a name clash.
-    ``warnings`` (the model's, e.g. trained on synthetic data only) go into the JSON.
+    ``warnings`` (the model's, e.g. trained on synthetic data only) go into the JSON;
+    ``speaker``: how a speaker-normalised model's speaker was normalised.
     """
     out_dir = Path(out_dir)
     labels = [c[2:] for c in frame.columns if c.startswith("p_")]
@@ -301,6 +360,7 @@ def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Pa
         paths["png"] = out_dir / "timeline.png"
     doc = {"file": str(source), "model": str(model), "labels": labels,
            "warnings": list(warnings), "params": asdict(params),
+           **({"speaker_normalisation": speaker} if speaker is not None else {}),
            "segments": [{"start": float(r.start), "end": float(r.end), "kind": r.kind,
                          "emotion": r.emotion, "probability": round(float(r.probability), 4),
                          "probabilities": {x: round(float(getattr(r, f"p_{x}")), 4)
@@ -380,15 +440,30 @@ def register(subparsers) -> None:
                    help="speech is this many dB above the noise floor (default %(default)s)")
     p.add_argument("--min-silence", type=float, default=d.min_silence,
                    help="shorter pauses do not end a segment, seconds (default %(default)s)")
+    p.add_argument("--speaker-clips", metavar="DIR",
+                   help="*_spk models: folder of other recordings of the same speaker")
+    p.add_argument("--speaker-profile", metavar="FILE",
+                   help="*_spk models: speaker statistics saved by `ser speaker enrol`")
+    p.add_argument("--speaker-from-recording", action="store_true",
+                   help="*_spk models: the speaker's statistics from this recording's own "
+                        "segments (one speaker assumed; at least "
+                        f"{_min_segments()} classifiable segments)")
     p.add_argument("--no-plot", dest="plot", action="store_false", help="skip timeline.png")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
     p.set_defaults(func=_timeline_command)
 
 
+def _min_segments() -> int:
+    from ser.speaker import MIN_RECORDING_SEGMENTS
+
+    return MIN_RECORDING_SEGMENTS
+
+
 def _timeline_command(args) -> int:
     from ser.inference import Predictor
     from ser.io import allow_replacing, check_output
+    from ser.speaker import few_clips_note, speaker_stats_for
 
     allow_replacing(args.force)
     params = TimelineParams(window=args.window, hop=args.hop, vad=args.vad,
@@ -399,9 +474,21 @@ def _timeline_command(args) -> int:
     predictor = Predictor.load(model_dir)
     for warning in predictor.warnings():  # as predict.py says them
         print(f"warning: {warning}", file=sys.stderr, flush=True)
+    if args.speaker_from_recording and (args.speaker_clips or args.speaker_profile):
+        raise SerError("--speaker-from-recording: the statistics come from the recording, or "
+                       "from --speaker-clips / --speaker-profile - pass one of them")
+    if args.speaker_from_recording and not predictor.speaker_normalised:
+        raise SerError(f"--speaker-from-recording: {model_dir} is not speaker-normalised; "
+                       "leave the option out or use a *_spk model")
+    stats = speaker_stats_for(predictor, clips=args.speaker_clips,
+                              profile=args.speaker_profile)
+    predictor.use_speaker(stats)
+    if stats is not None and few_clips_note(stats):
+        print(f"note: {few_clips_note(stats)}")
     print(timeline_for_file(Path(args.file), predictor, model_dir=model_dir,
                             out=args.out, params=params, plot=args.plot,
-                            progress=args.progress))
+                            progress=args.progress,
+                            speaker_from_recording=args.speaker_from_recording))
     return 0
 
 
@@ -433,28 +520,37 @@ def _free_for(out: Path, audio: str | Path) -> bool:
 def timeline_for_file(audio: Path, model: SignalModel, *, model_dir: str | Path,
                       out: str | Path | None = None,
                       params: TimelineParams = TimelineParams(), plot: bool = True,
-                      progress: bool = True) -> str:
+                      progress: bool = True, speaker_from_recording: bool = False) -> str:
     """Classify the segments of ``audio``, write the timeline files; return a one-line summary.
 
-    Shared by ``ser timeline`` and ``predict.py --segments``.
+    Shared by ``ser timeline`` and ``predict.py --segments``. A speaker-normalised
+    ``model`` needs its :attr:`~ser.inference.Predictor.speaker` set or
+    ``speaker_from_recording``; the summary and timeline.json say which was used.
     """
     from tqdm import tqdm
 
     from ser.io import check_output
 
+    normalised = getattr(model, "speaker_normalised", False)
+    if normalised and not speaker_from_recording and model.speaker is None:
+        raise model.missing_speaker(recording_option=True)
     out = Path(out) if out else default_out(audio, model_dir)
     check_output(out, kind="dir")  # refused at once, not after the classification
     with tqdm(desc=f"timeline {audio.name}", unit="segment", disable=not progress) as bar:
         frame = emotion_timeline(audio, model, params=params, progress=bar.update,
-                                 planned=lambda n: setattr(bar, "total", n))
+                                 planned=lambda n: setattr(bar, "total", n),
+                                 speaker_from_recording=normalised and speaker_from_recording)
     if frame.empty:
         raise AudioError(audio, "no segment could be classified (silent or too short?)")
     warnings = model.warnings() if callable(getattr(model, "warnings", None)) else []
+    speaker = frame.attrs.get("speaker") or (model.speaker if normalised else None)
     write_timeline(frame, out, source=audio, model=str(model_dir), params=params, plot=plot,
-                   checked=True, warnings=warnings)
+                   checked=True, warnings=warnings,
+                   speaker=speaker.to_json() if speaker is not None else None)
     share = frame.groupby("emotion").apply(lambda g: (g["end"] - g["start"]).sum(),
                                            include_groups=False)
     share = (share / share.sum()).sort_values(ascending=False)
     return (f"{audio}: {len(frame)} segments ({frame['kind'].iloc[0]}-based) classified with "
             f"{model_dir}; time share: "
-            + ", ".join(f"{e} {s:.0%}" for e, s in share.items()) + f" -> {out}")
+            + ", ".join(f"{e} {s:.0%}" for e, s in share.items())
+            + (f"; {speaker.describe()}" if speaker is not None else "") + f" -> {out}")

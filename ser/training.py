@@ -125,7 +125,11 @@ def run_facts(data: ProtocolData) -> dict[str, Any]:
     and whether it is transductive (test speakers' own unlabeled clips shaped their inputs)."""
     from ser.normalize import normalization_metadata
 
-    return normalization_metadata("speaker" if data.speaker_norm else "none")
+    facts = normalization_metadata("speaker" if data.speaker_norm else "none")
+    if data.speaker_prior is not None:
+        # A new speaker's few enrolment clips are shrunk toward these (ser.speaker).
+        facts["speaker_prior"] = data.speaker_prior
+    return facts
 
 
 def fit_arrays(train: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:

@@ -171,6 +171,16 @@ def fix_length(seqs: Sequence[np.ndarray], n_frames: int, *,
     return out
 
 
+def frame_statistics(seqs: Sequence[np.ndarray], *, eps: float = 1e-6,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each coefficient over all frames of ``seqs``
+    (float64); a standard deviation at or below ``eps`` (a constant coefficient) becomes 1.
+    One speaker's statistics in :func:`speaker_standardise` and :mod:`ser.speaker`."""
+    frames = np.concatenate([np.asarray(s, np.float64) for s in seqs])
+    std = frames.std(axis=0)
+    return frames.mean(axis=0), np.where(std > eps, std, 1.0)
+
+
 def speaker_standardise(seqs: Sequence[np.ndarray], speakers: Sequence[Any], *,
                         eps: float = 1e-6) -> list[np.ndarray]:
     """Standardise each speaker's sequences with that speaker's own frame statistics.
@@ -200,10 +210,7 @@ def speaker_standardise(seqs: Sequence[np.ndarray], speakers: Sequence[Any], *,
     out: list[np.ndarray] = [np.empty(0, np.float32)] * len(seqs)
     for spk in np.unique(speakers):
         idx = np.flatnonzero(speakers == spk)
-        frames = np.concatenate([np.asarray(seqs[i], np.float64) for i in idx])
-        mean = frames.mean(axis=0)
-        std = frames.std(axis=0)
-        std = np.where(std > eps, std, 1.0)
+        mean, std = frame_statistics([seqs[i] for i in idx], eps=eps)
         for i in idx:
             out[i] = ((np.asarray(seqs[i], np.float64) - mean) / std).astype(np.float32)
     return out

@@ -11,7 +11,10 @@ A *variant* (``base=...``) extracts nothing: it reads its base set's tables and 
 a transformation at data-assembly time (:func:`ser.data.load_protocol_data`). The
 ``_spk`` variants z-score every speaker's features with that speaker's own statistics
 (:mod:`ser.normalize`); for test speakers that uses their unlabeled test clips, so their
-runs are **transductive** (said in metrics.json and the model card).
+runs are **transductive** (said in metrics.json and the model card). Outside the pipeline
+such a model needs one speaker's statistics (:mod:`ser.speaker`: clips, a profile, or a long
+recording itself); ``ser evaluate`` normalises each speaker of a corpus folder with their own
+clips, as the pipeline does.
 
 Adding a set is an entry here, its extractor, its schema section and its name in the
 ``train.feature_sets`` enum (a test checks they agree).
