@@ -216,6 +216,10 @@ def _features_of_set(path: str | Path, *, params: dict[str, Any]):
         seq = logmel_from_file(path, params=params["signal"], n_mels=params["n_mels"],
                                deltas=params["deltas"])
         return seq, np.empty(0)
+    if params["feature_set"] == "byols":
+        from ser.features.byols import embedding_from_file
+
+        return None, embedding_from_file(path, fingerprint=params)
     from ser.features.summaries import file_feature_vector
 
     vec, _ = file_feature_vector(params["feature_set"], path, params=params["signal"])
