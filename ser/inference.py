@@ -191,6 +191,11 @@ def features_for_files(paths: list[str | Path], feature_params: dict[str, Any]):
     ``feature_params`` (any feature set); see :meth:`Predictor.features_for_files`."""
     from ser.features import features_from_file
 
+    if feature_params.get("feature_set") == "byols":  # the encoder batches the files
+        from ser.features.byols import embeddings_from_files
+
+        ok, emb, failures = embeddings_from_files(paths, fingerprint=feature_params)
+        return ok, [None] * len(ok), (emb if ok else np.empty((0, 0))), failures
     extract = features_from_file
     if feature_params.get("feature_set", "mfcc") != "mfcc":
         extract = _features_of_set

@@ -458,10 +458,11 @@ class Encoder:
     def frame_outputs(self, batch: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """``(n, frames // 8, 512)`` last-layer outputs of a padded, standardised batch."""
         n = batch.shape[0]
-        if n < self.batch_size:  # fixed batch shape: one compilation per bucket length
-            batch = np.concatenate([batch, np.zeros((self.batch_size - n, *batch.shape[1:]),
-                                                    np.float32)])
-            lengths = np.concatenate([lengths, np.zeros(self.batch_size - n, np.int32)])
+        # Few batch shapes (each jit-compiled once): powers of two up to batch_size.
+        rows = min(self.batch_size, 1 << max(0, n - 1).bit_length())
+        if n < rows:
+            batch = np.concatenate([batch, np.zeros((rows - n, *batch.shape[1:]), np.float32)])
+            lengths = np.concatenate([lengths, np.zeros(rows - n, np.int32)])
         out = self._frames(self._tv, self._ntv, batch, lengths.astype(np.int32))
         return np.asarray(out)[:n]
 
