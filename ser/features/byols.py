@@ -619,17 +619,27 @@ def _logmel_item(item: tuple[int, str], params: Mapping[str, Any],
 
 
 def _logmel_pool(workers: int):
-    """A process pool for the front end (``None``: run in this process). The forkserver
-    start method: this process may already run JAX's threads, which fork would copy."""
-    if workers == 1:
+    """A process pool for the front end (``None``: run in this process).
+
+    Forked, with every worker started at once, when JAX is not loaded yet (call this
+    before :func:`get_encoder`); otherwise forkserver (forking a process that runs JAX's
+    threads can deadlock), with the front end's libraries preloaded in the server once.
+    """
+    if workers <= 1:
         return None
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from ser.features.corpus_sets import _init_worker
 
-    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                               mp_context=multiprocessing.get_context("forkserver"))
+    if "jax" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                                   mp_context=multiprocessing.get_context("fork"))
+        pool.submit(int).result()  # fork context: launches every worker now, before JAX
+        return pool
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["ser.features.byols", "librosa", "soxr"])
+    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=ctx)
 
 
 def _iter_logmels(items: list[tuple[int, str]], params: Mapping[str, Any], pool: Any,
@@ -670,13 +680,18 @@ def extract_byols(manifest: Any, out_dir: str | Path, *, params: Mapping[str, An
     table = _manifest(manifest, rows)
     opts = byols_options(params)
     fingerprint = byols_fingerprint(params)
-    encoder = get_encoder(opts["weights"], batch_size=opts["batch_size"])
     n_workers = resolve_workers(workers, params={"workers": params.get("workers", 1)})
     items = [(i, str(p)) for i, p in enumerate(table["path"])]
     good_idx: list[int] = []
     embeddings: list[np.ndarray] = []
     skipped: list[tuple[str, str]] = []
-    pool = _logmel_pool(n_workers if len(items) > 1 else 1)
+    pool = _logmel_pool(n_workers if len(items) > 1 else 1)  # before JAX loads
+    try:
+        encoder = get_encoder(opts["weights"], batch_size=opts["batch_size"])
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        raise
     with tqdm(total=len(items), unit="file", desc=desc, disable=not progress,
               file=sys.stderr) as bar, contextlib.ExitStack() as stack:
         if pool is not None:
