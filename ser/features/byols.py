@@ -24,11 +24,12 @@ Per clip:
    (mel-major) -> Dense(512) ReLU -> Dropout -> Dense(512) ReLU, then mean + max over
    time: 512 values, written as ``feat_byols_000`` ... ``feat_byols_511``.
 
-Clips are encoded in length buckets (similar lengths batched, padded within the bucket
-to a multiple of :data:`BUCKET_FRAMES`); padding is masked after every block (zeros,
-exactly what the per-clip convolution sees past the clip's end) and the pooling runs
-over each clip's own frames only, so a bucketed clip's embedding equals its per-clip
-embedding (tested). Clips longer than :data:`CHUNK_FRAMES` frames go through the
+Clips are encoded in length buckets (clips padded to the same multiple of
+:data:`BUCKET_FRAMES` frames batched together, always ``batch_size`` rows); padding is
+masked after every block (zeros, exactly what the per-clip convolution sees past the
+clip's end) and the pooling runs over each clip's own frames only, so a clip's embedding
+is the same bytes whatever clips share its batch (tested; so shards merge to exactly
+one job's output). Clips longer than :data:`CHUNK_FRAMES` frames go through the
 encoder in overlapping windows (:data:`CONTEXT_FRAMES` of context each side, beyond
 the encoder's receptive field), so the encoder's memory is flat in the clip's length.
 
@@ -62,7 +63,7 @@ from typing import Any
 import numpy as np
 
 from ser.errors import ConfigError, SerError
-from ser.features.mfcc import FeatureError, FeatureParams
+from ser.features.mfcc import FeatureError, FeatureParams, single_threaded_blas
 from ser.features.torch_checkpoint import CheckpointError, read_state_dict
 
 #: Bump when the embedding values the same parameters produce change.
@@ -294,7 +295,9 @@ def byols_logmel(y: np.ndarray) -> np.ndarray:
             writeable=False)
         spec = np.fft.rfft(frames * win, n=N_FFT, axis=-1)
         power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
-        out[start:stop] = np.log(power @ fb.T + np.float32(LOG_EPS))
+        with single_threaded_blas():  # a small product: threads only cost (and vary)
+            mel = power @ fb.T
+        out[start:stop] = np.log(mel + np.float32(LOG_EPS))
     return out
 
 
@@ -458,8 +461,10 @@ class Encoder:
     def frame_outputs(self, batch: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """``(n, frames // 8, 512)`` last-layer outputs of a padded, standardised batch."""
         n = batch.shape[0]
-        # Few batch shapes (each jit-compiled once): powers of two up to batch_size.
-        rows = min(self.batch_size, 1 << max(0, n - 1).bit_length())
+        # Always batch_size rows: one compiled shape per width, and a clip's values never
+        # depend on how many clips share its batch (XLA's batch-1 convolution rounds
+        # differently), so shards of a corpus give the same bytes as one job.
+        rows = max(self.batch_size, n)
         if n < rows:
             batch = np.concatenate([batch, np.zeros((rows - n, *batch.shape[1:]), np.float32)])
             lengths = np.concatenate([lengths, np.zeros(rows - n, np.int32)])
@@ -467,46 +472,56 @@ class Encoder:
         return np.asarray(out)[:n]
 
     def _long_clip(self, x: np.ndarray) -> np.ndarray:
-        """Embedding of one long standardised clip, in overlapping windows."""
+        """Embedding of one long standardised clip, in overlapping windows of one width."""
         n_out = x.shape[0] // TIME_STRIDE
-        total = np.zeros(EMBEDDING_DIM, np.float64)
-        peak = np.full(EMBEDDING_DIM, -np.inf, np.float32)
+        width = _round_up(CHUNK_FRAMES + 2 * CONTEXT_FRAMES)
+        windows, keep = [], []
         for start in range(0, n_out * TIME_STRIDE, CHUNK_FRAMES):
             lo = max(0, start - CONTEXT_FRAMES)
             hi = min(x.shape[0], start + CHUNK_FRAMES + CONTEXT_FRAMES)
-            win = x[lo:hi]
-            padded = _pad_to(win, _round_up(win.shape[0]))
-            out = self.frame_outputs(padded[None], np.array([win.shape[0]], np.int32))[0]
+            windows.append(x[lo:hi])
             first = (start - lo) // TIME_STRIDE
-            last = min(n_out, (start + CHUNK_FRAMES) // TIME_STRIDE) - lo // TIME_STRIDE
-            part = out[first:last]
-            total += part.sum(axis=0, dtype=np.float64)
-            peak = np.maximum(peak, part.max(axis=0))
+            keep.append((first, min(n_out, (start + CHUNK_FRAMES) // TIME_STRIDE)
+                         - lo // TIME_STRIDE))
+        total = np.zeros(EMBEDDING_DIM, np.float64)
+        peak = np.full(EMBEDDING_DIM, -np.inf, np.float32)
+        for b in range(0, len(windows), self.batch_size):
+            group = windows[b:b + self.batch_size]
+            batch = np.stack([_pad_to(w, width) for w in group])
+            lens = np.array([w.shape[0] for w in group], np.int32)
+            out = self.frame_outputs(batch, lens)
+            for row, (first, last) in enumerate(keep[b:b + self.batch_size]):
+                part = out[row, first:last]
+                total += part.sum(axis=0, dtype=np.float64)
+                peak = np.maximum(peak, part.max(axis=0))
         return (total / n_out + peak).astype(np.float32)
 
     def embed(self, logmels: Sequence[np.ndarray], *, norm_mean: float, norm_std: float,
               ) -> np.ndarray:
         """``(n, 512)`` embeddings of log-mel clips (:func:`byols_logmel` outputs), in
-        length buckets; every clip needs at least 8 frames."""
+        length buckets (clips padded to the same multiple of :data:`BUCKET_FRAMES`
+        batched together); every clip needs at least 8 frames."""
         out = np.empty((len(logmels), EMBEDDING_DIM), np.float32)
         std = np.float32(norm_std)
         mean = np.float32(norm_mean)
-        order = sorted(range(len(logmels)), key=lambda i: logmels[i].shape[0])
-        short = [i for i in order if logmels[i].shape[0] <= CHUNK_FRAMES]
-        for i in order[len(short):]:
-            out[i] = self._long_clip((logmels[i] - mean) / std)
-        for b in range(0, len(short), self.batch_size):
-            idx = short[b:b + self.batch_size]
-            lens = np.array([logmels[i].shape[0] for i in idx], np.int32)
-            if lens.min() < TIME_STRIDE:
-                raise FeatureError(f"a clip has {lens.min()} frames; the encoder needs "
+        buckets: dict[int, list[int]] = {}
+        for i, m in enumerate(logmels):
+            if m.shape[0] < TIME_STRIDE:
+                raise FeatureError(f"a clip has {m.shape[0]} frames; the encoder needs "
                                    f"{TIME_STRIDE}")
-            width = _round_up(int(lens.max()))
-            batch = np.stack([_pad_to((logmels[i] - mean) / std, width) for i in idx])
-            frames = self.frame_outputs(batch, lens)
-            for row, i in enumerate(idx):
-                valid = frames[row, :lens[row] // TIME_STRIDE]
-                out[i] = valid.mean(axis=0) + valid.max(axis=0)
+            if m.shape[0] > CHUNK_FRAMES:
+                out[i] = self._long_clip((m - mean) / std)
+            else:
+                buckets.setdefault(_round_up(m.shape[0]), []).append(i)
+        for width, members in sorted(buckets.items()):
+            for b in range(0, len(members), self.batch_size):
+                idx = members[b:b + self.batch_size]
+                lens = np.array([logmels[i].shape[0] for i in idx], np.int32)
+                batch = np.stack([_pad_to((logmels[i] - mean) / std, width) for i in idx])
+                frames = self.frame_outputs(batch, lens)
+                for row, i in enumerate(idx):
+                    valid = frames[row, :lens[row] // TIME_STRIDE]
+                    out[i] = valid.mean(axis=0) + valid.max(axis=0)
         return out
 
 
