@@ -150,6 +150,9 @@ def byols_inputs(name: str, manifest: pd.DataFrame, paths: list[str], *,
     from ser.features import byols as B
 
     if "mels" not in memo:
+        if "byols_egemaps" in args.feature_sets:  # its process pool forks before JAX loads
+            cached_features(paths, "egemaps", mfcc_params=mfcc_params, cache_dir=args.cache_dir,
+                            corpus=args.corpus, workers=args.workers)
         opts = B.byols_options({"options": byols_params})
         pool = B._logmel_pool(args.workers)
         items = list(enumerate(paths))
