@@ -25,6 +25,12 @@ speaker's own statistics (:mod:`ser.normalize`); for the held-out speakers
 this uses their unlabeled test clips, so those rows are marked
 ``transductive``. ``both`` (default) runs plain and normalised side by side.
 
+``byols`` (BYOL-S embeddings, :mod:`ser.features.byols`) and ``byols_egemaps`` (those
+embeddings followed by the 88 eGeMAPS functionals) standardise the encoder's log-mel
+input with the mean and std of each training fold's clips only (the test speakers never
+enter them), so their embeddings are computed once per fold (log-mels once per clip);
+the statistics of every fold are saved with the run.
+
 The ``seed`` feature set with the ``svm`` model is the seed recipe (40 MFCC
 means of ``librosa.load`` at 22,050 Hz, StandardScaler + SVC), measured by
 the same command as a reference.
@@ -88,6 +94,8 @@ SEQUENCE_MODELS: tuple[str, ...] = ("crnn", "lstm_seed")
 #: Classical models run by default (knn, trees: one --models away).
 DEFAULT_CLASSICAL: tuple[str, ...] = ("svm", "logreg", "hist_gb", "ensemble")
 SEQUENCE_RESULTS = ROOT / "benchmarks" / "results" / "real_ravdess_speaker_cv_sequence.json"
+#: Feature sets on the BYOL-S encoder (input statistics fitted per training fold).
+BYOLS_SETS: tuple[str, ...] = ("byols", "byols_egemaps")
 
 
 # --------------------------------------------------------------------------- features
@@ -128,6 +136,62 @@ def cached_features(paths: list[str], name: str, *, mfcc_params: dict, cache_dir
     return frame
 
 
+def byols_inputs(name: str, manifest: pd.DataFrame, paths: list[str], *,
+                 args: argparse.Namespace, mfcc_params: dict[str, Any],
+                 byols_params: dict[str, Any], memo: dict[Any, Any],
+                 ) -> tuple[pd.DataFrame, list[str], dict[int, np.ndarray], np.ndarray,
+                            list[dict[str, Any]]]:
+    """``(data, columns, X per test fold, folds, statistics per fold)`` of a BYOL-S set.
+
+    The encoder's input is standardised with the log-mel mean and std of the fold's
+    training clips only; ``byols_egemaps`` appends the cached eGeMAPS functionals.
+    ``memo`` keeps log-mels and embeddings between the sets of one run.
+    """
+    from ser.features import byols as B
+
+    if "mels" not in memo:
+        if "byols_egemaps" in args.feature_sets:  # its process pool forks before JAX loads
+            cached_features(paths, "egemaps", mfcc_params=mfcc_params, cache_dir=args.cache_dir,
+                            corpus=args.corpus, workers=args.workers)
+        opts = B.byols_options({"options": byols_params})
+        pool = B._logmel_pool(args.workers)
+        items = list(enumerate(paths))
+        with contextlib.ExitStack() as stack:
+            if pool is not None:
+                stack.enter_context(pool)
+            results = list(B._iter_logmels(items, mfcc_params, pool))
+        for i, mel, reason in results:
+            if mel is None:
+                print(f"warning: skipped {paths[i]}: {reason}", file=sys.stderr)
+        memo["mels"] = {paths[i]: mel for i, mel, _ in results if mel is not None}
+        memo["encoder"] = B.get_encoder(opts["weights"], batch_size=opts["batch_size"])
+        memo["fingerprint"] = B.byols_fingerprint({**mfcc_params, "options": byols_params})
+    mels = memo["mels"]
+    data = manifest[manifest["path"].isin(list(mels))].reset_index(drop=True)
+    extra: list[str] = []
+    if name == "byols_egemaps":
+        eg = cached_features(paths, "egemaps", mfcc_params=mfcc_params,
+                             cache_dir=args.cache_dir, corpus=args.corpus, workers=args.workers)
+        data = data.merge(eg, on="path", how="inner", validate="1:1")
+        extra = [c for c in eg.columns if c != "path"]
+    folds = folds_for(data, args.protocol, n_folds=args.n_folds, seed=args.seed,
+                      test_size=args.test_size)
+    clips = [mels[p] for p in data["path"]]
+    X: dict[int, np.ndarray] = {}
+    stats = []
+    for fold in sorted(set(folds) - {-1}):
+        train = np.flatnonzero(folds != fold)
+        mean, std = B.norm_stats([clips[i] for i in train])
+        key = (tuple(data["path"]), round(mean, 9), round(std, 9))
+        if key not in memo:
+            memo[key] = memo["encoder"].embed(clips, norm_mean=mean, norm_std=std)
+        emb = memo[key]
+        X[int(fold)] = (np.hstack([emb, data[extra].to_numpy(np.float32)]) if extra
+                        else emb).astype(np.float64)
+        stats.append({"fold": int(fold), "norm_mean": round(mean, 6), "norm_std": round(std, 6)})
+    return data, B.FEATURE_NAMES + extra, X, folds, stats
+
+
 # --------------------------------------------------------------------------- evaluation
 
 def folds_for(manifest: pd.DataFrame, protocol: str, *, n_folds: int | None, seed: int,
@@ -154,22 +218,26 @@ def bench_grid(model: str) -> dict[str, list[Any]]:
     return grid
 
 
-def run_one(X: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: np.ndarray, *,
+def run_one(X: np.ndarray | dict[int, np.ndarray], y: np.ndarray, groups: np.ndarray,
+            folds: np.ndarray, *,
             model: str, inner_folds: int, seed: int, n_jobs: int,
             ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Predictions for every clip of a test fold, tuning inside each training fold."""
+    """Predictions for every clip of a test fold, tuning inside each training fold
+    (``X``: one matrix, or one per test fold when the features depend on the fold)."""
     pred = np.empty(len(y), dtype=object)
     chosen = []
     for fold in sorted(set(folds) - {-1}):
         test = folds == fold
         train = ~test
+        X_fold = X[int(fold)] if isinstance(X, dict) else X
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.simplefilter("ignore", category=UserWarning)
-            search = tune(model, X[train], y[train], groups=groups[train], protocol="speaker",
+            search = tune(model, X_fold[train], y[train], groups=groups[train],
+                          protocol="speaker",
                           grid=bench_grid(model), scoring="balanced_accuracy",
                           cv_folds=inner_folds, seed=seed, n_jobs=n_jobs)
-        pred[test] = search.predict(X[test])
+        pred[test] = search.predict(X_fold[test])
         chosen.append({"fold": int(fold), "inner_uar": round(float(search.best_score_), 4)}
                       | {unprefix(model, k): v for k, v in search.best_params_.items()})
     return pred, chosen
@@ -280,25 +348,38 @@ def markdown_table(table: pd.DataFrame, runs: dict[str, dict[str, Any]]) -> str:
 
 
 def run_classical(args: argparse.Namespace, models: list[str], mfcc_params: dict[str, Any],
-                  settings: dict[str, Any], csv_path: Path, json_path: Path) -> None:
+                  settings: dict[str, Any], csv_path: Path, json_path: Path, *,
+                  byols_params: dict[str, Any] | None = None) -> None:
     """Every feature set x normalisation x classical model; results saved after each run."""
     manifest = parse_corpus(args.corpus, args.root).to_frame()
     manifest = manifest.sort_values(["corpus", "path"]).reset_index(drop=True)
     paths = manifest["path"].astype(str).tolist()
     norms = ["none", "speaker"] if args.speaker_norm == "both" else [args.speaker_norm]
+    memo: dict[Any, Any] = {}
     for fs in args.feature_sets:
-        feats = cached_features(paths, fs, mfcc_params=mfcc_params, cache_dir=args.cache_dir,
-                                corpus=args.corpus, workers=args.workers)
-        data = manifest.merge(feats, on="path", how="inner", validate="1:1")
-        cols = [c for c in feats.columns if c != "path"]
+        byols_stats: list[dict[str, Any]] = []
+        if fs in BYOLS_SETS:
+            data, cols, per_fold, folds, byols_stats = byols_inputs(
+                fs, manifest, paths, args=args, mfcc_params=mfcc_params,
+                byols_params=byols_params, memo=memo)
+        else:
+            feats = cached_features(paths, fs, mfcc_params=mfcc_params,
+                                    cache_dir=args.cache_dir, corpus=args.corpus,
+                                    workers=args.workers)
+            data = manifest.merge(feats, on="path", how="inner", validate="1:1")
+            cols = [c for c in feats.columns if c != "path"]
+            folds = folds_for(data, args.protocol, n_folds=args.n_folds, seed=args.seed,
+                              test_size=args.test_size)
         groups = speaker_groups(data).to_numpy()
         y = data["emotion"].to_numpy()
-        folds = folds_for(data, args.protocol, n_folds=args.n_folds, seed=args.seed,
-                          test_size=args.test_size)
         for norm in norms:
-            X = data[cols].to_numpy(dtype=np.float64)
-            if norm == "speaker":
-                X = normalize_by_speaker(X, groups)
+            if fs in BYOLS_SETS:
+                X: Any = {f: (normalize_by_speaker(m, groups) if norm == "speaker" else m)
+                          for f, m in per_fold.items()}
+            else:
+                X = data[cols].to_numpy(dtype=np.float64)
+                if norm == "speaker":
+                    X = normalize_by_speaker(X, groups)
             for model in models:
                 t0 = time.perf_counter()
                 pred, chosen = run_one(X, y, groups, folds, model=model,
@@ -318,6 +399,10 @@ def run_classical(args: argparse.Namespace, models: list[str], mfcc_params: dict
                        "n_features": len(cols), "grid": bench_grid(model),
                        "chosen": chosen, "per_speaker": per_speaker.to_dict(orient="records"),
                        "run": settings["run"]}
+                if byols_stats:
+                    run["byols_input_stats"] = byols_stats
+                    run["byols_fingerprint"] = {k: v for k, v in memo["fingerprint"].items()
+                                                if k not in ("norm_mean", "norm_std")}
                 print(f"{fs:14s} {norm:8s} {model:10s} pooled UAR {summary['pooled_uar']:.3f}"
                       f"  speakers {summary['mean_speaker_uar']:.3f} ± "
                       f"{summary['sd_speaker_uar']:.3f}  ({seconds:.0f} s)", flush=True)
@@ -357,8 +442,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="speaker_cv folds (default: one per speaker = leave-one-out)")
     parser.add_argument("--test-size", type=float, default=0.25,
                         help="share of speakers held out by the speaker protocol")
-    parser.add_argument("--feature-sets", nargs="+", choices=FEATURE_SETS,
-                        default=list(FEATURE_SETS),
+    parser.add_argument("--feature-sets", nargs="+", choices=[*FEATURE_SETS, *BYOLS_SETS],
+                        default=[*FEATURE_SETS, *BYOLS_SETS],
                         help="feature sets of the classical models (default: all)")
     parser.add_argument("--models", nargs="+", choices=[*CLASSICAL_MODELS, *SEQUENCE_MODELS],
                         default=[*DEFAULT_CLASSICAL, *SEQUENCE_MODELS],
@@ -396,10 +481,12 @@ def main(argv: list[str] | None = None) -> int:
         "tuning": "GridSearchCV over DEFAULT_GRIDS, StratifiedGroupKFold by speaker, inside "
                   "each training fold"}
     try:
-        mfcc_params = yaml.safe_load(args.params.read_text())["mfcc"]
+        all_params = yaml.safe_load(args.params.read_text())
+        mfcc_params = all_params["mfcc"]
         settings["mfcc_params"] = mfcc_params
         if classical and not args.table_only:
-            run_classical(args, classical, mfcc_params, settings, csv_path, json_path)
+            run_classical(args, classical, mfcc_params, settings, csv_path, json_path,
+                          byols_params=all_params.get("byols") or {})
         merged = ({} if args.table_only and args.sequence == "run"
                   else sequence_step(args, sequence))
     except (SerError, OSError, KeyError) as exc:

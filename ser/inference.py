@@ -254,6 +254,11 @@ class Predictor:
 def features_for_files(paths: list[str | Path], feature_params: dict[str, Any]):
     """``(ok_paths, seqs, summaries, failures)`` of audio files for a model whose card holds
     ``feature_params`` (any feature set); see :meth:`Predictor.features_for_files`."""
+    if feature_params.get("feature_set") == "byols":  # the encoder batches the files
+        from ser.features.byols import embeddings_from_files
+
+        ok, emb, failures = embeddings_from_files(paths, fingerprint=feature_params)
+        return ok, [None] * len(ok), (emb if ok else np.empty((0, 0))), failures
     ok, seqs, summaries, failures = [], [], [], []
     for path in paths:
         try:
@@ -320,6 +325,10 @@ def features_of_signal(y: np.ndarray, sr: int, feature_params: dict[str, Any]
 
         seq = mfcc_sequence(y, sr, params=fp)
         return seq, mfcc_summary(seq)
+    if name == "byols":
+        from ser.features.byols import embedding_from_signal
+
+        return None, embedding_from_signal(y, fingerprint=feature_params)
     if name == "logmel":
         from ser.features.logmel import logmel_sequence
 

@@ -99,6 +99,7 @@ FEATURE_SETS: dict[str, FeatureSetSpec] = {s.name: s for pair in (
     _variants(FeatureSetSpec("egemaps", f"{_SETS}:extract_egemaps", "summary")),
     _variants(FeatureSetSpec("egemaps_mfcc", f"{_SETS}:extract_egemaps_mfcc", "summary")),
     _variants(FeatureSetSpec("logmel", f"{_SETS}:extract_logmel", "sequences", "logmel")),
+    _variants(FeatureSetSpec("byols", "ser.features.byols:extract_byols", "summary")),
 ) for s in pair}
 
 #: The sets that are extracted (have their own files and params section).
