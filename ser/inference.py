@@ -95,11 +95,12 @@ class Predictor:
         """Class probabilities ``(n, len(labels))`` from frame sequences (padded and
         predicted :attr:`SEQUENCE_CHUNK` clips at a time; a multiple of Keras' batch of
         32, so the batches and the results are those of one call)."""
-        if "n_frames" in self.card:  # crnn: fixed length, scaler inside the model
+        if "n_frames" in self.card:  # crnn, byols_ft: fixed length, scaler inside the model
             from ser.features.logmel import fix_length
 
             def pad(part):
-                return fix_length(part, int(self.card["n_frames"]))
+                return fix_length(part, int(self.card["n_frames"]),
+                                  pad=self.card.get("pad", "edge"))
         else:
             from ser.models.lstm import SequenceScaler
 
@@ -216,6 +217,10 @@ def _features_of_set(path: str | Path, *, params: dict[str, Any]):
         seq = logmel_from_file(path, params=params["signal"], n_mels=params["n_mels"],
                                deltas=params["deltas"])
         return seq, np.empty(0)
+    if params["feature_set"] == "byols_mel":
+        from ser.features.byols_mel import sequence_from_file
+
+        return sequence_from_file(path, fingerprint=params), np.empty(0)
     if params["feature_set"] == "byols":
         from ser.features.byols import embedding_from_file
 
