@@ -305,7 +305,8 @@ def train_byols_ft(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: 
     model, epochs, facts = fit_byols_ft(X, y, n_classes=len(labels), train_idx=train_idx,
                                        val_idx=val_idx, cfg=cfg, seed=seed, arrays=arrays,
                                        verbose=verbose)
-    hist = pd.DataFrame(epochs, columns=["epoch", "phase", "loss", "val_uar"])
+    hist = pd.DataFrame(epochs, columns=["epoch", "phase", "loss", "val_loss", "val_accuracy",
+                                         "val_uar"])
     card = base_card(spec.name, protocol, data, labels, "keras", seed=seed)
     card.update({
         "n_frames": cfg.n_frames,
@@ -316,6 +317,7 @@ def train_byols_ft(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: 
         "epochs_run": int(len(hist)),
         "best_epoch": facts.get("best_epoch"),
         "best_val_uar": facts.get("best_val_uar"),
+        "best_val_loss": float(hist["val_loss"].min()) if len(hist) else None,
         "n_validation": int(len(val_idx)),
         "fit_seconds": round(time.perf_counter() - start, 2),
     } | run_facts(data))

@@ -97,6 +97,7 @@ def test_fine_tuning_keeps_the_front_and_moves_the_tail():
 def test_early_stopping_watches_both_phases(fitted):
     _, _, epochs, facts = fitted
     assert [e["phase"] for e in epochs] == ["head", "fine-tune"]
+    assert all(e["val_loss"] > 0 and 0 <= e["val_accuracy"] <= 1 for e in epochs)
     assert 1 <= facts["best_epoch"] <= 2 and 0.0 <= facts["best_val_uar"] <= 1.0
     fit_clips = fitted[0][:32]  # the statistics come from the fitting clips' real frames
     real_frames = fit_clips[np.any(fit_clips != 0, axis=-1)]
@@ -183,6 +184,9 @@ def test_pipeline_extracts_trains_and_evaluates_byols_ft(ft_project):
     assert card["feature_params"]["feature_set"] == "byols_mel"
     assert card["n_frames"] == 128 and card["pad"] == "zeros"
     assert card["encoder_weights_sha256"] == B.load_weights()[1]
+    history = pd.read_csv(ft_project / "models" / run / "history.csv")
+    assert list(history["phase"]) == ["head", "fine-tune"]
+    assert {"loss", "val_loss", "val_accuracy", "val_uar"} <= set(history.columns)
     metrics = json.loads((ft_project / "metrics" / run / "metrics.json").read_text())
     assert metrics["n_test"] > 0 and 0.0 <= metrics["uar"] <= 1.0
 

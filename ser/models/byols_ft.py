@@ -355,10 +355,14 @@ class BestValidationUAR(keras.callbacks.Callback):
         self.epoch_count += 1
         pred = np.asarray(self.model.predict(self.inputs, batch_size=64, verbose=0))
         uar = float(balanced_accuracy_score(self.y, pred.argmax(axis=1)))
+        picked = pred[np.arange(len(self.y)), self.y]
+        val_loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+        val_accuracy = float(np.mean(pred.argmax(axis=1) == self.y))
         if logs is not None:
-            logs["val_uar"] = uar
+            logs |= {"val_uar": uar, "val_loss": val_loss, "val_accuracy": val_accuracy}
         self.log.append({"epoch": self.epoch_count, "phase": self.phase,
-                         "loss": float((logs or {}).get("loss", np.nan)), "val_uar": uar})
+                         "loss": float((logs or {}).get("loss", np.nan)), "val_loss": val_loss,
+                         "val_accuracy": val_accuracy, "val_uar": uar})
         if uar > self.best:
             self.best, self.best_epoch, self.wait = uar, self.epoch_count, 0
             self.best_weights = self.model.get_weights()
