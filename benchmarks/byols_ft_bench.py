@@ -8,7 +8,8 @@ Speaker-disjoint folds (:func:`ser.splits.speaker_folds`, stratified by emotion;
 
 - **frozen**: the ``byols`` embeddings (mean + max of the pretrained encoder; log-mel
   standardisation statistics of the fold's training clips) with an untuned
-  StandardScaler + logistic regression and StandardScaler + RBF SVM (C = 1);
+  StandardScaler + logistic regression and StandardScaler + RBF SVM (C = 1, balanced
+  class weights both);
 - **byols_ft variants** (:func:`ser.models.byols_ft.fit_byols_ft`, early stopping on a
   speaker-disjoint validation split of the training speakers): ``ft2`` last conv block +
   512-unit layers + head trained (the default), ``ft3`` only the 512-unit layers + head,
