@@ -58,11 +58,13 @@ def main(argv=None) -> int:
     card = train(spec, args.protocol, data, out_dir=args.out,
                  settings=TrainSettings.from_section(params["train"]),
                  section=params[spec.section], n_jobs=args.jobs, grid_scores=grid_scores)
-    score = card.get("cv_best_score", card.get("best_val_loss"))
+    what, score = next(((w, card[k]) for k, w in (("cv_best_score", "CV score"),
+                                                  ("best_val_loss", "best val loss"),
+                                                  ("best_val_uar", "best val UAR"))
+                        if card.get(k) is not None), ("no validation score", None))
     print(f"{args.model}/{args.protocol}: trained on {card['n_train']} clips "
           f"({len(card['labels'])} classes); best params {card['best_params']}; "
-          f"{'CV score' if 'cv_best_score' in card else 'best val loss'} {score:.3f} "
-          f"-> {args.out}")
+          f"{what}{'' if score is None else f' {score:.3f}'} -> {args.out}")
     return 0
 
 

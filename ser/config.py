@@ -103,7 +103,7 @@ def validate_params(params: Any, *, source: str = "params") -> None:
     if not any(model_accepts(m, f) for m in train["models"] for f in train["feature_sets"]):
         raise ConfigError(f"{source}: no model of train.models can read a feature set of "
                           "train.feature_sets (classical models need summary sets, crnn "
-                          "logmel, lstm_seed mfcc)")
+                          "logmel, lstm_seed mfcc, byols_ft byols_mel)")
     _check_signal_settings(params, source=source)
     _check_scoring(train["scoring"], source=source)
     from ser.scale import check_resources

@@ -154,11 +154,12 @@ class Predictor:
         """Class probabilities ``(n, len(labels))`` from frame sequences (padded and
         predicted :attr:`SEQUENCE_CHUNK` clips at a time; a multiple of Keras' batch of
         32, so the batches and the results are those of one call)."""
-        if "n_frames" in self.card:  # crnn: fixed length, scaler inside the model
+        if "n_frames" in self.card:  # crnn, byols_ft: fixed length, scaler inside the model
             from ser.features.logmel import fix_length
 
             def pad(part):
-                return fix_length(part, int(self.card["n_frames"]))
+                return fix_length(part, int(self.card["n_frames"]),
+                                  pad=self.card.get("pad", "edge"))
         else:
             from ser.models.lstm import SequenceScaler
 
@@ -329,6 +330,10 @@ def features_of_signal(y: np.ndarray, sr: int, feature_params: dict[str, Any]
         from ser.features.byols import embedding_from_signal
 
         return None, embedding_from_signal(y, fingerprint=feature_params)
+    if name == "byols_mel":
+        from ser.features.byols import byols_logmel, prepare_byols_signal
+
+        return byols_logmel(prepare_byols_signal(y, fp)), None
     if name == "logmel":
         from ser.features.logmel import logmel_sequence
 

@@ -279,6 +279,57 @@ def train_crnn(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
     return card
 
 
+def train_byols_ft(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path, *,
+                   settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
+                   verbose: int = 2, extra_files: dict[str, Any] | None = None,
+                   ) -> dict[str, Any]:
+    """Fine-tune the BYOL-S encoder on the ``byols_mel`` frames (masks and mixup on the
+    fitting clips only, early stopping on speakers it does not fit on); save it, its card
+    and curves.
+
+    The card stores ``n_frames`` and ``pad`` (``zeros``): prediction computes the
+    ``byols_mel`` frames and crops/pads them with ``fix_length``; the input statistics
+    are inside the model (and in the card, for reading).
+    """
+    from ser.features import byols
+    from ser.features.logmel import fix_length
+    from ser.models.byols_ft import ByolsFTConfig, fit_byols_ft
+    from ser.models.store import save_model
+
+    seed = settings.seed
+    cfg = ByolsFTConfig.from_mapping(section)
+    arrays, digest = byols.load_weights(cfg.weights)
+    train = data.train
+    labels = sort_labels(train["emotion"].unique())
+    y = train["emotion"].map({lab: i for i, lab in enumerate(labels)}).to_numpy(np.int32)
+    train_idx, val_idx = validation_split(y, speaker_groups(train).to_numpy(), protocol,
+                                          share=cfg.validation_share, seed=seed)
+    X = fix_length(data.sequences(train["path"]), cfg.n_frames, pad="zeros")
+    start = time.perf_counter()
+    model, epochs, facts = fit_byols_ft(X, y, n_classes=len(labels), train_idx=train_idx,
+                                       val_idx=val_idx, cfg=cfg, seed=seed, arrays=arrays,
+                                       verbose=verbose)
+    hist = pd.DataFrame(epochs, columns=["epoch", "phase", "loss", "val_loss", "val_accuracy",
+                                         "val_uar"])
+    card = base_card(spec.name, protocol, data, labels, "keras", seed=seed)
+    card.update({
+        "n_frames": cfg.n_frames,
+        "pad": "zeros",
+        "best_params": cfg.to_dict(),
+        "encoder_weights_sha256": digest,
+        "input_norm": {"mean": facts["norm_mean"], "std": facts["norm_std"]},
+        "epochs_run": int(len(hist)),
+        "best_epoch": facts.get("best_epoch"),
+        "best_val_uar": facts.get("best_val_uar"),
+        "best_val_loss": float(hist["val_loss"].min()) if len(hist) else None,
+        "n_validation": int(len(val_idx)),
+        "fit_seconds": round(time.perf_counter() - start, 2),
+    } | run_facts(data))
+    save_model(out_dir, model, card, {"history.csv": lambda p: hist.to_csv(p, index=False)} |
+               (extra_files or {}))
+    return card
+
+
 #: Out-of-fold predictions of a cross-validated protocol, in the model folder.
 OOF_FILE = "oof_predictions.csv"
 #: The fit of a model on the whole training side (every protocol has it).

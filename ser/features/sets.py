@@ -45,7 +45,8 @@ class FeatureSetSpec:
         ``summary+sequences`` (both tables usable by models), ``summary`` or ``sequences``
         (``summary.parquet`` then holds only the manifest columns).
     sequences
-        What its sequence table holds (``mfcc`` or ``logmel``), for the sequence models
+        What its sequence table holds (``mfcc``, ``logmel`` or ``byols``: the BYOL-S
+        front end's log-mel), for the sequence models
         that read it (:attr:`ser.models.ModelSpec.sequences`); ``None`` without one.
     base
         A variant's base set, whose extracted tables it reads (``None``: extracted).
@@ -100,6 +101,10 @@ FEATURE_SETS: dict[str, FeatureSetSpec] = {s.name: s for pair in (
     _variants(FeatureSetSpec("egemaps_mfcc", f"{_SETS}:extract_egemaps_mfcc", "summary")),
     _variants(FeatureSetSpec("logmel", f"{_SETS}:extract_logmel", "sequences", "logmel")),
     _variants(FeatureSetSpec("byols", "ser.features.byols:extract_byols", "summary")),
+    # The BYOL-S front end's frames for the fine-tuned encoder (byols_ft); no _spk variant:
+    # the pretrained encoder expects the original input distribution.
+    (FeatureSetSpec("byols_mel", "ser.features.byols_mel:extract_byols_mel", "sequences",
+                    "byols"),),
 ) for s in pair}
 
 #: The sets that are extracted (have their own files and params section).

@@ -32,7 +32,8 @@ class ModelSpec:
     section
         Its ``params.yaml`` section (a GridSearchCV grid or the network settings).
     sequences
-        Sequence models: the kind of frame sequences it reads (``mfcc`` or ``logmel``,
+        Sequence models: the kind of frame sequences it reads (``mfcc``, ``logmel`` or
+        ``byols``,
         see :attr:`ser.features.sets.FeatureSetSpec.sequences`); a protocol x feature
         set x model run exists only where the feature set provides its input.
     """
@@ -69,6 +70,9 @@ MODEL_SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     # The seed's plain LSTM on MFCC frames: the named baseline the CNN is compared with.
     ModelSpec("lstm_seed", "LSTM (seed)", "sequence", "ser.training:train_lstm", "sequences",
               "lstm_seed", sequences="mfcc"),
+    # The pretrained BYOL-S encoder fine-tuned on the byols_mel frames (ser/models/byols_ft.py).
+    ModelSpec("byols_ft", "BYOL-S fine-tuned", "sequence", "ser.training:train_byols_ft",
+              "sequences", "byols_ft", sequences="byols"),
 )}
 
 CLASSICAL_MODELS: tuple[str, ...] = tuple(n for n, s in MODEL_SPECS.items()

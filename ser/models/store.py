@@ -468,6 +468,7 @@ def _load_skops(path: Path) -> Any:
 def _load_keras(path: Path) -> Any:
     import keras
 
+    import ser.models.byols_ft  # noqa: F401 - registers byols_ft's and the encoder's layers
     import ser.models.crnn  # noqa: F401 - registers the crnn's layers (no code in the file)
 
     try:
