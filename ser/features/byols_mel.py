@@ -50,26 +50,17 @@ def extract_byols_mel(manifest: Any, out_dir: str | Path, *, params: Mapping[str
     ``params`` is the ``mfcc:`` section with the ``byols_mel:`` section (``workers``)
     under ``options``; ``rows``: only these manifest rows (one shard).
     """
-    import pyarrow as pa
     from tqdm import tqdm
 
     from ser.features.corpus_sets import (
         _check_rows,
         _manifest,
-        _with_metadata,
-        _write_skipped,
-        write_summary_frame,
+        write_sequence_set,
     )
     from ser.features.extract import (
-        ROW_GROUP_ROWS,
-        SEQUENCES_FILE,
-        SKIPPED_FILE,
-        SUMMARY_FILE,
         ExtractionResult,
         resolve_workers,
-        sequences_writer,
     )
-    from ser.io import atomic_path
 
     start = time.perf_counter()
     table = _manifest(manifest, rows)
@@ -91,24 +82,7 @@ def extract_byols_mel(manifest: Any, out_dir: str | Path, *, params: Mapping[str
     for path, reason in skipped:
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     _check_rows(len(good), len(items), skipped, shard=rows is not None)
-    index = table.iloc[[i for i, _ in good]].reset_index(drop=True)
-    index["n_frames"] = np.array([s.shape[0] for _, s in good], dtype=np.int32)
-    seqs = pa.table({
-        "path": pa.array(index["path"].astype(str)),
-        "n_frames": pa.array(index["n_frames"], pa.int32()),
-        "n_coeffs": pa.array([s.shape[1] for _, s in good], pa.int32()),
-        "mfcc": pa.array([s.ravel() for _, s in good], pa.list_(pa.float32())),
-    })
-    fingerprint = byols_mel_fingerprint(params)
-    with atomic_path(out_dir) as tmp:
-        tmp.mkdir()
-        if good:
-            write_summary_frame(index, fingerprint, tmp / SUMMARY_FILE)
-            with sequences_writer(tmp / SEQUENCES_FILE,
-                                  _with_metadata(seqs, fingerprint).schema) as writer:
-                writer.write_table(_with_metadata(seqs, fingerprint),
-                                   row_group_size=ROW_GROUP_ROWS)
-        _write_skipped(tmp / SKIPPED_FILE, skipped)
+    index = write_sequence_set(table, good, skipped, byols_mel_fingerprint(params), out_dir)
     return ExtractionResult(out_dir=Path(out_dir), n_files=len(items), n_rows=len(index),
                             skipped=skipped, workers=n_workers,
                             seconds=time.perf_counter() - start)

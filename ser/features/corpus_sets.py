@@ -217,6 +217,26 @@ def extract_logmel(manifest: str | Path | pd.DataFrame, out_dir: str | Path, *,
         print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     good = [(i, seq) for i, seq, _ in results if seq is not None]
     _check_rows(len(good), len(items), skipped, shard=rows is not None)
+    index = write_sequence_set(table, good, skipped, logmel_fingerprint(params), out_dir)
+    return ExtractionResult(out_dir=Path(out_dir), n_files=len(items), n_rows=len(index),
+                            skipped=skipped, workers=n_workers,
+                            seconds=time.perf_counter() - start)
+
+
+def write_sequence_set(table: Any, good: list[tuple[int, np.ndarray]],
+                       skipped: list[tuple[str, str]], fingerprint: dict[str, Any],
+                       out_dir: str | Path) -> Any:
+    """Write a sequence set's ``summary.parquet`` (clip index), ``sequences.parquet`` and
+    ``skipped.csv`` as the folder ``out_dir``; ``good``: ``(manifest row, (frames, coeffs))``
+    pairs. Returns the clip index."""
+    import pyarrow as pa
+
+    from ser.features.extract import (
+        SKIPPED_FILE,
+        SUMMARY_FILE,
+    )
+    from ser.io import atomic_path
+
     index = table.iloc[[i for i, _ in good]].reset_index(drop=True)
     index["n_frames"] = np.array([s.shape[0] for _, s in good], dtype=np.int32)
     seqs = pa.table({
@@ -225,7 +245,6 @@ def extract_logmel(manifest: str | Path | pd.DataFrame, out_dir: str | Path, *,
         "n_coeffs": pa.array([s.shape[1] for _, s in good], pa.int32()),
         "mfcc": pa.array([s.ravel() for _, s in good], pa.list_(pa.float32())),
     })
-    fingerprint = logmel_fingerprint(params)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         if good:
@@ -234,6 +253,4 @@ def extract_logmel(manifest: str | Path | pd.DataFrame, out_dir: str | Path, *,
             with sequences_writer(tmp / SEQUENCES_FILE, seqs.schema) as writer:
                 writer.write_table(seqs, row_group_size=ROW_GROUP_ROWS)
         _write_skipped(tmp / SKIPPED_FILE, skipped)
-    return ExtractionResult(out_dir=Path(out_dir), n_files=len(items), n_rows=len(index),
-                            skipped=skipped, workers=n_workers,
-                            seconds=time.perf_counter() - start)
+    return index
