@@ -224,6 +224,21 @@ def test_every_file_of_the_folder_is_listed_and_verified(tmp_path, fault):
         assert expect in one_line(exc)
 
 
+def test_snakemakes_folder_stamp_is_allowed_but_not_a_link_named_like_it(tmp_path):
+    """Snakemake writes .snakemake_timestamp into folder outputs after training; the
+    model still loads (the stamp is never read), but a link under that name is refused."""
+    from ser.models.store import load_model
+
+    folder = saved(tmp_path, "svm")
+    (folder / ".snakemake_timestamp").write_text("")
+    load_model(folder)
+    (folder / ".snakemake_timestamp").unlink()
+    (folder / ".snakemake_timestamp").symlink_to("/etc/passwd")
+    with pytest.raises(SerError) as exc:
+        load_model(folder)
+    assert ".snakemake_timestamp: not listed in SHA256SUMS" in one_line(exc)
+
+
 def test_a_link_to_a_listed_file_is_verified_like_the_file(tmp_path):
     """DVC's cache.type symlink checks outputs out as links: still loads, still verified."""
     from ser.models.store import load_model

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from ser.errors import SerError
-from ser.io import atomic_path, sha256_file
+from ser.io import ENGINE_FILES, atomic_path, sha256_file
 
 CARD = "card.json"
 #: Human-readable summary of ``card.json``, written beside it (and checksummed) at save time.
@@ -351,6 +351,9 @@ def verify_checksums(model_dir: Path) -> None:
     for path in sorted(model_dir.rglob("*")):
         rel = path.relative_to(model_dir).as_posix()
         if rel == CHECKSUMS or (path.is_dir() and not path.is_symlink()):
+            continue
+        # Snakemake stamps folder outputs; the stamp is never read, so it needs no checksum.
+        if rel in ENGINE_FILES and path.is_file() and not path.is_symlink():
             continue
         # A link to a regular file is hashed like one (DVC's cache.type symlink); a link to
         # a folder, a FIFO or a device never is (it could block or walk out of the folder).
