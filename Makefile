@@ -79,18 +79,18 @@ lint: install
 # `dvc repro`, after checking params.yaml and the corpus roots and updating dvc.yaml:
 # DVC deletes a stage's outputs before running it, so a bad value must stop it first.
 repro: install
-	$(BIN)/python -m ser.wiring repro
+	$(BIN)/python -m ser.workflow.wiring repro
 
 # The same pipeline through DVC instead of Snakemake; then Snakemake records DVC's work
 # (snakemake -n has nothing to do afterwards).
 dvc-demo: install
-	$(BIN)/python -m ser.wiring repro
-	$(BIN)/python -m ser.wiring adopt
+	$(BIN)/python -m ser.workflow.wiring repro
+	$(BIN)/python -m ser.workflow.wiring adopt
 	dvc metrics show
 
 # Regenerate dvc.yaml from the Snakefile (after editing rules or params.yaml lists).
 wiring:
-	$(BIN)/python -m ser.wiring write
+	$(BIN)/python -m ser.workflow.wiring write
 
 # Fresh clone: restore DVC-tracked data; pipeline outputs never pushed are rebuilt instead.
 pull:

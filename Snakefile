@@ -1,12 +1,12 @@
 # SER workflow: the one hand-written wiring. dvc.yaml is generated from it
-# (python -m ser.wiring dvc > dvc.yaml; a test checks the committed file is current).
+# (python -m ser.workflow.wiring dvc > dvc.yaml; a test checks the committed file is current).
 #   snakemake --cores 2                         build everything (profiles/default applies)
 #   snakemake -n                                show what would run
 #   snakemake --configfile other.yaml --cores 2 run with other settings (honoured by every script)
 # Each rule passes its script the input/output paths and the params file it runs with;
 # the rules are in workflow/rules/*.smk, the settings in params.yaml (validated below).
-from ser.config import check_yaml_or_exit, validate_or_exit
-from ser.engines import claim_for_snakemake, release
+from ser.params.load import check_yaml_or_exit, validate_or_exit
+from ser.workflow.engines import claim_for_snakemake, release
 
 
 # A YAML syntax error: one line with its line number (Snakemake's own message has none).

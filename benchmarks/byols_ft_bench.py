@@ -3,7 +3,7 @@
     python benchmarks/byols_ft_bench.py --root ../shared/data/ravdess --n-folds 4 \\
         [--variants ft2 ft3 probe] [--out benchmarks/results/byols_ft_ravdess.json]
 
-Speaker-disjoint folds (:func:`ser.splits.speaker_folds`, stratified by emotion;
+Speaker-disjoint folds (:func:`ser.splits.protocols.speaker_folds`, stratified by emotion;
 ``--n-folds 0``: leave one speaker out). In every fold, on the training speakers only:
 
 - **frozen**: the ``byols`` embeddings (mean + max of the pretrained encoder; log-mel
@@ -44,7 +44,7 @@ from ser.errors import SerError  # noqa: E402
 from ser.features import byols  # noqa: E402
 from ser.features.logmel import fix_length  # noqa: E402
 from ser.labels import sort_labels  # noqa: E402
-from ser.splits import speaker_folds, speaker_groups, validation_split  # noqa: E402
+from ser.splits.protocols import speaker_folds, speaker_groups, validation_split  # noqa: E402
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "ft2": {"frozen_blocks": 2},

@@ -11,20 +11,21 @@ folds, scored by UAR):
 
 * **plain**: features as extracted (the floor);
 * **speaker-normalised**: every training speaker z-scored with the mean/std of all of
-  that speaker's clips (:func:`ser.normalize.normalize_by_speaker`).
+  that speaker's clips (:func:`ser.features.speaker_norm.normalize_by_speaker`).
 
 The held-out speaker's clips are then classified by the speaker-normalised model with
 statistics from:
 
 * ``N`` **enrolment clips** (N in ``--n-clips``): N of the speaker's clips drawn at
   random (``--draws`` draws with seeds 0, 1, ...); the statistics use those N clips
-  only, with the floors of :mod:`ser.speaker` (a std below 1e-8 becomes 1), and the N
+  only, with the floors of :mod:`ser.predict.speaker_profile` (a std below 1e-8 becomes 1), and
+  the N
   clips are **excluded from that speaker's test clips**: only the remaining clips are
   scored;
   Two estimators are compared on the same draws: the clips' **own** mean/std
   (``z-score``), and the same **shrunk toward the training speakers** (``shrunk``:
-  :func:`ser.normalize.shrunk_statistics` with the fold's training speakers'
-  :func:`ser.normalize.speaker_prior`, what predict.py does with a card's
+  :func:`ser.features.speaker_norm.shrunk_statistics` with the fold's training speakers'
+  :func:`ser.features.speaker_norm.speaker_prior`, what predict.py does with a card's
   ``speaker_prior``);
 * ``calm+neutral`` (on by default; ``--no-calm-neutral`` skips it): the statistics from
   the speaker's calm and neutral clips only (what a user who enrols with relaxed speech
@@ -68,12 +69,12 @@ from real_data_bench import bench_grid, cached_features  # noqa: E402
 
 from ser.corpora import parse_corpus  # noqa: E402
 from ser.errors import SerError  # noqa: E402
-from ser.evaluation import summary_metrics  # noqa: E402
-from ser.io import atomic_path  # noqa: E402
+from ser.evaluation.metrics import summary_metrics  # noqa: E402
+from ser.features.speaker_norm import normalize_by_speaker, shrunk_statistics, speaker_prior  # noqa: E402
 from ser.models.classical import tune, unprefix  # noqa: E402
-from ser.normalize import normalize_by_speaker, shrunk_statistics, speaker_prior  # noqa: E402
-from ser.speaker import summary_statistics  # noqa: E402
-from ser.splits import speaker_groups  # noqa: E402
+from ser.outputs import atomic_path  # noqa: E402
+from ser.predict.speaker_profile import summary_statistics  # noqa: E402
+from ser.splits.protocols import speaker_groups  # noqa: E402
 
 CALM_NEUTRAL = ("calm", "neutral")
 
@@ -100,7 +101,8 @@ def enrol_predict(search, X_test: np.ndarray, enrol: np.ndarray, *,
                   prior: dict[str, Any] | None = None) -> np.ndarray:
     """Predictions of the speaker-normalised model for ``X_test`` with the statistics of
     the rows ``enrol`` (boolean mask into ``X_test``): their own mean/std (``prior``
-    None), or shrunk toward the training speakers' (:func:`ser.normalize.shrunk_statistics`,
+    None), or shrunk toward the training speakers'
+    (:func:`ser.features.speaker_norm.shrunk_statistics`,
     as predict.py does with a card's ``speaker_prior``)."""
     mean, std = summary_statistics(X_test[enrol])
     if prior is not None:
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         if min(args.n_clips) < 3:
-            raise SerError("--n-clips: at least 3 (ser.speaker.MIN_SPEAKER_CLIPS)")
+            raise SerError("--n-clips: at least 3 (ser.predict.speaker_profile.MIN_SPEAKER_CLIPS)")
         mfcc_params = yaml.safe_load(args.params.read_text())["mfcc"]
         manifest = parse_corpus(args.corpus, args.root).to_frame()
         manifest = manifest.sort_values(["corpus", "path"]).reset_index(drop=True)

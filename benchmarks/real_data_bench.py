@@ -5,9 +5,9 @@ speaker-normalised, classical and sequence models, in one results table.
         --protocol speaker_cv [--feature-sets ...] [--models ...] [--speaker-norm both]
 
 Protocol ``speaker_cv`` (default): k folds grouped by speaker
-(:func:`ser.splits.speaker_folds`; ``--n-folds`` defaults to the number of
+(:func:`ser.splits.protocols.speaker_folds`; ``--n-folds`` defaults to the number of
 speakers, i.e. leave-one-speaker-out). Protocol ``speaker``: one split from
-:func:`ser.splits.make_split` (``--test-size``). Any corpus the project parses
+:func:`ser.splits.protocols.make_split` (``--test-size``). Any corpus the project parses
 (``--corpus``, ``--root``) works for the classical models. In every training
 fold each classical model is tuned by GridSearchCV with speaker-grouped inner
 folds (StratifiedGroupKFold, ``--inner-folds``) over
@@ -21,7 +21,7 @@ merged into this table, each merged row saying so; ``--sequence run`` runs
 them first; ``--sequence skip`` leaves them out.
 
 ``--speaker-norm speaker`` z-scores every speaker's features with that
-speaker's own statistics (:mod:`ser.normalize`); for the held-out speakers
+speaker's own statistics (:mod:`ser.features.speaker_norm`); for the held-out speakers
 this uses their unlabeled test clips, so those rows are marked
 ``transductive``. ``both`` (default) runs plain and normalised side by side.
 
@@ -71,16 +71,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ser.corpora import parse_corpus  # noqa: E402
 from ser.errors import SerError  # noqa: E402
-from ser.evaluation import speaker_cv_metrics  # noqa: E402
+from ser.evaluation.metrics import speaker_cv_metrics  # noqa: E402
+from ser.features.speaker_norm import normalization_metadata, normalize_by_speaker  # noqa: E402
 from ser.features.summaries import (  # noqa: E402
     FEATURE_SETS,
     extract_feature_set,
     feature_set_fingerprint,
 )
-from ser.io import atomic_path, text_starts_with  # noqa: E402
 from ser.models.classical import CLASSICAL_MODELS, DEFAULT_GRIDS, tune, unprefix  # noqa: E402
-from ser.normalize import normalization_metadata, normalize_by_speaker  # noqa: E402
-from ser.splits import make_split, speaker_folds, speaker_groups  # noqa: E402
+from ser.outputs import atomic_path, text_starts_with  # noqa: E402
+from ser.splits.protocols import make_split, speaker_folds, speaker_groups  # noqa: E402
 
 #: Columns of the results CSV (other benchmarks append rows with these).
 RESULT_COLUMNS = ["corpus", "protocol", "feature_set", "speaker_norm", "transductive", "model",
@@ -292,7 +292,7 @@ def save_results(csv_path: Path, json_path: Path, runs: dict[str, Any],
             details.setdefault("settings", {})[settings["run"]] = settings
         table = table_rows(details["runs"])
         # Both files are this benchmark's own (recognised by their first bytes): a rerun
-        # rewrites them; any other file of those names is refused (ser.io).
+        # rewrites them; any other file of those names is refused (ser.outputs).
         with atomic_path(csv_path, owned=text_starts_with("corpus,protocol,feature_set,")) as tmp:
             table.to_csv(tmp, index=False, float_format="%.4f")
         with atomic_path(json_path, owned=text_starts_with('{\n "runs": {')) as tmp:

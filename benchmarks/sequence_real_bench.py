@@ -3,7 +3,7 @@
 For every held-out actor (scikit-learn ``LeaveOneGroupOut``: a fold's test
 speaker never appears in its training side) the models are trained on the
 other actors, with early stopping on a speaker-disjoint validation split of
-those (``ser.splits.validation_split``), and evaluated on the held-out actor:
+those (``ser.splits.protocols.validation_split``), and evaluated on the held-out actor:
 
 - ``crnn``: :mod:`ser.models.crnn` on log-mel sequences
   (:mod:`ser.features.logmel`), SpecAugment + feature augmentation on the
@@ -114,7 +114,7 @@ def run_crnn(seqs, y, groups, train, test, *, n_classes, cfg, seed) -> np.ndarra
     """Fit ``crnn`` on ``train`` (speaker-disjoint validation inside), predict ``test``."""
     from ser.features.logmel import fix_length
     from ser.models.crnn import fit_crnn, predict_proba
-    from ser.splits import validation_split
+    from ser.splits.protocols import validation_split
 
     X = fix_length([seqs[i] for i in train], cfg.n_frames)
     fit_idx, val_idx = validation_split(y[train], groups[train], "speaker",
@@ -126,9 +126,9 @@ def run_crnn(seqs, y, groups, train, test, *, n_classes, cfg, seed) -> np.ndarra
 
 
 def run_lstm_seed(seqs, y, groups, train, test, *, n_classes, cfg, seed) -> np.ndarray:
-    """The seed's LSTM exactly as ``ser.training.train_lstm`` fits it, on one fold."""
+    """The seed's LSTM exactly as ``ser.models.training.train_lstm`` fits it, on one fold."""
     from ser.models.lstm import fit_lstm, training_inputs
-    from ser.splits import validation_split
+    from ser.splits.protocols import validation_split
 
     fit_idx, val_idx = validation_split(y[train], groups[train], "speaker",
                                         share=cfg["validation_share"], seed=seed)

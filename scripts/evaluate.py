@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.io import check_output
-from ser.stage import (
+from ser.cli.stage import (
     add_run_options,
     load_run_data,
     parse_stage_args,
@@ -20,6 +19,7 @@ from ser.stage import (
     run_stage,
     stage_parser,
 )
+from ser.outputs import check_output
 
 
 def main(argv=None) -> int:
@@ -29,11 +29,11 @@ def main(argv=None) -> int:
     args = parse_stage_args(parser, argv)
     check_output(args.out, kind="dir")  # refuse at once, not after the work
 
-    from ser.evaluation import evaluate_stage
+    from ser.evaluation.metrics import evaluate_stage
     from ser.labels import LabelMap
-    from ser.settings import EvaluateSettings
-    from ser.splits import left_out_test_emotions
-    from ser.tables import read_table
+    from ser.params.settings import EvaluateSettings
+    from ser.parquet_tables import read_table
+    from ser.splits.protocols import left_out_test_emotions
 
     params = read_params(args.params)
     data = load_run_data(args, params)

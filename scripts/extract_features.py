@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.io import check_output
-from ser.stage import parse_stage_args, read_params, run_stage, stage_parser
+from ser.cli.stage import parse_stage_args, read_params, run_stage, stage_parser
+from ser.outputs import check_output
 
 
 def main(argv=None) -> int:

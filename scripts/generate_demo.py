@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ser.cli import run_cli
+from ser.cli.stage import add_force_option, parse_stage_args
 from ser.corpora.demo import CORPORA, PRESETS, generate_corpus, plan_corpus
-from ser.io import check_output
 from ser.layout import demo_root
-from ser.stage import add_force_option, parse_stage_args
+from ser.outputs import check_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_output(out, kind="dir")  # a real corpus copy is never replaced
     preset, seed = args.preset, args.seed
     if preset is None or seed is None:
-        from ser.config import load_params
+        from ser.params.load import load_params
 
         demo = load_params(args.params)["demo"]
         preset = demo["preset"] if preset is None else preset

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.io import check_output
-from ser.stage import parse_stage_args, read_params, run_stage, stage_parser
+from ser.cli.stage import parse_stage_args, read_params, run_stage, stage_parser
+from ser.outputs import check_output
 
 
 def main(argv=None) -> int:
-    from ser.splits import PROTOCOLS
+    from ser.splits.protocols import PROTOCOLS
 
     parser = stage_parser(__doc__)
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
@@ -25,8 +25,8 @@ def main(argv=None) -> int:
     check_output(args.out, kind="file")  # refuse at once, not after the work
 
     from ser.labels import LabelMap
-    from ser.settings import SplitSettings
-    from ser.splits import write_split
+    from ser.params.settings import SplitSettings
+    from ser.splits.protocols import write_split
 
     params = read_params(args.params)
     settings = SplitSettings.from_section(params["splits"])

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ser.io import check_output
-from ser.stage import add_force_option, parse_stage_args, run_stage
+from ser.cli.stage import add_force_option, parse_stage_args, run_stage
+from ser.outputs import check_output
 
 
 def main(argv=None) -> int:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.io import check_output
-from ser.stage import parse_stage_args, read_params, run_stage, stage_parser
+from ser.cli.stage import parse_stage_args, read_params, run_stage, stage_parser
+from ser.outputs import check_output
 
 
 def main(argv=None) -> int:
@@ -35,9 +35,9 @@ def main(argv=None) -> int:
     if args.out is not None:
         check_output(args.out, kind="file")  # refuse at once, not after the work
 
-    from ser.io import atomic_path, text_starts_with
-    from ser.settings import ManifestSettings
-    from ser.tables import write_table
+    from ser.outputs import atomic_path, text_starts_with
+    from ser.params.settings import ManifestSettings
+    from ser.parquet_tables import write_table
 
     settings = ManifestSettings.from_section(read_params(args.params).get("manifest", {}))
     if args.out is None:

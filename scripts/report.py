@@ -25,7 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # never open a window, whatever the machine
 
-from ser.stage import parse_stage_args, run_stage, stage_parser
+from ser.cli.stage import parse_stage_args, run_stage, stage_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     matplotlib.use("Agg")
 
-    from ser.config import load_params
+    from ser.params.load import load_params
     from ser.report import build_report
 
     start = time.perf_counter()

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser.io import check_output
-from ser.stage import (
+from ser.cli.stage import (
     add_run_options,
     load_run_data,
     parse_stage_args,
@@ -23,6 +22,7 @@ from ser.stage import (
     run_stage,
     stage_parser,
 )
+from ser.outputs import check_output
 
 
 def main(argv=None) -> int:
@@ -38,8 +38,8 @@ def main(argv=None) -> int:
     args = parse_stage_args(parser, argv)
     check_output(args.out, kind="dir")  # refuse at once, not after the work
 
-    from ser.settings import TrainSettings
-    from ser.training import train
+    from ser.models.training import train
+    from ser.params.settings import TrainSettings
 
     params = read_params(args.params)
     spec = model_spec(args.model)

@@ -14,7 +14,7 @@ train and the model's own section.
 
 from __future__ import annotations
 
-from ser.stage import (
+from ser.cli.stage import (
     add_run_options,
     load_run_data,
     parse_stage_args,
@@ -33,14 +33,14 @@ def main(argv=None) -> int:
                         help="grid candidate number (0 = first of ParameterGrid's order)")
     add_run_options(parser, out_help="score file (JSON) to write")
     args = parse_stage_args(parser, argv)
-    from ser.io import check_output
     from ser.models.grid import scores_file_is_ours
+    from ser.outputs import check_output
 
     check_output(args.out, kind="file", owned=scores_file_is_ours)  # before any fit
 
     from ser.models.grid import check_candidate, write_scores
-    from ser.settings import TrainSettings
-    from ser.training import tune_candidate
+    from ser.models.training import tune_candidate
+    from ser.params.settings import TrainSettings
 
     params = read_params(args.params)
     spec = model_spec(args.model)

@@ -46,8 +46,8 @@ def demo_project(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_force_between_tests():
-    """``--force`` of one in-process command never leaks into the next test (ser.io)."""
-    from ser.io import allow_replacing
+    """``--force`` of one in-process command never leaks into the next test (ser.outputs)."""
+    from ser.outputs import allow_replacing
 
     allow_replacing(False)
     yield

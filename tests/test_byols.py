@@ -103,7 +103,7 @@ def test_shipped_weights_are_package_data_with_licence_and_checksum():
     assert (folder / B.SHIPPED_WEIGHTS).is_file()
     licence = (folder / "BYOLS_LICENSE.txt").read_text()
     assert "MIT" in licence or "Permission is hereby granted" in licence
-    from ser.io import sha256_file
+    from ser.outputs import sha256_file
 
     assert sha256_file(folder / B.SHIPPED_WEIGHTS) == B.SHIPPED_SHA256
     with np.load(folder / B.SHIPPED_WEIGHTS, allow_pickle=False) as npz:
@@ -243,8 +243,8 @@ def test_too_short_clip_is_a_one_line_feature_error(tmp_path):
 # --------------------------------------------------------------------------- registry
 
 def test_registry_entry_schema_and_params_agree():
-    from ser.config import load_params
     from ser.features.sets import EXTRACTED_SETS, FEATURE_SETS, feature_set_params, model_accepts
+    from ser.params.load import load_params
 
     spec, spk = FEATURE_SETS["byols"], FEATURE_SETS["byols_spk"]
     assert "byols" in EXTRACTED_SETS and "byols_spk" not in EXTRACTED_SETS
@@ -293,7 +293,7 @@ def test_pipeline_extracts_trains_and_evaluates_byols(byols_project):
 
 
 def test_prediction_reuses_the_cards_statistics(byols_project):
-    from ser.inference import features_for_files
+    from ser.predict.inference import features_for_files
 
     card = json.loads((byols_project / "models" / "speaker" / "byols" / "svm" /
                        "card.json").read_text())

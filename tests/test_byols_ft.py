@@ -144,9 +144,9 @@ def test_config_refuses_unknown_and_bad_settings():
 
 
 def test_registry_schema_and_params_agree():
-    from ser.config import load_params
     from ser.features.sets import EXTRACTED_SETS, FEATURE_SETS, model_accepts
     from ser.models import MODEL_SPECS
+    from ser.params.load import load_params
 
     spec = FEATURE_SETS["byols_mel"]
     assert "byols_mel" in EXTRACTED_SETS and spec.sequences == "byols"
@@ -192,7 +192,7 @@ def test_pipeline_extracts_trains_and_evaluates_byols_ft(ft_project):
 
 
 def test_prediction_of_files_matches_the_pipelines_inputs(ft_project):
-    from ser.inference import Predictor
+    from ser.predict.inference import Predictor
 
     predictor = Predictor.load(ft_project / "models/speaker/byols_mel/byols_ft")
     seqs = pd.read_parquet(ft_project / "data/features/byols_mel/ravdess/sequences.parquet")

@@ -9,10 +9,10 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-from ser.augment import augment_batch  # noqa: E402
 from ser.features.logmel import fix_length, logmel_sequence, speaker_standardise  # noqa: E402
+from ser.models.augment import augment_batch  # noqa: E402
 from ser.models.crnn import CRNNConfig, fit_crnn, predict_proba  # noqa: E402
-from ser.splits import validation_split  # noqa: E402
+from ser.splits.protocols import validation_split  # noqa: E402
 
 MFCC = {"sample_rate": 16000, "n_mfcc": 20, "n_fft": 512, "hop_length": 160, "n_mels": 32,
         "trim_db": None, "max_seconds": 2.0}

@@ -54,7 +54,7 @@ def test_wrapper_refuses_while_snakemake_holds_the_checkout(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "a Snakemake run holds this checkout" in proc.stderr and not marker.exists()
-    from ser.engines import snakemake_holds
+    from ser.workflow.engines import snakemake_holds
 
     assert snakemake_holds(tmp_path)
     (tmp_path / ".snakemake" / "locks" / "0.output.lock").unlink()
@@ -80,13 +80,13 @@ def test_dvc_refuses_while_snakemake_holds_its_lock(tmp_path, monkeypatch):
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
-         "from ser.engines import claim_for_snakemake\n"
+         "from ser.workflow.engines import claim_for_snakemake\n"
          "h = claim_for_snakemake(object())\n"
          "print('held', h is not None, flush=True)\n"
          "time.sleep(60)\n"], cwd=repo, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held True"
-        from ser.engines import dvc_holds
+        from ser.workflow.engines import dvc_holds
 
         assert dvc_holds(repo)
         start = time.monotonic()
@@ -97,7 +97,7 @@ def test_dvc_refuses_while_snakemake_holds_its_lock(tmp_path, monkeypatch):
     finally:
         holder.kill()
         holder.wait()
-    from ser.engines import dvc_holds
+    from ser.workflow.engines import dvc_holds
 
     assert not dvc_holds(repo)  # a killed holder leaves no stale lock
 
@@ -107,7 +107,7 @@ def test_snakemake_refuses_to_start_while_dvc_holds_the_checkout(tmp_path, capsy
     import pytest
 
     monkeypatch.delenv("SER_WIRING", raising=False)
-    from ser.engines import _try_flock, claim_for_snakemake, release
+    from ser.workflow.engines import _try_flock, claim_for_snakemake, release
 
     repo = _dvc_repo(tmp_path)
     held = _try_flock(repo / ".dvc" / "tmp" / "lock")  # as `dvc repro` holds it
@@ -122,7 +122,7 @@ def test_snakemake_refuses_to_start_while_dvc_holds_the_checkout(tmp_path, capsy
     handle = claim_for_snakemake(object(), root=repo)
     assert handle is not None
     release(handle)
-    monkeypatch.setenv("SER_WIRING", "1")  # ser.wiring's own parse never takes it
+    monkeypatch.setenv("SER_WIRING", "1")  # ser.workflow.wiring's own parse never takes it
     assert claim_for_snakemake(object(), root=repo) is None
 
 
@@ -141,7 +141,7 @@ def test_snakemake_refuses_while_a_dvc_stage_command_runs(tmp_path, capsys, monk
 
     import pytest
 
-    from ser.engines import claim_for_snakemake, dvc_stage_running, release
+    from ser.workflow.engines import claim_for_snakemake, dvc_stage_running, release
 
     monkeypatch.delenv("SER_WIRING", raising=False)
     repo = _dvc_repo(tmp_path)

@@ -53,7 +53,7 @@ def recordings(project) -> dict[str, Path]:
 
 
 def _predict(capsys, *args: str) -> tuple[int, str, str]:
-    from ser.classify import main
+    from ser.cli.predict import main
 
     capsys.readouterr()
     rc = main(list(args))
@@ -113,8 +113,8 @@ def test_a_config_error_is_never_reported_as_no_segment(project, recordings, tmp
     """A model that cannot classify (here: a feature set this code does not know) stops
     the timeline with its own message instead of 'no segment could be classified'."""
     from ser.errors import ConfigError
-    from ser.inference import Predictor
-    from ser.timeline import emotion_timeline
+    from ser.predict.inference import Predictor
+    from ser.predict.timeline import emotion_timeline
 
     predictor = Predictor.load(project / "models" / "speaker" / "egemaps" / "svm")
     predictor.card = predictor.card | {"feature_params": predictor.card["feature_params"]

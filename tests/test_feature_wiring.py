@@ -89,8 +89,8 @@ def test_models_only_run_on_feature_sets_they_can_read():
 def _assembled(tmp_path: Path, feats: pd.DataFrame, split: pd.DataFrame, name: str):
     import pyarrow as pa
 
-    from ser.data import load_protocol_data
     from ser.features.extract import METADATA_KEY
+    from ser.splits.protocol_data import load_protocol_data
 
     folder = tmp_path / "egemaps" / "toy"
     folder.mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,7 @@ def test_speaker_cv_predicts_every_clip_out_of_fold(cv_project, fs):
 
 
 def test_predict_default_model_is_never_a_transductive_one(tmp_path):
-    from ser.inference import default_model_dir
+    from ser.predict.inference import default_model_dir
 
     for fs, uar, transductive in (("egemaps_spk", 0.9, True), ("mfcc", 0.5, False)):
         (tmp_path / "metrics" / "speaker" / fs / "svm").mkdir(parents=True)

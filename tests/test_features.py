@@ -20,7 +20,6 @@ from threadpoolctl import threadpool_limits
 
 import ser.features.extract as extract_mod
 from ser.audio import load_audio
-from ser.config import load_params
 from ser.errors import ConfigError, SerError
 from ser.features import (
     SUMMARY_STATS,
@@ -39,6 +38,7 @@ from ser.features import (
     read_feature_params,
     summary_names,
 )
+from ser.params.load import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ GRIDS = {"svm": {"C": [0.5, 2.0, 8.0], "gamma": ["scale", 0.05]},
 def protocol_data(tmp_path: Path, *, protocol: str = "speaker", seed: int = 0,
                   n_speakers: int = 8, per: int = 12):
     """Synthetic summary features with a class signal and per-speaker offsets."""
-    from ser.data import ProtocolData
+    from ser.splits.protocol_data import ProtocolData
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -52,7 +52,7 @@ def protocol_data(tmp_path: Path, *, protocol: str = "speaker", seed: int = 0,
 
 
 def settings():
-    from ser.settings import TrainSettings
+    from ser.params.settings import TrainSettings
 
     return TrainSettings(scoring="f1_macro", cv_folds=3, seed=0)
 
@@ -61,7 +61,7 @@ def run_both(tmp_path: Path, model: str, protocol: str):
     """Train in-process and through per-candidate score files; both model folders."""
     from ser.models import model_spec
     from ser.models.grid import n_candidates, read_scores, write_scores
-    from ser.training import train, tune_candidate
+    from ser.models.training import train, tune_candidate
 
     spec, section = model_spec(model), {"grid": GRIDS[model]}
     data = protocol_data(tmp_path, protocol=protocol)
@@ -81,7 +81,7 @@ def run_both(tmp_path: Path, model: str, protocol: str):
 
 
 def same_model(a: Path, b: Path, data) -> None:
-    from ser.inference import Predictor
+    from ser.predict.inference import Predictor
 
     ca, cb = (json.loads((d / "card.json").read_text()) for d in (a, b))
     assert ca["best_params"] == cb["best_params"]
@@ -139,8 +139,8 @@ def test_ranks_and_ties_follow_gridsearchcv(tmp_path):
 
     from ser.models.classical import make_pipeline, param_grid
     from ser.models.grid import cv_results, grid_candidates
-    from ser.splits import cv_splitter
-    from ser.training import fit_arrays
+    from ser.models.training import fit_arrays
+    from ser.splits.protocols import cv_splitter
 
     grid = {"max_depth": [50, 100, 2]}
     _, X, y, g = fit_arrays(protocol_data(tmp_path).train)
@@ -181,7 +181,7 @@ def test_candidate_order_is_parametergrid_and_indices_are_checked():
 def test_stale_missing_or_foreign_score_files_are_refused(tmp_path):
     from ser.models import model_spec
     from ser.models.grid import read_scores, write_scores
-    from ser.training import train, tune_candidate
+    from ser.models.training import train, tune_candidate
 
     spec, grid = model_spec("svm"), {"C": [0.5, 2.0]}
     data = protocol_data(tmp_path)
@@ -229,7 +229,7 @@ def test_dag_has_one_job_per_candidate_protocol_and_feature_set(tmp_path, monkey
     from ser.features.sets import model_accepts
     from ser.models import MODEL_SPECS
     from ser.models.grid import n_candidates
-    from ser.wiring import snakemake_jobs
+    from ser.workflow.wiring import snakemake_jobs
 
     monkeypatch.chdir(ROOT)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -255,7 +255,7 @@ def test_dag_has_one_job_per_candidate_protocol_and_feature_set(tmp_path, monkey
                          for k in range(n)]
         assert ("--candidates" in job.command) == bool(n)
     # dvc.yaml follows: each candidate a stage whose score file a train stage depends on.
-    from ser.wiring import dvc_document
+    from ser.workflow.wiring import dvc_document
 
     stages = dvc_document(jobs)["stages"]
     run = next(j.wildcards for j in jobs if j.rule == "train" and j.wildcards["model"] in

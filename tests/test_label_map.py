@@ -101,7 +101,7 @@ def test_null_keys_take_the_preset():
 def test_split_marks_left_out_clips_unused_with_the_reason():
     import pandas as pd
 
-    from ser.splits import split_with_labels
+    from ser.splits.protocols import split_with_labels
 
     emotions = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
     manifest = pd.DataFrame([

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from ser.classify import main as predict_main
-from ser.classify import spoken_answer
+from ser.cli.predict import main as predict_main
+from ser.cli.predict import spoken_answer
 from ser.models.store import (
     CARD,
     CARD_MD,
@@ -36,8 +36,8 @@ FEATURES = {"sample_rate": 16000, "n_mfcc": 20, "n_fft": 512, "hop_length": 160,
 def _protocol_data(root: Path, corpus: str, features_dir: Path, *, speakers=None):
     """A ProtocolData over the clips of a corpus folder (speakers 01-02 train, the rest test)."""
     from ser.corpora import parse_corpus
-    from ser.data import ProtocolData
     from ser.features.mfcc import feature_params_fingerprint, features_from_file, summary_names
+    from ser.splits.protocol_data import ProtocolData
 
     fp = feature_params_fingerprint(FEATURES)
     rows = parse_corpus(corpus, root).to_frame()
@@ -57,7 +57,7 @@ def _train_and_save(data, out: Path) -> dict:
     from ser.features import feature_columns
     from ser.models.classical import make_pipeline
     from ser.models.store import save_model
-    from ser.training import base_card
+    from ser.models.training import base_card
 
     train = data.train
     columns = feature_columns(train)
@@ -209,10 +209,10 @@ def test_real_model_gives_no_warning(real_model, shared_data, capsys):
 
 
 def test_speak_to_says_the_answer_not_the_file(demo_model, capsys, monkeypatch, tmp_path):
-    import ser.speech_io
+    import ser.predict.speech
 
     said = []
-    monkeypatch.setattr(ser.speech_io, "speak", lambda text, to_file=None: said.append(text))
+    monkeypatch.setattr(ser.predict.speech, "speak", lambda text, to_file=None: said.append(text))
     clip = _clip(demo_model)
     rc, out, _ = predict(capsys, "--file", str(clip), "--model", str(demo_model), "--json",
                          "--speak-to", str(tmp_path / "a.wav"))
@@ -248,7 +248,7 @@ def test_predict_segments_writes_a_timeline(demo_model, capsys, tmp_path):
 
 
 def test_classical_predict_does_not_import_keras(demo_model):
-    code = ("import sys; from ser.classify import main; rc = main(sys.argv[1:]); "
+    code = ("import sys; from ser.cli.predict import main; rc = main(sys.argv[1:]); "
             "heavy = sorted(m for m in ('keras', 'jax', 'matplotlib', 'tensorflow') "
             "if m in sys.modules); print('HEAVY', heavy); sys.exit(rc)")
     run = subprocess.run([sys.executable, "-c", code, "--file", str(_clip(demo_model)),
@@ -259,7 +259,7 @@ def test_classical_predict_does_not_import_keras(demo_model):
 
 
 def test_evaluate_writes_model_card_with_test_cis(demo_model, tmp_path):
-    from ser.evaluation import write_model_card
+    from ser.evaluation.metrics import write_model_card
 
     card = read_card(demo_model)
     metrics = {"uar": 0.42, "accuracy": 0.5, "f1_macro": 0.4, "n_test": 20,

@@ -101,7 +101,7 @@ def test_missing_or_unfinished_model_folder_is_a_clear_error(tmp_path):
 
 
 def test_feature_params_must_match_the_card():
-    from ser.config import load_params
+    from ser.params.load import load_params
 
     mfcc = load_params()["mfcc"]
     card = {"feature_params": feature_params_fingerprint(mfcc)}
@@ -177,12 +177,12 @@ def test_crnn_trains_from_the_pipeline_and_predicts_a_recording(tmp_path):
     import soundfile as sf
     import yaml
 
-    from ser.data import ProtocolData
     from ser.features.corpus_sets import logmel_fingerprint
-    from ser.inference import Predictor
     from ser.models import model_spec
-    from ser.settings import TrainSettings
-    from ser.training import train
+    from ser.models.training import train
+    from ser.params.settings import TrainSettings
+    from ser.predict.inference import Predictor
+    from ser.splits.protocol_data import ProtocolData
 
     mfcc = yaml.safe_load((__import__("pathlib").Path(__file__).resolve().parents[1] /
                            "params.yaml").read_text())["mfcc"]
@@ -211,7 +211,7 @@ def test_crnn_trains_from_the_pipeline_and_predicts_a_recording(tmp_path):
     import subprocess
     import sys
 
-    code = ("from ser.inference import Predictor; import sys; "
+    code = ("from ser.predict.inference import Predictor; import sys; "
             "print(Predictor.load(sys.argv[1]).model.name)")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")],
                           capture_output=True, text=True)
@@ -337,7 +337,7 @@ def test_sequence_scaler_statistics_in_chunks_equal_the_whole():
 
 
 def test_sequence_predictions_in_chunks_equal_one_call(tmp_path, monkeypatch):
-    from ser.inference import Predictor
+    from ser.predict.inference import Predictor
 
     seqs, y = toy_sequences(4, n=70)
     scaler = SequenceScaler.fit(seqs)
@@ -356,7 +356,7 @@ def test_protocol_sequences_in_float16_are_kept_converted_not_copied(tmp_path):
     holds one copy of each clip."""
     import pandas as pd
 
-    from ser.data import ProtocolData
+    from ser.splits.protocol_data import ProtocolData
 
     table = pd.DataFrame({"path": ["a.wav", "b.wav"], "split": ["train", "train"]})
     kept = {"a.wav": np.arange(6, dtype=np.float32).reshape(3, 2),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser.normalize import (
+from ser.features.speaker_norm import (
     normalization_metadata,
     normalize_by_speaker,
     normalize_frame_by_speaker,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ser.config import load_params, validate_params
 from ser.errors import ConfigError
+from ser.params.load import load_params, validate_params
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pysoundfile": "soundfile"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ser.config import ConfigError, load_params, validate_params
+from ser.params.load import ConfigError, load_params, validate_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -50,7 +50,7 @@ def _ser(argv):
 
 
 def _predict(argv):
-    from ser.classify import main
+    from ser.cli.predict import main
 
     return main([str(a) for a in argv])
 
@@ -190,9 +190,9 @@ def ctx(tmp_path_factory) -> dict:
     import hashlib
     import zipfile
 
-    from ser.config import load_params
     from ser.features.sets import feature_set_params, feature_set_spec
-    from ser.tables import write_table
+    from ser.params.load import load_params
+    from ser.parquet_tables import write_table
 
     base = tmp_path_factory.mktemp("ctx")
     rav = base / "rav"

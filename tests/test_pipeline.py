@@ -44,7 +44,7 @@ def clean_copy(dest: Path) -> Path:
     params["evaluate"]["bootstrap"] = 100
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # dvc.yaml lists one stage per job of the params it was generated from: regenerate it.
-    run([sys.executable, "-m", "ser.wiring", "write"], dest)
+    run([sys.executable, "-m", "ser.workflow.wiring", "write"], dest)
     run(["git", "init", "-q"], dest)
     run(["git", "add", "-A"], dest)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], dest)
@@ -133,7 +133,7 @@ def test_dvc_push_then_a_fresh_clone_pulls_everything_up_to_date(dvc, tmp_path):
 
 
 def test_after_dvc_repro_snakemake_has_nothing_to_do(dvc):
-    run([sys.executable, "-m", "ser.wiring", "adopt"], dvc)
+    run([sys.executable, "-m", "ser.workflow.wiring", "adopt"], dvc)
     assert snakemake_jobs(dvc) == {}
     assert "up to date" in run(["dvc", "status"], dvc).lower()
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser.classify import main as predict_main
+from ser.cli.predict import main as predict_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,7 +180,7 @@ def test_prefetched_features_are_the_ones_the_model_would_extract(demo_project, 
     script = """
 import json, sys
 import numpy as np
-from ser.inference import FeaturePrefetch, Predictor
+from ser.predict.inference import FeaturePrefetch, Predictor
 svm, missing, *clips = sys.argv[1:]
 files = [*clips, missing]
 prefetch = FeaturePrefetch(svm, files)
@@ -197,7 +197,7 @@ print(json.dumps({
     "same_seqs": all(np.array_equal(a, b) for a, b in zip(seqs, seqs2, strict=True)),
     "other_card": FeaturePrefetch(svm, clips).result(changed) is None,
     "no_model": FeaturePrefetch(missing, clips).result(predictor.card) is None,
-    "jax_threads": __import__("ser.inference").inference._threaded() is False}))
+    "jax_threads": __import__("ser.predict.inference").inference._threaded() is False}))
 """
     out = subprocess.run([sys.executable, "-c", script, svm, str(demo_project / "missing.wav"),
                           *map(str, clips)], capture_output=True, text=True, check=True,
@@ -209,7 +209,7 @@ print(json.dumps({
 
 
 def test_no_prefetch_fork_once_jax_runs_threads(svm, monkeypatch):
-    from ser.inference import FeaturePrefetch
+    from ser.predict.inference import FeaturePrefetch
 
     monkeypatch.setitem(sys.modules, "jax", sys.modules.get("jax") or object())
     assert FeaturePrefetch(svm, [])._future is None

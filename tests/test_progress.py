@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 STAGE = """
 import sys, subprocess
-from ser.stage import run_stage
+from ser.cli.stage import run_stage
 
 def main(argv):
     print("epoch 1/2 - loss 1.0")

@@ -44,7 +44,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "make repro && dvc metrics show": ("dry", "make -n repro && dvc metrics show"),
     "snakemake --cores 2": ("dry", "snakemake --cores 2 -n"),
     # What `make repro` runs, on its first stage only (DVC's --dry needs built inputs).
-    "make repro": ("dry", "make -n repro && python -m ser.wiring repro manifest-custom"),
+    "make repro": ("dry", "make -n repro && python -m ser.workflow.wiring repro manifest-custom"),
     "python scripts/generate_demo.py --corpus emodb": ("run", ""),
     "python scripts/prepare_manifest.py --corpus custom --root my_data": ("run", ""),
     "dvc plots show": ("options", "needs a built pipeline; rendered offline by "

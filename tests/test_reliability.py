@@ -60,8 +60,8 @@ MODEL_KINDS = ["svm", "logreg", "knn", "random_forest", "decision_tree", "hist_g
 
 
 def card_for(model, **extra):
-    from ser.config import load_params
     from ser.features import feature_params_fingerprint
+    from ser.params.load import load_params
 
     fp = feature_params_fingerprint(load_params(Path(__file__).parents[1] / "params.yaml")
                                     ["mfcc"])
@@ -363,8 +363,8 @@ def test_non_utf8_folder_name_does_not_crash_the_manifest(tmp_path):
 def test_silent_clips_are_skipped_with_a_reason(tmp_path, signal, skipped):
     import pandas as pd
 
-    from ser.config import load_params
     from ser.features import extract_features
+    from ser.params.load import load_params
 
     sr = 16000
     y = {"digital_silence": np.zeros(sr, "f4"),
@@ -388,8 +388,8 @@ def test_silent_clips_are_skipped_with_a_reason(tmp_path, signal, skipped):
 
 def test_decoding_reads_at_most_max_seconds_plus_margin(tmp_path):
     from ser.audio import load_audio
-    from ser.config import load_params
     from ser.features.mfcc import READ_MARGIN_SECONDS, file_features, read_seconds
+    from ser.params.load import load_params
 
     mfcc = load_params(Path(__file__).parents[1] / "params.yaml")["mfcc"]
     long = tmp_path / "long.wav"
@@ -411,10 +411,10 @@ def flat_model(tmp_path):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ser.config import load_params
     from ser.features import feature_params_fingerprint
     from ser.features.mfcc import FeatureParams, summary_names
     from ser.models.store import save_model
+    from ser.params.load import load_params
 
     mfcc = load_params(Path(__file__).parents[1] / "params.yaml")["mfcc"]
     fp = FeatureParams.from_mapping(mfcc)
@@ -432,7 +432,7 @@ def flat_model(tmp_path):
 
 
 def predict(capsys, *args):
-    from ser.classify import main
+    from ser.cli.predict import main
 
     rc = main(list(args))
     out, err = capsys.readouterr()
@@ -608,7 +608,7 @@ def test_evaluate_out_refuses_a_non_empty_folder_and_keeps_foreign_files(
 
 
 def test_evaluate_default_out_is_unique_per_model_folder():
-    from ser.evaluation import default_external_out
+    from ser.evaluation.metrics import default_external_out
 
     a = default_external_out(Path("models/speaker/svm"), "ravdess")
     b = default_external_out(Path("models/random/svm"), "ravdess")
@@ -642,7 +642,7 @@ def test_evaluate_default_out_is_unique_per_model_folder():
 def test_params_faults_are_one_line_naming_the_key(edit, expect):
     import copy
 
-    from ser.config import ConfigError, load_params, validate_params
+    from ser.params.load import ConfigError, load_params, validate_params
 
     params = copy.deepcopy(load_params(Path(__file__).parents[1] / "params.yaml"))
     edit(params)
@@ -652,7 +652,7 @@ def test_params_faults_are_one_line_naming_the_key(edit, expect):
 
 
 def test_knn_neighbors_above_the_smallest_fold_is_caught_before_fitting():
-    from ser.config import ConfigError, check_neighbors
+    from ser.params.load import ConfigError, check_neighbors
 
     check_neighbors({"n_neighbors": [3, 7]}, 40)
     with pytest.raises(ConfigError) as exc:
@@ -664,8 +664,8 @@ def test_tune_refuses_too_many_neighbours_before_any_fit(monkeypatch):
     import numpy as np
     from sklearn.model_selection import GridSearchCV
 
-    from ser.config import ConfigError
     from ser.models.classical import tune
+    from ser.params.load import ConfigError
 
     def never(*args, **kwargs):
         raise AssertionError("GridSearchCV.fit must not run")
@@ -683,7 +683,7 @@ def test_tune_refuses_too_many_neighbours_before_any_fit(monkeypatch):
 def test_validate_or_exit_prints_the_scripts_line_for_snakemake(capsys):
     import copy
 
-    from ser.config import load_params, validate_or_exit
+    from ser.params.load import load_params, validate_or_exit
 
     params = copy.deepcopy(load_params(Path(__file__).parents[1] / "params.yaml"))
     validate_or_exit(params)
@@ -696,7 +696,7 @@ def test_validate_or_exit_prints_the_scripts_line_for_snakemake(capsys):
 
 
 def test_atomic_path_never_replaces_the_working_tree(tmp_path, monkeypatch):
-    from ser.io import atomic_path
+    from ser.outputs import atomic_path
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.txt").write_text("keep")

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from ser.config import load_params
 from ser.errors import SerError
-from ser.evaluation import evaluate_predictions, write_evaluation
+from ser.evaluation.metrics import evaluate_predictions, write_evaluation
 from ser.labels import sort_labels
+from ser.params.load import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

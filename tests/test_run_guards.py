@@ -1,7 +1,7 @@
 """A run on the wrong data or with a bad parameter stops before any job touches an output.
 
 Snakemake checks at parse time (the Snakefile's ``validate_or_exit``); DVC deletes a
-stage's outputs before running its command, so ``python -m ser.wiring repro`` (``make
+stage's outputs before running its command, so ``python -m ser.workflow.wiring repro`` (``make
 repro``) checks first, and a stage that fails under ``dvc repro`` names the recovery.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ser.config import check_corpus_roots, load_params
 from ser.errors import ConfigError
+from ser.params.load import check_corpus_roots, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -43,8 +43,8 @@ def test_missing_corpus_root_stops_both_engines_before_any_job(tmp_path):
     project = _project(tmp_path, {"custom": "/path/that/does/not/exist"})
     (project / "dvc.yaml").write_text("previous\n")
     for cmd in ([str(BIN / "snakemake"), "--cores", "1"],
-                [sys.executable, "-m", "ser.wiring", "write"],
-                [sys.executable, "-m", "ser.wiring", "repro"]):
+                [sys.executable, "-m", "ser.workflow.wiring", "write"],
+                [sys.executable, "-m", "ser.workflow.wiring", "repro"]):
         proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=ENV)
         assert proc.returncode == 2, (cmd, proc.stdout, proc.stderr)
         errors = _errors(proc.stderr)
@@ -81,7 +81,7 @@ CHECK_SCRIPT = """\
 import sys
 from pathlib import Path
 from ser.cli import run_cli
-from ser.config import load_params
+from ser.params.load import load_params
 
 def main(argv):
     load_params("params.yaml")
@@ -99,7 +99,7 @@ def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
 def test_dvc_deletes_outputs_before_a_stage_so_the_wrapper_checks_first(tmp_path):
     """What DVC does (measured here, DVC 3): a stage whose params changed loses its
     outputs before its command runs, even when the command then refuses the params.
-    ``python -m ser.wiring repro`` refuses the same params before DVC starts."""
+    ``python -m ser.workflow.wiring repro`` refuses the same params before DVC starts."""
     project = tmp_path
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -115,7 +115,7 @@ def test_dvc_deletes_outputs_before_a_stage_so_the_wrapper_checks_first(tmp_path
     params["splits"]["test_sise"] = 0.2  # a typo'd nested key
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc_yaml = (project / "dvc.yaml").read_text()
-    wrapped = subprocess.run([sys.executable, "-m", "ser.wiring", "repro"], cwd=project,
+    wrapped = subprocess.run([sys.executable, "-m", "ser.workflow.wiring", "repro"], cwd=project,
                              capture_output=True, text=True, env=ENV)
     assert wrapped.returncode == 2
     assert _errors(wrapped.stderr) == [
@@ -128,7 +128,7 @@ def test_dvc_deletes_outputs_before_a_stage_so_the_wrapper_checks_first(tmp_path
     assert bare.returncode != 0 and not (project / "out.txt").exists()
     line = next(iter(_errors(bare.stderr)), "")
     assert "splits.test_sise" in line and "dvc checkout" in line \
-        and "python -m ser.wiring adopt" in line, bare.stderr
+        and "python -m ser.workflow.wiring adopt" in line, bare.stderr
     assert _dvc(project, "checkout").returncode == 0  # the recovery the line names
     assert (project / "out.txt").read_text() == "built\n"
 

@@ -341,7 +341,7 @@ def test_a_model_file_without_its_card_copy_is_refused(tmp_path):
 @pytest.mark.parametrize("resummed", [False, True])
 def test_prefetch_never_extracts_with_an_unverified_card(tmp_path, monkeypatch, resummed):
     """An edited card (max_seconds: null) is refused before any feature is extracted."""
-    import ser.inference as inference
+    import ser.predict.inference as inference
 
     folder = saved(tmp_path, "svm")
     card = json.loads((folder / "card.json").read_text())

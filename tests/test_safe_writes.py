@@ -1,6 +1,6 @@
 """Issue 17: no output path destroys a user's files (the probes as written, and the matrix).
 
-The rule (``ser.io``): a command replaces only what it wrote itself - a folder it
+The rule (``ser.outputs``): a command replaces only what it wrote itself - a folder it
 marked with ``.ser-output``, a Parquet table carrying its metadata key, a file its
 folder's marker lists - and refuses anything else with one line naming ``--force``;
 links are never followed out of a destination; a race never deletes a file that
@@ -57,7 +57,7 @@ def ser_cmd(argv):
 
 
 def predict_cmd(argv):
-    from ser.classify import main
+    from ser.cli.predict import main
 
     return lambda _argv: main([str(a) for a in argv])
 
@@ -144,7 +144,7 @@ def test_prepare_manifest_replaces_its_own_output_but_not_a_foreign_file(tmp_pat
 def _real_emodb_copy(folder: Path) -> Path:
     """A folder laid out like EMO-DB whose recordings share the demo's file names."""
     from ser.corpora.demo import generate_corpus
-    from ser.io import OUTPUT_MARKER
+    from ser.outputs import OUTPUT_MARKER
 
     generate_corpus("emodb", folder, preset="tiny", seed=3)
     (folder / OUTPUT_MARKER).unlink()  # a real copy carries no marker of ours
@@ -187,7 +187,7 @@ def test_generate_demo_reruns_replace_its_own_folder(tmp_path, capsys):
 def test_own_folder_swap_keeps_a_file_that_appears_during_the_swap(tmp_path, monkeypatch):
     """No check-then-rmtree window: after the swap only the files the old marker lists
     are deleted; a file that appeared after the check survives and is named."""
-    from ser import io
+    from ser import outputs as io
 
     out = tmp_path / "out"
     with io.atomic_path(out) as tmp:
@@ -238,11 +238,11 @@ def test_speak_to_an_existing_file_needs_force(model, clip, tmp_path, capsys):
 
 
 def test_speak_refuses_a_link_and_writes_only_with_force(tmp_path):
-    """:func:`ser.speech_io.speak` itself (espeak-ng needed only for the last step)."""
+    """:func:`ser.predict.speech.speak` itself (espeak-ng needed only for the last step)."""
     import shutil
 
-    from ser.io import replacing_allowed
-    from ser.speech_io import speak
+    from ser.outputs import replacing_allowed
+    from ser.predict.speech import speak
 
     outside = tmp_path / "outside.wav"
     outside.write_bytes(b"outside")
@@ -342,7 +342,7 @@ def test_import_keeps_a_file_created_in_the_empty_dest_while_it_runs(tmp_path, m
 
 def test_evaluate_keeps_a_file_created_in_the_empty_out_while_it_runs(
         model, tmp_path, monkeypatch, capsys):
-    from ser import evaluation
+    from ser.evaluation.metrics import metrics as evaluation
 
     root = small_ravdess(tmp_path / "rav")
     out = tmp_path / "results"
@@ -481,7 +481,7 @@ def test_import_force_never_writes_through_a_linked_subfolder(tmp_path, capsys):
 
 
 def test_force_merge_never_writes_through_a_linked_subfolder(tmp_path):
-    from ser.io import atomic_path, replacing_allowed
+    from ser.outputs import atomic_path, replacing_allowed
 
     out = tmp_path / "out"
     (out).mkdir()
@@ -523,7 +523,7 @@ def test_probe_as_a_subprocess_is_one_line_and_loses_nothing(probe, tmp_path):
 
 
 def test_a_link_at_out_is_never_resolved_even_towards_the_working_tree(tmp_path, monkeypatch):
-    from ser.io import atomic_path, replacing_allowed
+    from ser.outputs import atomic_path, replacing_allowed
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.txt").write_text("keep")
@@ -541,7 +541,7 @@ def test_a_link_at_out_is_never_resolved_even_towards_the_working_tree(tmp_path,
 
 
 def test_force_never_overwrites_a_foreign_file_named_like_the_marker(tmp_path):
-    from ser.io import OUTPUT_MARKER, atomic_path, replacing_allowed
+    from ser.outputs import OUTPUT_MARKER, atomic_path, replacing_allowed
 
     out = tmp_path / "out"
     out.mkdir()
@@ -555,7 +555,7 @@ def test_force_never_overwrites_a_foreign_file_named_like_the_marker(tmp_path):
 
 
 def test_a_crafted_marker_never_deletes_outside_its_folder(tmp_path):
-    from ser.io import OUTPUT_MARKER, atomic_path
+    from ser.outputs import OUTPUT_MARKER, atomic_path
 
     outside = tmp_path / "precious.txt"
     outside.write_text("keep")

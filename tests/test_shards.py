@@ -20,9 +20,9 @@ import pytest
 import yaml
 from conftest import ROOT, run_stage
 
-from ser.config import validate_params
 from ser.errors import ConfigError, SerError
 from ser.features.shards import extract_shard, merge_shards, shard_bounds
+from ser.params.load import validate_params
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
@@ -225,7 +225,7 @@ def test_stage_refuses_a_shard_out_of_range(capsys):
 
 
 def test_resources_fall_back_to_the_built_in_values():
-    from ser.scale import DEFAULT_RESOURCES, RULE_KINDS, feature_shards, rule_resources
+    from ser.workflow.resources import DEFAULT_RESOURCES, RULE_KINDS, feature_shards, rule_resources
 
     # params.yaml documents exactly the built-in values.
     assert PARAMS["resources"] == DEFAULT_RESOURCES
@@ -240,7 +240,7 @@ def test_resources_fall_back_to_the_built_in_values():
 
 def _sharded_jobs(tmp_path: Path, params: dict):
     """The Snakefile's jobs under ``params`` (a temporary project linking the wiring)."""
-    from ser.wiring import snakemake_jobs
+    from ser.workflow.wiring import snakemake_jobs
 
     for name in ("Snakefile", "workflow", "scripts", "benchmarks", "profiles"):
         (tmp_path / name).symlink_to(ROOT / name)
@@ -258,7 +258,7 @@ def test_dag_with_three_shards_has_the_expected_jobs_and_resources(tmp_path):
 
     from ser.features.sets import FEATURE_SETS
     from ser.models import MODEL_SPECS
-    from ser.wiring import dvc_document
+    from ser.workflow.wiring import dvc_document
 
     params = json.loads(json.dumps(PARAMS))
     params["shards"] = {"default": 3, "tess": 1}

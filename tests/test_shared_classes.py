@@ -19,7 +19,7 @@ import yaml
 from conftest import ROOT, run_stage
 
 from ser.errors import SerError
-from ser.evaluation import restrict_to_shared
+from ser.evaluation.metrics import restrict_to_shared
 
 
 def test_restrict_to_shared_names_both_sides():
@@ -101,7 +101,7 @@ def test_ser_evaluate_restricts_answers_to_shared_emotions(ravdess_model, capsys
     assert "boredom" not in set(preds["actual"])
     assert f"boredom {n_boredom}" in printed and "calm, surprised" in printed
     # The default output folder is unique per model folder.
-    from ser.evaluation import default_external_out
+    from ser.evaluation.metrics import default_external_out
 
     assert default_external_out(Path("models/random/mfcc/svm"), "emodb") != \
         default_external_out(Path("models/speaker/mfcc/svm"), "emodb")

@@ -14,8 +14,8 @@ import soundfile as sf
 import yaml
 from stages import ROOT, build_demo_project
 
-from ser.classify import main as predict_main
 from ser.cli import main as ser_main
+from ser.cli.predict import main as predict_main
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def expected_proba(model_dir: Path, target: Path, enrol: list[Path]) -> np.ndarr
     card's training-speaker prior (posterior mean with k = within/between variance; 10
     pseudo-clips of the within-speaker variance)."""
     from ser.features import features_from_file
-    from ser.inference import Predictor
+    from ser.predict.inference import Predictor
 
     predictor = Predictor.load(model_dir)
     params = predictor.card["feature_params"]
@@ -90,7 +90,7 @@ def test_spk_card_holds_the_training_speakers_prior(spk_project):
     """The prior comes from the training speakers' raw features only."""
     import pandas as pd
 
-    from ser.normalize import speaker_statistics
+    from ser.features.speaker_norm import speaker_statistics
 
     card = json.loads((spk_model(spk_project) / "card.json").read_text())
     prior = card["speaker_prior"]
@@ -162,7 +162,7 @@ def test_profile_saved_by_predict_and_by_enrol_gives_the_same_answer(spk_project
 
 def test_profile_of_another_feature_definition_is_refused_in_one_line(spk_project, enrolment,
                                                                       capsys, tmp_path):
-    from ser.speaker import feature_fingerprint
+    from ser.predict.speaker_profile import feature_fingerprint
 
     target, folder = enrolment
     model = str(spk_model(spk_project))
@@ -227,7 +227,7 @@ def test_default_model_follows_what_was_given(spk_project, enrolment, capsys, mo
 
 def test_default_model_never_ranks_by_the_random_split(tmp_path):
     from ser.errors import SerError
-    from ser.inference import default_model_dir
+    from ser.predict.inference import default_model_dir
 
     def add(protocol, fs, uar, transductive):
         (tmp_path / "metrics" / protocol / fs / "svm").mkdir(parents=True)
@@ -252,8 +252,8 @@ def test_default_model_never_ranks_by_the_random_split(tmp_path):
 def test_ser_evaluate_spk_model_normalises_each_speaker_with_own_clips(spk_project, capsys,
                                                                       tmp_path):
     from ser.features import features_from_file
-    from ser.inference import Predictor
-    from ser.normalize import normalize_by_speaker
+    from ser.features.speaker_norm import normalize_by_speaker
+    from ser.predict.inference import Predictor
 
     model = spk_model(spk_project)
     root = spk_project / "data" / "demo" / "ravdess"
@@ -322,7 +322,7 @@ def test_timeline_with_speaker_clips(spk_project, enrolment, capsys, tmp_path):
 
 def test_statistics_floor_and_minimum():
     from ser.errors import SerError
-    from ser.speaker import stats_from_features
+    from ser.predict.speaker_profile import stats_from_features
 
     X = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]])
     stats = stats_from_features(None, X, representation="summary", feature_params={},
@@ -337,7 +337,7 @@ def test_statistics_floor_and_minimum():
 def test_frame_statistics_match_the_pipelines_speaker_standardise():
     """Sequence models: one speaker's frames normalised as the pipeline normalises them."""
     from ser.features.logmel import speaker_standardise
-    from ser.speaker import stats_from_features
+    from ser.predict.speaker_profile import stats_from_features
 
     rng = np.random.default_rng(1)
     seqs = [rng.normal(3, 2, size=(n, 4)) for n in (50, 80, 20)]

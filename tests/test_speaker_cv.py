@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from ser.errors import ConfigError
-from ser.evaluation import speaker_cv_metrics
-from ser.splits import speaker_cv_split, speaker_folds
+from ser.evaluation.metrics import speaker_cv_metrics
+from ser.splits.protocols import speaker_cv_split, speaker_folds
 
 
 def _manifest(n_speakers: int = 6, per_class: int = 3) -> pd.DataFrame:

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser import speech_io
 from ser.audio import load_audio
 from ser.errors import AudioError, SerError
-from ser.speech_io import speak, transcribe
+from ser.predict import speech as speech_io
+from ser.predict.speech import speak, transcribe
 
 SENTENCE = "kids are talking by the door"
 CONTENT_WORDS = {"kids", "talking", "door"}
@@ -182,7 +182,7 @@ def test_speak_empty_text(text: str) -> None:
 
 def test_optional_imports_are_lazy() -> None:
     code = (
-        "import sys, ser.speech_io; "
+        "import sys, ser.predict.speech; "
         "bad = {'pyttsx3', 'speech_recognition', 'pocketsphinx'} & set(sys.modules); "
         "sys.exit(sorted(bad) or 0)"
     )

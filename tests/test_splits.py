@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ser.errors import ConfigError
-from ser.splits import cv_splitter, make_split, speaker_groups, validation_split
+from ser.splits.protocols import cv_splitter, make_split, speaker_groups, validation_split
 
 
 def fake_manifest() -> pd.DataFrame:

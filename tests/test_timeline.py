@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from ser.corpora.demo import plan_corpus, render_clip
-from ser.timeline import (
+from ser.predict.timeline import (
     Segment,
     TimelineParams,
     emotion_timeline,
@@ -99,7 +99,7 @@ def _truth_at(truth, t: float) -> str | None:
 
 
 def test_timeline_follows_the_concatenation(model_dir, long_file, tmp_path):
-    from ser.inference import Predictor
+    from ser.predict.inference import Predictor
 
     path, truth = long_file
     assert len({e for *_, e in truth}) == 4 and len(truth) >= 8
@@ -236,7 +236,7 @@ def test_timeline_says_the_models_warnings_and_records_them(model_dir, long_file
     import json
 
     from ser.cli import main
-    from ser.inference import Predictor
+    from ser.predict.inference import Predictor
 
     warning = f"{model_dir} was trained on synthetic demo data only (ravdess); its answers"
     monkeypatch.setattr(Predictor, "warnings", lambda self: [warning])

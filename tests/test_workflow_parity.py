@@ -24,7 +24,7 @@ def smk(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def generated() -> str:
-    from ser.wiring import generate
+    from ser.workflow.wiring import generate
 
     old = Path.cwd()
     os.chdir(ROOT)
@@ -36,7 +36,7 @@ def generated() -> str:
 
 def test_committed_dvc_yaml_is_generated_from_the_snakefile(generated):
     assert (ROOT / "dvc.yaml").read_text() == generated, (
-        "dvc.yaml is out of date: run `python -m ser.wiring write` and commit it")
+        "dvc.yaml is out of date: run `python -m ser.workflow.wiring write` and commit it")
 
 
 def test_dvc_stages_cover_the_package_and_name_their_params(generated):
@@ -44,7 +44,7 @@ def test_dvc_stages_cover_the_package_and_name_their_params(generated):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for name, stage in stages.items():
         script = stage["cmd"].split()[2]
-        # The environment's Python, found by workflow/python (ser/engines.py).
+        # The environment's Python, found by workflow/python (ser/workflow/engines.py).
         assert stage["cmd"].startswith("sh workflow/python scripts/"), name
         # Every stage that reads settings reads them from params.yaml (a shard merge reads
         # none: its shards carry their feature definition).

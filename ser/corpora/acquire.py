@@ -40,7 +40,7 @@ from typing import Any
 from ser.corpora import PARSERS, ParseResult
 from ser.corpora.base import AUDIO_EXTENSIONS, walk_files
 from ser.errors import ConfigError, SerError
-from ser.io import atomic_path, inside_without_links, place_new, sha256_file
+from ser.outputs import atomic_path, inside_without_links, place_new, sha256_file
 
 #: Environment variable overriding the download cache (default ``~/.cache/ser``,
 #: outside the project, so archives are never committed).

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from ser.audio import wav_truncation
-from ser.io import display_path
 from ser.labels import CORPUS_CODES, sort_labels
+from ser.outputs import display_path
 
 #: Columns every manifest has, in this order; corpus-specific columns follow.
 COMMON_COLUMNS: tuple[str, ...] = ("path", "corpus", "speaker", "gender", "emotion", "label_code")

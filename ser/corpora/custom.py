@@ -26,8 +26,8 @@ from ser.corpora.base import (
     walk_files,
 )
 from ser.errors import ConfigError
-from ser.io import display_path
 from ser.labels import EMOTIONS, normalise_label
+from ser.outputs import display_path
 
 NAME = "custom"
 #: Corpus-specific manifest columns (after the common ones): the split the user

@@ -165,7 +165,7 @@ def convert_checkpoint(src: str | Path, out: str | Path, *,
     weight plus ``meta``, a JSON string with the provenance and ``arrays_sha256`` (the
     content checksum :func:`load_weights` verifies). Returns ``meta``.
     """
-    from ser.io import atomic_path, sha256_file
+    from ser.outputs import atomic_path, sha256_file
 
     src = Path(src)
     if not src.is_file():
@@ -195,7 +195,7 @@ def _load_weights_cached(path: str, mtime_ns: int) -> tuple[dict[str, np.ndarray
         arrays = check_architecture(read_state_dict(p), path)
         return arrays, arrays_sha256(arrays)
     if shipped:
-        from ser.io import sha256_file
+        from ser.outputs import sha256_file
 
         digest = sha256_file(p)
         if digest != SHIPPED_SHA256:
@@ -706,7 +706,7 @@ def extract_byols(manifest: Any, out_dir: str | Path, *, params: Mapping[str, An
         write_summary_frame,
     )
     from ser.features.extract import SKIPPED_FILE, SUMMARY_FILE, ExtractionResult, resolve_workers
-    from ser.io import atomic_path
+    from ser.outputs import atomic_path
 
     start = time.perf_counter()
     table = _manifest(manifest, rows)
@@ -806,12 +806,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             expected = None if args.sha256.lower() == "none" else args.sha256
             meta = convert_checkpoint(args.src, out, expected_sha256=expected,
                                       source_commit=args.source_commit)
-            from ser.io import sha256_file
+            from ser.outputs import sha256_file
 
             print(f"wrote {out} (arrays sha256 {meta['arrays_sha256']}, file sha256 "
                   f"{sha256_file(out)})")
             return 0
-        from ser.config import load_params
+        from ser.params.load import load_params
 
         mfcc = load_params(args.params)["mfcc"]
         files = sorted(f for p in args.inputs for f in (p.rglob("*") if p.is_dir() else [p])

@@ -50,7 +50,7 @@ from ser.features.extract import (
     sequences_writer,
 )
 from ser.features.mfcc import FeatureParams, feature_params_fingerprint
-from ser.io import atomic_path
+from ser.outputs import atomic_path
 
 #: Version of the log-mel table definition (bump when its values change).
 LOGMEL_VERSION = 1
@@ -61,7 +61,7 @@ def _manifest(manifest: str | Path | pd.DataFrame,
     if isinstance(manifest, pd.DataFrame):
         table = manifest.reset_index(drop=True)
     else:
-        from ser.tables import read_table
+        from ser.parquet_tables import read_table
 
         table = read_table(manifest, what="manifest", hint="run the manifest stage first")
     if rows is not None:  # one shard: a contiguous slice of the rows
@@ -235,7 +235,7 @@ def write_sequence_set(table: Any, good: list[tuple[int, np.ndarray]],
         SKIPPED_FILE,
         SUMMARY_FILE,
     )
-    from ser.io import atomic_path
+    from ser.outputs import atomic_path
 
     index = table.iloc[[i for i, _ in good]].reset_index(drop=True)
     index["n_frames"] = np.array([s.shape[0] for _, s in good], dtype=np.int32)

@@ -73,7 +73,7 @@ from ser.features.mfcc import (
     single_threaded_blas,
     summary_names,
 )
-from ser.io import atomic_path
+from ser.outputs import atomic_path
 
 #: Schema-metadata key holding the feature definition (JSON).
 METADATA_KEY = b"ser_feature_params"

@@ -175,7 +175,8 @@ def frame_statistics(seqs: Sequence[np.ndarray], *, eps: float = 1e-6,
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of each coefficient over all frames of ``seqs``
     (float64); a standard deviation at or below ``eps`` (a constant coefficient) becomes 1.
-    One speaker's statistics in :func:`speaker_standardise` and :mod:`ser.speaker`."""
+    One speaker's statistics in :func:`speaker_standardise` and
+    :mod:`ser.predict.speaker_profile`."""
     frames = np.concatenate([np.asarray(s, np.float64) for s in seqs])
     std = frames.std(axis=0)
     return frames.mean(axis=0), np.where(std > eps, std, 1.0)

@@ -8,11 +8,12 @@ columns + ``feat_*``), ``sequences.parquet`` (sets with frame sequences) and
 ``skipped.csv``; each is extracted once per corpus.
 
 A *variant* (``base=...``) extracts nothing: it reads its base set's tables and applies
-a transformation at data-assembly time (:func:`ser.data.load_protocol_data`). The
+a transformation at data-assembly time (:func:`ser.splits.protocol_data.load_protocol_data`). The
 ``_spk`` variants z-score every speaker's features with that speaker's own statistics
-(:mod:`ser.normalize`); for test speakers that uses their unlabeled test clips, so their
+(:mod:`ser.features.speaker_norm`); for test speakers that uses their unlabeled test clips, so their
 runs are **transductive** (said in metrics.json and the model card). Outside the pipeline
-such a model needs one speaker's statistics (:mod:`ser.speaker`: clips, a profile, or a long
+such a model needs one speaker's statistics (:mod:`ser.predict.speaker_profile`: clips, a profile,
+or a long
 recording itself); ``ser evaluate`` normalises each speaker of a corpus folder with their own
 clips, as the pipeline does.
 

@@ -1,6 +1,7 @@
 """Sharded feature extraction: one corpus' feature set split into jobs, then merged.
 
-A corpus with ``S`` shards (``shards:`` in params.yaml, :func:`ser.scale.feature_shards`)
+A corpus with ``S`` shards (``shards:`` in params.yaml,
+:func:`ser.workflow.resources.feature_shards`)
 is extracted by ``S`` jobs, shard ``k`` (1-based) taking the contiguous manifest rows
 :func:`shard_bounds` gives it, each into its own folder::
 
@@ -51,7 +52,7 @@ from ser.features.extract import (
     sequences_writer,
     summary_writer,
 )
-from ser.io import atomic_path
+from ser.outputs import atomic_path
 
 SHARD_FILE = "shard.json"
 

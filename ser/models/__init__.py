@@ -26,7 +26,7 @@ class ModelSpec:
         ``classical`` (scikit-learn Pipeline tuned with GridSearchCV, saved with skops)
         or ``sequence`` (Keras network on frame sequences, saved as ``.keras``).
     trainer
-        ``module:function`` that trains it (see :mod:`ser.training`).
+        ``module:function`` that trains it (see :mod:`ser.models.training`).
     features
         Which table of a feature set it reads: ``summary`` or ``sequences``.
     section
@@ -53,7 +53,8 @@ class ModelSpec:
 
 
 def _classical(name: str, display: str) -> ModelSpec:
-    return ModelSpec(name, display, "classical", "ser.training:train_classical", "summary", name)
+    return ModelSpec(name, display, "classical",
+                     "ser.models.training:train_classical", "summary", name)
 
 
 #: Every model the workflow can train, by name.
@@ -65,13 +66,13 @@ MODEL_SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     _classical("decision_tree", "Decision tree"),
     _classical("hist_gb", "Gradient boosting"),
     _classical("ensemble", "Ensemble (soft vote)"),
-    ModelSpec("crnn", "CNN (stats pooling)", "sequence", "ser.training:train_crnn",
+    ModelSpec("crnn", "CNN (stats pooling)", "sequence", "ser.models.training:train_crnn",
               "sequences", "crnn", sequences="logmel"),
     # The seed's plain LSTM on MFCC frames: the named baseline the CNN is compared with.
-    ModelSpec("lstm_seed", "LSTM (seed)", "sequence", "ser.training:train_lstm", "sequences",
+    ModelSpec("lstm_seed", "LSTM (seed)", "sequence", "ser.models.training:train_lstm", "sequences",
               "lstm_seed", sequences="mfcc"),
     # The pretrained BYOL-S encoder fine-tuned on the byols_mel frames (ser/models/byols_ft.py).
-    ModelSpec("byols_ft", "BYOL-S fine-tuned", "sequence", "ser.training:train_byols_ft",
+    ModelSpec("byols_ft", "BYOL-S fine-tuned", "sequence", "ser.models.training:train_byols_ft",
               "sequences", "byols_ft", sequences="byols"),
 )}
 

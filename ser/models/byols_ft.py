@@ -32,7 +32,7 @@ initialised from the shipped or the user's weights) with a small head, trained o
   with the encoder frozen (``head_epochs``, ``head_learning_rate``), then the tail and
   head together with a small learning rate (``epochs``, ``learning_rate``), both with
   AdamW and class weights. Early stopping watches the UAR of a validation split that
-  shares no speaker with the fitting clips (:func:`ser.splits.validation_split`) over
+  shares no speaker with the fitting clips (:func:`ser.splits.protocols.validation_split`) over
   both phases; the best epoch's weights are kept.
 
 Every custom layer is registered, there is no ``Lambda``, so the saved model loads with

@@ -26,7 +26,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from ser.errors import ConfigError
-from ser.splits import SPEAKER_DISJOINT, cv_splitter
+from ser.splits.protocols import SPEAKER_DISJOINT, cv_splitter
 
 #: Where each model's grid parameters live inside its pipeline.
 GRID_PREFIX: dict[str, str] = {}
@@ -147,14 +147,14 @@ def cv_setup(name: str, X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | No
     """The CV splitter and the groups it splits by, for tuning ``name`` on ``X, y``.
 
     Folds are speaker-grouped for speaker-disjoint protocols (see
-    :func:`ser.splits.cv_splitter`). A ``n_neighbors`` above the smallest fitting fold is
+    :func:`ser.splits.protocols.cv_splitter`). A ``n_neighbors`` above the smallest fitting fold is
     refused first (it would fail inside scikit-learn). Shared by :func:`tune` and the
     per-candidate jobs (:func:`ser.models.grid.score_candidate`).
     """
     cv = cv_splitter(protocol, n_splits=cv_folds, seed=seed, groups=groups)
     fit_groups = groups if protocol in SPEAKER_DISJOINT else None
     if "n_neighbors" in grid:
-        from ser.config import check_neighbors
+        from ser.params.load import check_neighbors
 
         smallest = min(len(fit) for fit, _ in cv.split(X, y, groups=fit_groups))
         check_neighbors(grid, smallest, model=name)

@@ -20,8 +20,8 @@ Designed to recognise emotion in voices it never heard, on a CPU:
 - **Training** (:func:`fit_crnn`): label smoothing, AdamW with a cosine
   learning-rate schedule, class weights (as sample weights), early stopping on
   a validation split that shares no speaker with the fitting part
-  (:func:`ser.splits.validation_split`), and a fresh feature-space
-  augmentation of the fitting clips every epoch (:func:`ser.augment.augment_batch`)
+  (:func:`ser.splits.protocols.validation_split`), and a fresh feature-space
+  augmentation of the fitting clips every epoch (:func:`ser.models.augment.augment_batch`)
   applied to the fitting indices only, never to validation or test clips.
 
 Every custom layer is registered with
@@ -353,19 +353,19 @@ def fit_crnn(
         Integer labels ``0 .. n_classes-1``.
     train_idx, val_idx
         Fitting and validation indices into ``X`` (speaker-disjoint: see
-        :func:`ser.splits.validation_split`).
+        :func:`ser.splits.protocols.validation_split`).
     cfg
         Hyper-parameters.
     seed
         Seeds Keras (weights, dropout, masks) and the augmentation generator.
     augment
         ``augment(X_fit, rng) -> X_fit_augmented``, called every epoch on the
-        fitting clips only. ``None``: :func:`ser.augment.augment_batch` if
+        fitting clips only. ``None``: :func:`ser.models.augment.augment_batch` if
         ``cfg.augment``, else no augmentation.
     """
     from sklearn.utils.class_weight import compute_class_weight
 
-    from ser.augment import augment_batch
+    from ser.models.augment import augment_batch
 
     if X.shape[1] != cfg.n_frames:
         raise ValueError(f"X has {X.shape[1]} frames, the config {cfg.n_frames}")

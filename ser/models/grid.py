@@ -145,14 +145,14 @@ def scores_document(*, model: str, protocol: str, feature_set: str, scoring: str
 
 def scores_file_is_ours(path: Path) -> bool:
     """Whether ``path`` is a score file :func:`write_scores` wrote (replaced on a rerun)."""
-    from ser.io import head_contains
+    from ser.outputs import head_contains
 
     return head_contains(f'{{\n  "format": {SCORES_FORMAT},\n  "model": ', size=64)(path)
 
 
 def write_scores(path: str | Path, doc: Mapping[str, Any]) -> None:
     """Write a score file atomically (a cut-short job never leaves one behind)."""
-    from ser.io import atomic_path
+    from ser.outputs import atomic_path
 
     with atomic_path(path, owned=scores_file_is_ours) as tmp:
         Path(tmp).write_text(json.dumps(doc, indent=2) + "\n")

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from ser.errors import SerError
-from ser.io import ENGINE_FILES, atomic_path, sha256_file
+from ser.outputs import ENGINE_FILES, atomic_path, sha256_file
 
 CARD = "card.json"
 #: Human-readable summary of ``card.json``, written beside it (and checksummed) at save time.

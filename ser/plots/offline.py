@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ser.errors import SerError
-from ser.io import atomic_path, check_output, head_contains
+from ser.outputs import atomic_path, check_output, head_contains
 
 #: npm package spec -> the bundle inside its tarball, in load order (embed needs the others).
 PACKAGES: dict[str, str] = {

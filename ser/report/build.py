@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ser.errors import AudioError, SerError
-from ser.io import atomic_path, head_contains, text_starts_with
 from ser.labels import sort_labels
+from ser.outputs import atomic_path, head_contains, text_starts_with
 from ser.report import comparison, facts, figures, provenance
 from ser.report.facts import corpus_name, model_name, protocol_name
 from ser.report.inputs import ReportInputs, Run, load_inputs
@@ -641,14 +641,14 @@ def _md_cell(text: Any) -> str:
 
 
 #: How an existing report file is recognised as an earlier report (replaced on a rerun);
-#: anything else at those names is refused (:mod:`ser.io`).
+#: anything else at those names is refused (:mod:`ser.outputs`).
 HTML_IS_OURS = head_contains('<meta name="generator" content="ser report stage">')
 MARKDOWN_IS_OURS = text_starts_with(f"# {REPORT_TITLE}\n")
 
 
 def check_report_out(out_dir: str | Path) -> None:
     """Refuse (one line) an ``--out`` whose report files this stage could not replace."""
-    from ser.io import check_output
+    from ser.outputs import check_output
 
     out_dir = Path(out_dir)
     if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):

@@ -9,8 +9,8 @@ from ser.features.sets import FEATURE_SETS as FEATURE_SET_SPECS
 from ser.features.sets import model_accepts
 from ser.models import MODEL_SPECS
 from ser.models.grid import split_grids
-from ser.engines import LOCK_HELD_ENV
-from ser.scale import feature_shards, rule_resources, train_kind, train_priority
+from ser.workflow.engines import LOCK_HELD_ENV
+from ser.workflow.resources import feature_shards, rule_resources, train_kind, train_priority
 
 # Rules run the `python` of the environment Snakemake runs in (so .venv/bin/snakemake
 # works without activating the venv).
@@ -146,9 +146,9 @@ def print_report_path():
 def record_in_dvc():
     """After a successful build with params.yaml, record the outputs in dvc.lock."""
     if RAN_WITH_PARAMS_YAML and Path("dvc.yaml").is_file():
-        # This run still holds DVC's lock (ser/engines.py), so no `dvc repro` can start
+        # This run still holds DVC's lock (ser/workflow/engines.py), so no `dvc repro` can start
         # in between; the recording process commits under it.
-        shell(f"{LOCK_HELD_ENV}=1 python -m ser.wiring record")
+        shell(f"{LOCK_HELD_ENV}=1 python -m ser.workflow.wiring record")
 
 
 wildcard_constraints:

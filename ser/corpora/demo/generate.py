@@ -11,10 +11,10 @@ import soundfile as sf
 from ser.corpora.demo.layouts import CORPORA, LAYOUTS, PRESETS, Clip, CorpusLayout
 from ser.corpora.demo.synth import derive_rng, make_voice, synthesize, to_pcm16
 from ser.errors import ConfigError
-from ser.io import atomic_path
+from ser.outputs import atomic_path
 
 #: Written into every generated corpus root: says the audio is synthetic. Model cards
-#: (:func:`ser.training.base_card`) look for it above the training clips.
+#: (:func:`ser.models.training.base_card`) look for it above the training clips.
 SYNTHETIC_MARKER = "SYNTHETIC_DEMO_CORPUS.txt"
 
 
@@ -86,7 +86,7 @@ def generate_corpus(corpus: str, out_dir: str | Path, *, preset: str = "demo", s
     """Write a synthetic ``corpus`` into ``out_dir`` in its real layout.
 
     The folder is built next to ``out_dir`` and renamed onto it only when
-    complete (:func:`ser.io.atomic_path`), replacing any previous content, so
+    complete (:func:`ser.outputs.atomic_path`), replacing any previous content, so
     an interrupted run never leaves a finished-looking corpus.
 
     Parameters

@@ -23,7 +23,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from ser.io import atomic_path
+from ser.outputs import atomic_path
 
 
 def bootstrap_ci(
@@ -126,7 +126,7 @@ def write_evaluation(out_dir: str | Path, metrics: dict, details: dict,
                      predictions: pd.DataFrame, *,
                      extra_text: dict[str, str] | None = None, checked: bool = False) -> None:
     """Write ``metrics.json``, ``details.json``, ``predictions.csv`` (and ``extra_text``:
-    file name -> text) as one folder, atomically (:func:`ser.io.atomic_path`; ``checked``:
+    file name -> text) as one folder, atomically (:func:`ser.outputs.atomic_path`; ``checked``:
     the caller checked ``out_dir`` before its work)."""
     with atomic_path(out_dir, checked=checked) as tmp:
         tmp.mkdir(parents=True)
@@ -253,8 +253,9 @@ def restrict_to_shared(model_labels: list[str] | tuple[str, ...],
 
 
 def predict_rows(predictor, data, rows: pd.DataFrame) -> np.ndarray:
-    """Class probabilities of ``rows`` of ``data`` (:class:`ser.data.ProtocolData`) by a
-    loaded :class:`ser.inference.Predictor`, from the representation it was trained on."""
+    """Class probabilities of ``rows`` of ``data``
+    (:class:`ser.splits.protocol_data.ProtocolData`) by a
+    loaded :class:`ser.predict.inference.Predictor`, from the representation it was trained on."""
     if predictor.is_sequence_model:
         return predictor.proba_from_sequences(data.sequences(rows["path"]))
     return predictor.proba_from_summaries(rows)
@@ -275,23 +276,24 @@ def speaker_details(predictions: pd.DataFrame) -> tuple[dict[str, Any], dict[str
 def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
                    protocol: str, label_map: str | None = None,
                    left_out: pd.Series | None = None) -> dict[str, Any]:
-    """Stage body: predict the test clips of ``data`` (:class:`ser.data.ProtocolData`)
+    """Stage body: predict the test clips of ``data``
+    (:class:`ser.splits.protocol_data.ProtocolData`)
     with the model in ``model_dir``; write metrics to ``out_dir``.
 
     Under a cross-validated protocol (``speaker_cv``) the predictions are the model
     folder's out-of-fold ones (every clip predicted by the fold model that never saw its
     speaker); the metrics are pooled over all clips. Every run reports the mean and sd
     of per-speaker UAR and ``transductive`` (speaker-normalised feature sets).
-    ``settings`` is a :class:`ser.settings.EvaluateSettings` (bootstrap resamples, seed).
+    ``settings`` is a :class:`ser.params.settings.EvaluateSettings` (bootstrap resamples, seed).
     Scoring is restricted to the emotions the model and the test clips share
     (:func:`restrict_to_shared`); ``left_out`` holds the emotions of test-corpus clips the
-    split already left out (:func:`ser.splits.left_out_test_emotions`), counted with them.
+    split already left out (:func:`ser.splits.protocols.left_out_test_emotions`), counted with them.
     ``label_map`` is the class-set description recorded in ``metrics.json``.
     """
     from ser.features.sets import check_same_features
-    from ser.inference import Predictor
-    from ser.splits import CROSS_VALIDATED
-    from ser.training import OOF_FILE
+    from ser.models.training import OOF_FILE
+    from ser.predict.inference import Predictor
+    from ser.splits.protocols import CROSS_VALIDATED
 
     predictor = Predictor.load(model_dir)
     check_same_features(predictor.card["feature_params"], data.feature_params)
@@ -388,12 +390,12 @@ def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
     ``out_dir`` must be new, empty or an earlier output of this command (marked by
     its ``.ser-output`` file, replaced whole); a folder holding anything else needs
     ``force``, and then the results are written into it file by file, keeping every
-    other file and refusing a name that is not this command's (:mod:`ser.io`).
+    other file and refusing a name that is not this command's (:mod:`ser.outputs`).
     """
     from ser.corpora import parse_corpus
     from ser.errors import SerError
-    from ser.inference import Predictor
-    from ser.io import check_output, replacing_allowed
+    from ser.outputs import check_output, replacing_allowed
+    from ser.predict.inference import Predictor
 
     out_dir = Path(out_dir)
     if bootstrap < 0:
@@ -436,10 +438,10 @@ def _speaker_normalised_proba(predictor, rows: pd.DataFrame):
     label is used), then classified. Returns ``(rows, proba, failures, metadata)`` with
     the readable rows in order.
     """
-    from ser.inference import features_for_files
-    from ser.normalize import normalization_metadata
-    from ser.speaker import MIN_SPEAKER_CLIPS, stats_by_speaker
-    from ser.splits import speaker_groups
+    from ser.features.speaker_norm import normalization_metadata
+    from ser.predict.inference import features_for_files
+    from ser.predict.speaker_profile import MIN_SPEAKER_CLIPS, stats_by_speaker
+    from ser.splits.protocols import speaker_groups
 
     params = predictor.card["feature_params"]
     ok, seqs, summaries, failures = features_for_files(list(rows["path"]), params)

@@ -134,7 +134,7 @@ def speak(
     to_file
         Write a ``.wav`` file here instead of playing it (works headless).
         Its folder must exist; an existing file is replaced only under ``--force``
-        (:func:`ser.io.replacing_allowed`), a folder or a link never.
+        (:func:`ser.outputs.replacing_allowed`), a folder or a link never.
     rate
         Speaking rate in words per minute, 80-450 (default :data:`DEFAULT_RATE`).
 
@@ -170,7 +170,7 @@ def speak(
         if to_file is None:
             _play(wav)
             return None
-        from ser.io import atomic_path
+        from ser.outputs import atomic_path
 
         try:
             # A WAV cannot say who wrote it: an existing one is never taken as the tool's.

@@ -9,7 +9,7 @@ the other's lock:
   at parse time: it takes ``.dvc/tmp/lock`` - the file DVC locks (``flock``, via
   ``zc.lockfile``) for every command that reads or writes the workspace - and keeps it
   until :func:`release` at the end of the Snakefile's ``onsuccess`` (after ``python -m
-  ser.wiring record`` ran ``dvc commit`` under it) or ``onerror``, or until the process
+  ser.workflow.wiring record`` ran ``dvc commit`` under it) or ``onerror``, or until the process
   ends (the kernel drops an ``flock`` when its holder exits: a killed build leaves
   nothing stale). A ``dvc repro`` started meanwhile stops at once with DVC's "Unable to
   acquire lock", before it removes or checks out anything. A Snakemake started while DVC
@@ -39,10 +39,10 @@ DVC_LOCK = Path(".dvc") / "tmp" / "lock"
 DVC_RWLOCK = Path(".dvc") / "tmp" / "rwlock"
 #: Snakemake's lock folder: not empty while a (non ``--nolock``) run holds the checkout.
 SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"
-#: Set by the Snakefile's ``onsuccess`` for ``python -m ser.wiring record``: the Snakemake
+#: Set by the Snakefile's ``onsuccess`` for ``python -m ser.workflow.wiring record``: the Snakemake
 #: run (its parent) holds DVC's lock for it, so its ``dvc commit`` must not take it again.
 LOCK_HELD_ENV = "SER_DVC_LOCK_HELD"
-#: Set while :mod:`ser.wiring` builds the job graph through Snakemake's API (it must not
+#: Set while :mod:`ser.workflow.wiring` builds the job graph through Snakemake's API (it must not
 #: take the lock: it runs inside Snakemake's ``onsuccess`` and calls ``dvc commit``).
 WIRING_ENV = "SER_WIRING"
 

@@ -10,13 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ser.errors import SerError
-from ser.io import PARQUET_KEY, atomic_path
+from ser.outputs import PARQUET_KEY, atomic_path
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
     """Write ``df`` to Parquet atomically, without the index (byte-stable reruns)."""
     table = pa.Table.from_pandas(df, preserve_index=False)
-    # The key marks the file as the tool's own, so a rerun may replace it (ser.io).
+    # The key marks the file as the tool's own, so a rerun may replace it (ser.outputs).
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                            PARQUET_KEY: b'{"written_by": "ser"}'})
     with atomic_path(path) as tmp:

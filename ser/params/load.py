@@ -106,7 +106,7 @@ def validate_params(params: Any, *, source: str = "params") -> None:
                           "logmel, lstm_seed mfcc, byols_ft byols_mel)")
     _check_signal_settings(params, source=source)
     _check_scoring(train["scoring"], source=source)
-    from ser.scale import check_resources
+    from ser.workflow.resources import check_resources
 
     check_resources(params.get("resources") or {}, source=source)
     if "cross_corpus" in train["protocols"]:
@@ -210,7 +210,7 @@ def check_neighbors(grid: dict[str, list[Any]], n_fit: int, *, model: str = "knn
 def check_corpus_roots(params: dict[str, Any], *, source: str = "params") -> None:
     """Refuse a ``corpora:`` root that is missing, empty or holds no audio file.
 
-    Run before any job (by the Snakefile and ``python -m ser.wiring repro``): without
+    Run before any job (by the Snakefile and ``python -m ser.workflow.wiring repro``): without
     it a missing root leaves the previous manifest in place and every later job runs
     on the previous corpus. A demo root (``data/demo/<corpus>``) may be missing: the
     workflow generates it.

@@ -9,7 +9,7 @@ The statistics of a speaker use only that speaker's feature rows: no label
 and no other speaker's clip ever enters them (``tests/test_normalize.py``
 proves it). Applied to test speakers this is **transductive**: their
 statistics come from their own (unlabeled) test clips, so the model needs a
-batch of a new speaker's recordings before it can classify one (:mod:`ser.speaker`
+batch of a new speaker's recordings before it can classify one (:mod:`ser.predict.speaker_profile`
 computes them for predict.py, ``ser timeline`` and ``ser evaluate``). Every result
 produced with it must say so: :func:`normalization_metadata` gives the fields
 to store with metrics.

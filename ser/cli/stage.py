@@ -34,7 +34,7 @@ def stage_parser(doc: str | None, *, prog: str | None = None) -> argparse.Argume
 
 def add_force_option(parser: argparse.ArgumentParser) -> None:
     """``--force``: write into a folder holding files the tool did not write (keeping
-    them), or replace a file it did not write (see :mod:`ser.io`)."""
+    them), or replace a file it did not write (see :mod:`ser.outputs`)."""
     parser.add_argument("--force", action="store_true",
                         help="write into an output folder that holds other files (they are "
                              "kept; a name clash is still refused), or replace an output file "
@@ -42,8 +42,8 @@ def add_force_option(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_stage_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
-    """Parse ``argv`` and apply ``--force`` to this command's writes (:mod:`ser.io`)."""
-    from ser.io import allow_replacing
+    """Parse ``argv`` and apply ``--force`` to this command's writes (:mod:`ser.outputs`)."""
+    from ser.outputs import allow_replacing
 
     args = parser.parse_args(argv)
     allow_replacing(getattr(args, "force", False))
@@ -54,7 +54,7 @@ def add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:
     """The options of a stage that works on one protocol x feature set run (train,
     tune_candidate, evaluate): ``--protocol``, ``--features``, ``--feature-set``,
     ``--split`` and ``--out``."""
-    from ser.splits import PROTOCOLS
+    from ser.splits.protocols import PROTOCOLS
 
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--features", type=Path, required=True,
@@ -66,16 +66,17 @@ def add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:
 
 
 def load_run_data(args: argparse.Namespace, params: dict[str, Any]):
-    """The :class:`ser.data.ProtocolData` of the run the :func:`add_run_options` name."""
-    from ser.data import load_protocol_data
+    """The :class:`ser.splits.protocol_data.ProtocolData` of the run the :func:`add_run_options`
+    name."""
+    from ser.splits.protocol_data import load_protocol_data
 
     return load_protocol_data(split_path=args.split, features_dir=args.features,
                               corpora=list(params["corpora"]), feature_set=args.feature_set)
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
-    """The validated parameters mapping of ``path`` (see :func:`ser.config.load_params`)."""
-    from ser.config import load_params
+    """The validated parameters mapping of ``path`` (see :func:`ser.params.load.load_params`)."""
+    from ser.params.load import load_params
 
     return load_params(path)
 

@@ -7,9 +7,9 @@ import importlib
 #: Modules that define ``register(subparsers)``; each adds its own sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
     "ser.corpora.acquire",
-    "ser.evaluation",
-    "ser.speaker",
-    "ser.timeline",
+    "ser.evaluation.metrics",
+    "ser.predict.speaker_profile",
+    "ser.predict.timeline",
 )
 
 

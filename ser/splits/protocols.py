@@ -186,10 +186,10 @@ def write_split(protocol: str, *, manifests: list, settings, out, label_map=None
     """Stage body: pool the manifests, map the labels, split, write; return a summary.
 
     ``manifests`` are the per-corpus manifest Parquet files, ``settings`` a
-    :class:`ser.settings.SplitSettings`, ``label_map`` a
+    :class:`ser.params.settings.SplitSettings`, ``label_map`` a
     :class:`ser.labels.LabelMap` (params ``labels:``; default: every label as is).
     """
-    from ser.tables import read_manifests, write_table
+    from ser.parquet_tables import read_manifests, write_table
 
     manifest = read_manifests(manifests)
     if protocol in CROSS_VALIDATED:
@@ -259,7 +259,7 @@ def left_out_test_emotions(split: pd.DataFrame, protocol: str) -> pd.Series:
     """Emotions of the test corpus' clips that ``cross_corpus`` left out (not shared).
 
     The evaluation names them with their counts beside the scored clips
-    (:func:`ser.evaluation.restrict_to_shared`); empty for other protocols and for
+    (:func:`ser.evaluation.metrics.restrict_to_shared`); empty for other protocols and for
     clips the ``labels:`` map left out (the class set is chosen, not missing).
     """
     if protocol != "cross_corpus" or "note" not in split:

@@ -20,7 +20,7 @@ class Predictor:
     model: Any = field(repr=False)
     card: dict[str, Any]
     #: The speaker's statistics a speaker-normalised (``*_spk``) model needs
-    #: (:mod:`ser.speaker`); set with :meth:`use_speaker`.
+    #: (:mod:`ser.predict.speaker_profile`); set with :meth:`use_speaker`.
     speaker: Any = None
 
     @classmethod
@@ -97,7 +97,8 @@ class Predictor:
         return len(self.card["feature_columns"])
 
     def use_speaker(self, stats) -> None:
-        """Classify with this speaker's statistics (:class:`ser.speaker.SpeakerStats`),
+        """Classify with this speaker's statistics
+        (:class:`ser.predict.speaker_profile.SpeakerStats`),
         shrunk toward the training speakers' (:meth:`adapted`)."""
         if stats is not None and not self.speaker_normalised:
             raise SerError(f"{self.model_dir}: not speaker-normalised; speaker statistics "
@@ -107,7 +108,7 @@ class Predictor:
     def adapted(self, stats):
         """A new speaker's statistics from enrolment clips as this model uses them: shrunk
         toward its training speakers' (card ``speaker_prior``; summary models), else as
-        they are (see :mod:`ser.speaker`)."""
+        they are (see :mod:`ser.predict.speaker_profile`)."""
         prior = self.card.get("speaker_prior")
         if stats is None or not prior or self.is_sequence_model:
             return stats
@@ -185,7 +186,7 @@ class Predictor:
         Features are computed in memory with the model's own feature set and
         parameters (:func:`features_of_signal`: resampled to their rate, then the
         set's extractor), as :meth:`features_for_files` does after decoding a file.
-        Used for segments of long recordings (:mod:`ser.timeline`).
+        Used for segments of long recordings (:mod:`ser.predict.timeline`).
 
         Raises
         ------

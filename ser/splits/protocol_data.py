@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ser.errors import SerError
-from ser.tables import load_features, read_table
+from ser.parquet_tables import load_features, read_table
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ProtocolData:
     feature_set: str
     corpora: list[str]
     speaker_norm: bool = False
-    #: Training speakers' statistics (:func:`ser.normalize.speaker_prior`) of a
+    #: Training speakers' statistics (:func:`ser.features.speaker_norm.speaker_prior`) of a
     #: speaker-normalised set's summary features, before normalisation.
     speaker_prior: dict[str, Any] | None = None
     _sequences: dict[str, np.ndarray] | None = None
@@ -90,7 +90,7 @@ class ProtocolData:
             by_path.update(zip(seq_paths, seqs, strict=True))
         if self.speaker_norm:
             from ser.features.logmel import speaker_standardise
-            from ser.splits import speaker_groups
+            from ser.splits.protocols import speaker_groups
 
             # Every speaker's frames standardised with that speaker's own clips of the table.
             rows = self.table[self.table["path"].isin(by_path)]
@@ -121,7 +121,7 @@ def load_protocol_data(*, split_path: str | Path, features_dir: str | Path,
     """
     from ser.features import feature_columns, read_feature_params
     from ser.features.sets import feature_set_spec
-    from ser.normalize import normalize_frame_by_speaker
+    from ser.features.speaker_norm import normalize_frame_by_speaker
 
     split_path, features_dir = Path(split_path), Path(features_dir)
     spec = feature_set_spec(feature_set or features_dir.name)
@@ -148,8 +148,8 @@ def load_protocol_data(*, split_path: str | Path, features_dir: str | Path,
     columns = feature_columns(table)
     prior = None
     if spec.speaker_norm and columns:
-        from ser.normalize import speaker_prior
-        from ser.splits import speaker_groups
+        from ser.features.speaker_norm import speaker_prior
+        from ser.splits.protocols import speaker_groups
 
         train = table[table["split"] == "train"]
         prior = speaker_prior(train[columns].to_numpy(), speaker_groups(train).to_numpy())

@@ -2,7 +2,7 @@
 
 A speaker-normalised model (feature sets ``<base>_spk``, :mod:`ser.features.sets`) was
 trained on features z-scored with every speaker's own mean and standard deviation
-(:mod:`ser.normalize`). To classify a new recording it needs the same statistics of the
+(:mod:`ser.features.speaker_norm`). To classify a new recording it needs the same statistics of the
 new recording's speaker. They come from one of:
 
 * ``--speaker-clips DIR``: other recordings of the same speaker; their features are
@@ -26,9 +26,9 @@ of a feature from 3 clips can be tiny and blow that feature up). A model card of
 ``*_spk`` classical model holds the training speakers' statistics (``speaker_prior``:
 mean and spread of their means, their typical within-speaker variance; training side
 only). When a model has it, a new speaker's statistics are shrunk toward them
-(:func:`ser.normalize.shrunk_statistics`): the mean is the posterior mean of a Gaussian
+(:func:`ser.features.speaker_norm.shrunk_statistics`): the mean is the posterior mean of a Gaussian
 prior over speaker means, the variance mixes in
-:data:`ser.normalize.STD_PRIOR_CLIPS` pseudo-clips of the typical within-speaker
+:data:`ser.features.speaker_norm.STD_PRIOR_CLIPS` pseudo-clips of the typical within-speaker
 variance. With many clips both tend to the clips' own. ``ser evaluate`` does not shrink
 (it reproduces the pipeline's transductive normalisation); sequence models and models
 trained before the prior was stored use the clips' statistics as they are.
@@ -64,7 +64,7 @@ MIN_SPEAKER_CLIPS = 3
 FEW_CLIPS = 10
 #: Fewest classified speech segments ``--speaker-from-recording`` needs.
 MIN_RECORDING_SEGMENTS = 10
-#: Standard deviations below these become 1 (the pipeline's floors: ser.normalize for
+#: Standard deviations below these become 1 (the pipeline's floors: ser.features.speaker_norm for
 #: summary vectors, ser.features.logmel.speaker_standardise for frames).
 SUMMARY_STD_FLOOR = 1e-8
 FRAME_STD_FLOOR = 1e-6
@@ -132,10 +132,11 @@ class SpeakerStats:
 
     def shrunk(self, prior: dict[str, Any]) -> SpeakerStats:
         """These statistics shrunk toward the training speakers' (``prior``: a card's
-        ``speaker_prior``; :func:`ser.normalize.shrunk_statistics`); summary vectors only."""
+        ``speaker_prior``; :func:`ser.features.speaker_norm.shrunk_statistics`); summary vectors
+        only."""
         import dataclasses
 
-        from ser.normalize import STD_PRIOR_CLIPS, shrunk_statistics
+        from ser.features.speaker_norm import STD_PRIOR_CLIPS, shrunk_statistics
 
         if self.representation != "summary":
             return self
@@ -167,7 +168,7 @@ class SpeakerStats:
 
 def summary_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and floored std (``ddof=0``) of summary rows, as the pipeline computes them."""
-    from ser.normalize import speaker_statistics
+    from ser.features.speaker_norm import speaker_statistics
 
     X = np.asarray(X, dtype=np.float64)
     ((mean, std),) = speaker_statistics(X, np.zeros(len(X), dtype=int),
@@ -207,9 +208,9 @@ def stats_from_features(seqs: Sequence[np.ndarray] | None, summaries: np.ndarray
 
 def stats_from_clips(clips_dir: str | Path, predictor) -> SpeakerStats:
     """Statistics of the audio files under ``clips_dir`` (recursively), extracted with the
-    feature definition of ``predictor`` (:class:`ser.inference.Predictor`)."""
-    from ser.classify import collect_files
-    from ser.inference import features_for_files
+    feature definition of ``predictor`` (:class:`ser.predict.inference.Predictor`)."""
+    from ser.cli.predict import collect_files
+    from ser.predict.inference import features_for_files
 
     clips_dir = Path(clips_dir)
     if not clips_dir.is_dir():
@@ -261,7 +262,7 @@ def profile_document(stats: SpeakerStats, *, feature_params: dict[str, Any]) -> 
 def save_profile(path: str | Path, stats: SpeakerStats, *,
                  feature_params: dict[str, Any]) -> Path:
     """Write a speaker profile (JSON) atomically; refuse to replace an existing file."""
-    from ser.io import atomic_path
+    from ser.outputs import atomic_path
 
     path = Path(path)
     if path.exists():
@@ -381,7 +382,7 @@ def register(subparsers) -> None:
 
 
 def _enrol_command(args) -> int:
-    from ser.inference import Predictor
+    from ser.predict.inference import Predictor
 
     predictor = Predictor.load(args.model)
     stats = speaker_stats_for(predictor, clips=args.clips)

@@ -4,18 +4,18 @@ The Snakefile (with ``workflow/rules/*.smk``) is the one hand-written wiring. Th
 builds its job graph through Snakemake's API and writes one DVC stage per job, with
 
 * the job's command (``sh workflow/python`` - the environment's Python, found by that
-  script, see :mod:`ser.engines` - instead of ``python``, without the log redirect),
+  script, see :mod:`ser.workflow.engines` - instead of ``python``, without the log redirect),
 * its inputs, its script and the whole ``ser`` package as deps (any code change is seen),
 * the exact params keys its rule lists in ``params: settings=settings(...)``,
 * its outputs (metrics and plots where DVC shows them; every output cached).
 
 Commands::
 
-    python -m ser.wiring dvc       # print dvc.yaml (the committed file must equal it)
-    python -m ser.wiring write     # rewrite dvc.yaml if it is out of date
-    python -m ser.wiring record    # write, then `dvc commit` every stage whose files exist
-    python -m ser.wiring adopt     # after `dvc repro`: `snakemake --touch` records DVC's work
-    python -m ser.wiring repro     # check params.yaml and the corpus roots, update dvc.yaml,
+    python -m ser.workflow.wiring dvc       # print dvc.yaml (the committed file must equal it)
+    python -m ser.workflow.wiring write     # rewrite dvc.yaml if it is out of date
+    python -m ser.workflow.wiring record    # write, then `dvc commit` every stage whose files exist
+    python -m ser.workflow.wiring adopt  # after `dvc repro`: `snakemake --touch` records DVC's work
+    python -m ser.workflow.wiring repro  # check params.yaml and the corpus roots, update dvc.yaml,
                                    # then `dvc repro` (what `make repro` runs)
 
 ``record`` runs after every successful Snakemake build (``onsuccess`` in the Snakefile), so
@@ -52,14 +52,14 @@ DVC = (sys.executable, "-m", "dvc")
 PACKAGE = "ser"
 #: How a DVC stage starts Python: ``workflow/python`` finds the environment that has
 #: ``ser`` (``$SER_PYTHON``, the checkout's ``.venv``, then ``PATH``) and refuses while a
-#: Snakemake run holds the checkout (:mod:`ser.engines`); a relative path, so dvc.yaml
+#: Snakemake run holds the checkout (:mod:`ser.workflow.engines`); a relative path, so dvc.yaml
 #: works in any clone.
 STAGE_PYTHON = "sh workflow/python"
 
 HEADER = """\
-# GENERATED from the Snakefile by `python -m ser.wiring dvc` - do not edit by hand;
+# GENERATED from the Snakefile by `python -m ser.workflow.wiring dvc` - do not edit by hand;
 # edit the Snakefile / workflow/rules/*.smk (or params.yaml lists), then run
-# `python -m ser.wiring write` (a Snakemake build also does it).
+# `python -m ser.workflow.wiring write` (a Snakemake build also does it).
 #   dvc repro            rebuild what changed (e.g. after editing params.yaml)
 #   dvc metrics show     every protocol x feature set x model
 #   dvc plots show       confusion matrices and sequence-model training curves
@@ -90,7 +90,7 @@ def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = 
     ``--cores``, which caps every job's threads)."""
     import os
 
-    from ser.engines import WIRING_ENV
+    from ser.workflow.engines import WIRING_ENV
 
     force = not pending_only
     before = os.environ.get(WIRING_ENV)
@@ -205,7 +205,7 @@ def write(path: Path = Path("dvc.yaml")) -> bool:
     text = generate()
     if path.is_file() and path.read_text() == text:
         return False
-    from ser.io import atomic_path, text_starts_with
+    from ser.outputs import atomic_path, text_starts_with
 
     with atomic_path(path, owned=text_starts_with("# GENERATED from the Snakefile")) as tmp:
         Path(tmp).write_text(text)
@@ -248,7 +248,7 @@ def dvc_commit(names: Sequence[str]) -> None:
 
     from dvc.repo import Repo
 
-    from ser.engines import LOCK_HELD_ENV
+    from ser.workflow.engines import LOCK_HELD_ENV
 
     # Run from the Snakefile's onsuccess, the Snakemake run holds the lock for us.
     held = os.environ.get(LOCK_HELD_ENV) == "1"
@@ -324,7 +324,7 @@ def repro(dvc_args: Sequence[str] = ()) -> int:
     import os
 
     from ser.cli import DVC_RECOVERY
-    from ser.config import check_corpus_roots, load_params
+    from ser.params.load import check_corpus_roots, load_params
 
     params = load_params(DVC_PARAMS)  # ConfigError: one line, nothing touched
     check_corpus_roots(params, source=DVC_PARAMS)
@@ -339,8 +339,8 @@ def repro(dvc_args: Sequence[str] = ()) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ser.wiring {dvc,write,record,adopt,repro}``."""
-    parser = argparse.ArgumentParser(prog="python -m ser.wiring", description=__doc__,
+    """``python -m ser.workflow.wiring {dvc,write,record,adopt,repro}``."""
+    parser = argparse.ArgumentParser(prog="python -m ser.workflow.wiring", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["dvc", "write", "record", "adopt", "repro"],
                         help="dvc: print dvc.yaml; write: update it; record: update it and "

@@ -33,7 +33,7 @@ import numpy as np
 
 from ser.cli import run_cli
 from ser.errors import SerError
-from ser.io import display_path
+from ser.outputs import display_path
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc", ".mp3", ".au"}
 
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from ser.io import allow_replacing
+    from ser.outputs import allow_replacing
 
     args = build_parser().parse_args(argv)
     allow_replacing(args.force)
@@ -115,7 +115,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.out and not args.segments:
         raise SerError("--out is the timeline folder of --segments; add --segments or leave "
                        "--out out")
-    from ser.inference import (
+    from ser.predict.inference import (
         LOW_CONFIDENCE_RATIO,
         FeaturePrefetch,
         Predictor,
@@ -137,7 +137,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.speak_to:
         check_speak_to(Path(args.speak_to), files)
     if args.out:
-        from ser.io import check_output
+        from ser.outputs import check_output
 
         check_output(args.out, kind="dir")
     # Features are extracted in a second process while this one loads the model.
@@ -175,7 +175,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if warnings:  # --json readers see them too, not only the terminal
             result["warnings"] = warnings
         if args.transcribe:
-            from ser.speech_io import transcribe
+            from ser.predict.speech import transcribe
 
             result["transcript"] = transcribe(path)
         answers.append(result)
@@ -187,7 +187,7 @@ def _main(argv: Sequence[str] | None) -> int:
               file=sys.stderr if not args.json else sys.stdout)
     sys.stdout.flush()
     if answers and (args.speak or args.speak_to):
-        from ser.speech_io import speak
+        from ser.predict.speech import speak
 
         speak(spoken_answer(answers), to_file=args.speak_to)
         if args.speak_to:
@@ -201,7 +201,7 @@ def _main(argv: Sequence[str] | None) -> int:
 def check_speak_to(target: Path, files: Sequence[Path]) -> None:
     """Refuse a ``--speak-to`` path that is one of the recordings, or (without ``--force``)
     any existing file, before anything is classified."""
-    from ser.io import check_output
+    from ser.outputs import check_output
 
     if target.suffix.lower() != ".wav":
         raise SerError(f"--speak-to {target}: the spoken answer is written as WAV; "
@@ -217,7 +217,7 @@ def check_speak_to(target: Path, files: Sequence[Path]) -> None:
 def _speaker(args: argparse.Namespace, predictor):
     """The speaker statistics the options give (set on ``predictor``), or ``None`` for a
     plain model; a ``*_spk`` model without them is refused in one line."""
-    from ser.speaker import few_clips_note, save_profile, speaker_stats_for
+    from ser.predict.speaker_profile import few_clips_note, save_profile, speaker_stats_for
 
     stats = speaker_stats_for(predictor, clips=args.speaker_clips,
                               profile=args.speaker_profile)
@@ -251,8 +251,8 @@ def spoken_answer(answers: Sequence[dict]) -> str:
 
 
 def _segments(args: argparse.Namespace, predictor, model_dir: Path, files: list[Path]) -> int:
-    """``--segments``: one timeline per file (:func:`ser.timeline.timeline_for_file`)."""
-    from ser.timeline import default_out, timeline_for_file
+    """``--segments``: one timeline per file (:func:`ser.predict.timeline.timeline_for_file`)."""
+    from ser.predict.timeline import default_out, timeline_for_file
 
     if args.out and len(files) > 1:
         raise SerError("--out takes one file with --segments; leave it out to get "

@@ -10,10 +10,10 @@ windows of ``window`` seconds every ``hop`` seconds; when no speech is found
 reads each segment (at most ``window`` seconds) and classifies it.
 
 A speaker-normalised model (``*_spk``) needs the speaker's statistics
-(:mod:`ser.speaker`): other recordings of the speaker (``--speaker-clips``), a saved
+(:mod:`ser.predict.speaker_profile`): other recordings of the speaker (``--speaker-clips``), a saved
 profile (``--speaker-profile``) or the recording itself (``--speaker-from-recording``:
 one speaker assumed; every classified segment counts as one clip, at least
-:data:`ser.speaker.MIN_RECORDING_SEGMENTS` of them, and all are classified after the
+:data:`ser.predict.speaker_profile.MIN_RECORDING_SEGMENTS` of them, and all are classified after the
 statistics are known). The outputs say which was used.
 
 Outputs (:func:`write_timeline`): ``timeline.csv`` and ``timeline.json``
@@ -22,7 +22,7 @@ Outputs (:func:`write_timeline`): ``timeline.csv`` and ``timeline.json``
 
 Examples
 --------
->>> from ser.inference import Predictor                                 # doctest: +SKIP
+>>> from ser.predict.inference import Predictor                                 # doctest: +SKIP
 >>> model = Predictor.load("models/speaker/mfcc/svm")                    # doctest: +SKIP
 >>> frame = emotion_timeline("interview.flac", model)                   # doctest: +SKIP
 """
@@ -43,7 +43,7 @@ import soundfile as sf
 
 from ser.errors import AudioError, ConfigError, SerError
 from ser.features.mfcc import FeatureError
-from ser.io import atomic_path
+from ser.outputs import atomic_path
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
     path
         Any file libsndfile reads, any rate and channel count (channels are averaged).
     model
-        A :class:`SignalModel`, e.g. a :class:`ser.inference.Predictor`.
+        A :class:`SignalModel`, e.g. a :class:`ser.predict.inference.Predictor`.
     params
         Segmentation settings.
     progress
@@ -256,7 +256,7 @@ def emotion_timeline(path: str | Path, model: SignalModel, *,
         Called once with the number of segments, after the first pass (e.g. to
         set a progress bar's total).
     speaker_from_recording
-        A speaker-normalised ``model`` (a :class:`ser.inference.Predictor`) takes the
+        A speaker-normalised ``model`` (a :class:`ser.predict.inference.Predictor`) takes the
         speaker's statistics from the features of all segments of this recording
         (one speaker assumed); the statistics are in ``frame.attrs["speaker"]``.
 
@@ -301,8 +301,8 @@ def _row(seg: Segment, proba: np.ndarray, labels: list[str]) -> dict[str, Any]:
 def _timeline_from_recording_stats(path: Path, model, segments: list[Segment],
                                    labels: list[str], progress) -> pd.DataFrame:
     """Features of every segment first, then the speaker's statistics from all of them
-    (:data:`ser.speaker.MIN_RECORDING_SEGMENTS` at least), then the predictions."""
-    from ser.speaker import MIN_RECORDING_SEGMENTS, stats_from_features
+    (:data:`ser.predict.speaker_profile.MIN_RECORDING_SEGMENTS` at least), then the predictions."""
+    from ser.predict.speaker_profile import MIN_RECORDING_SEGMENTS, stats_from_features
 
     kept: list[Segment] = []
     seqs: list[Any] = []
@@ -345,10 +345,11 @@ def write_timeline(frame: pd.DataFrame, out_dir: str | Path, *, source: str | Pa
                    warnings: Sequence[str] = (), speaker: dict[str, Any] | None = None,
                    ) -> dict[str, Path]:
     """Write ``timeline.csv``, ``timeline.json`` and (``plot``) ``timeline.png`` as the folder
-    ``out_dir``, atomically (:func:`ser.io.atomic_path`).
+    ``out_dir``, atomically (:func:`ser.outputs.atomic_path`).
 
     ``out_dir`` must be new, empty or an earlier timeline output (replaced whole); a
-    folder holding other files is refused unless ``--force`` (:func:`ser.io.replacing_allowed`),
+    folder holding other files is refused unless ``--force``
+    (:func:`ser.outputs.replacing_allowed`),
     which writes the three files into it, keeping the rest and refusing a name clash.
     ``warnings`` (the model's, e.g. trained on synthetic data only) go into the JSON;
     ``speaker``: how a speaker-normalised model's speaker was normalised.
@@ -455,15 +456,15 @@ def register(subparsers) -> None:
 
 
 def _min_segments() -> int:
-    from ser.speaker import MIN_RECORDING_SEGMENTS
+    from ser.predict.speaker_profile import MIN_RECORDING_SEGMENTS
 
     return MIN_RECORDING_SEGMENTS
 
 
 def _timeline_command(args) -> int:
-    from ser.inference import Predictor
-    from ser.io import allow_replacing, check_output
-    from ser.speaker import few_clips_note, speaker_stats_for
+    from ser.outputs import allow_replacing, check_output
+    from ser.predict.inference import Predictor
+    from ser.predict.speaker_profile import few_clips_note, speaker_stats_for
 
     allow_replacing(args.force)
     params = TimelineParams(window=args.window, hop=args.hop, vad=args.vad,
@@ -524,12 +525,12 @@ def timeline_for_file(audio: Path, model: SignalModel, *, model_dir: str | Path,
     """Classify the segments of ``audio``, write the timeline files; return a one-line summary.
 
     Shared by ``ser timeline`` and ``predict.py --segments``. A speaker-normalised
-    ``model`` needs its :attr:`~ser.inference.Predictor.speaker` set or
+    ``model`` needs its :attr:`~ser.predict.inference.Predictor.speaker` set or
     ``speaker_from_recording``; the summary and timeline.json say which was used.
     """
     from tqdm import tqdm
 
-    from ser.io import check_output
+    from ser.outputs import check_output
 
     normalised = getattr(model, "speaker_normalised", False)
     if normalised and not speaker_from_recording and model.speaker is None:

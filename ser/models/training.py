@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from ser import __version__
-from ser.data import ProtocolData
 from ser.errors import SerError
-from ser.io import sha256_file
 from ser.labels import sort_labels
 from ser.models import ModelSpec
-from ser.settings import TrainSettings
-from ser.splits import speaker_groups, validation_split
+from ser.outputs import sha256_file
+from ser.params.settings import TrainSettings
+from ser.splits.protocol_data import ProtocolData
+from ser.splits.protocols import speaker_groups, validation_split
 
 
 def base_card(model: str, protocol: str, data: ProtocolData, labels: list[str], fmt: str,
@@ -123,11 +123,11 @@ def data_versions(data: ProtocolData, *, lock: str | Path = "dvc.lock") -> dict[
 def run_facts(data: ProtocolData) -> dict[str, Any]:
     """What a card says about the run's data beyond the base card: speaker normalisation
     and whether it is transductive (test speakers' own unlabeled clips shaped their inputs)."""
-    from ser.normalize import normalization_metadata
+    from ser.features.speaker_norm import normalization_metadata
 
     facts = normalization_metadata("speaker" if data.speaker_norm else "none")
     if data.speaker_prior is not None:
-        # A new speaker's few enrolment clips are shrunk toward these (ser.speaker).
+        # A new speaker's few enrolment clips are shrunk toward these (ser.predict.speaker_profile).
         facts["speaker_prior"] = data.speaker_prior
     return facts
 
@@ -353,7 +353,7 @@ def outer_folds(data: ProtocolData) -> Iterator[tuple[int, ProtocolData]]:
 def tuning_fits(protocol: str, data: ProtocolData) -> Iterator[tuple[str, ProtocolData]]:
     """Every training side a model of ``protocol`` is tuned on, with its name: ``fold<k>``
     for each outer fold of a cross-validated protocol, then :data:`FINAL_FIT`."""
-    from ser.splits import CROSS_VALIDATED
+    from ser.splits.protocols import CROSS_VALIDATED
 
     if protocol in CROSS_VALIDATED:
         for fold, fold_data in outer_folds(data):
@@ -377,8 +377,8 @@ def train_speaker_cv(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_
 
     ``grid_scores``: the candidate score files' contents (``train.grid_jobs``), with
     every fold's and the final fit's scores; each model is picked from its own."""
-    from ser.evaluation import predict_rows, predictions_frame
-    from ser.inference import Predictor
+    from ser.evaluation.metrics import predict_rows, predictions_frame
+    from ser.predict.inference import Predictor
 
     trainer = spec.train_function()
     table = data.table
@@ -448,7 +448,7 @@ def train(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_dir: Path,
     :func:`ser.models.grid.read_scores` (``train.grid_jobs``); the best candidate is
     picked from them instead of running GridSearchCV here.
     """
-    from ser.splits import CROSS_VALIDATED
+    from ser.splits.protocols import CROSS_VALIDATED
 
     if grid_scores is not None and spec.kind != "classical":
         raise SerError(f"model {spec.name!r} has no grid; candidate score files are only for "

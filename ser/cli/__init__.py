@@ -26,14 +26,14 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None],
         print("interrupted; unfinished outputs were not written", file=sys.stderr)
         return 130
     finally:
-        from ser.io import allow_replacing
+        from ser.outputs import allow_replacing
 
         allow_replacing(False)  # --force applies to one command only
 
 
 #: How to get back the outputs `dvc repro` deleted before running a stage that failed.
 DVC_RECOVERY = ("`dvc checkout` restores the outputs dvc.lock recorded, then "
-                "`python -m ser.wiring adopt` lets Snakemake see them")
+                "`python -m ser.workflow.wiring adopt` lets Snakemake see them")
 
 
 def dvc_recovery_hint() -> str:
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ser`` command (sub-commands are added by each module)."""
     import argparse
 
-    from ser import commands
+    from ser.cli import commands
 
     parser = argparse.ArgumentParser(
         prog="ser",

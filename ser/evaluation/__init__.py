@@ -1,0 +1,1 @@
+"""Metrics on a test set and evaluating a trained model."""

@@ -1,0 +1,1 @@
+"""Parameters: loading and validating params.yaml, typed settings per section."""

@@ -1,0 +1,1 @@
+"""Classifying new recordings: inference, timelines, speaker profiles, speech extras."""

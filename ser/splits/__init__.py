@@ -1,0 +1,1 @@
+"""Train/test split protocols and the protocol data (a split joined with a feature set)."""

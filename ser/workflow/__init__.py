@@ -1,0 +1,1 @@
+"""The workflow layer seen from Python: dvc.yaml generation, engine lock, job resources."""
