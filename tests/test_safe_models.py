@@ -357,3 +357,18 @@ def test_prefetch_never_extracts_with_an_unverified_card(tmp_path, monkeypatch, 
                         lambda *a, **k: submitted.append(a))
     prefetch = inference.FeaturePrefetch(folder, [tmp_path / "long.wav"])
     assert prefetch._future is None and prefetch._pool is None and not submitted
+
+
+def test_loading_a_keras_model_leaves_kerass_unused_integrations_out(tmp_path):
+    """predict.py with a Keras model: scikit-learn, matplotlib, PIL and requests (which
+    Keras imports when installed) stay out of the process, and stay importable."""
+    folder = _keras_folder(tmp_path)
+    code = ("import sys; from ser.models.store import load_model, KERAS_UNUSED_INTEGRATIONS;"
+            f"model, card = load_model({str(folder)!r});"
+            "print(sorted(n for n in KERAS_UNUSED_INTEGRATIONS if n in sys.modules));"
+            "import sklearn, matplotlib; print('importable')")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["[]", "importable"]
