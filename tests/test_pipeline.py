@@ -139,7 +139,7 @@ def test_after_dvc_repro_snakemake_has_nothing_to_do(dvc):
 
 
 def test_editing_splits_code_shows_in_dvc_status(dvc):
-    splits = dvc / "ser" / "splits.py"
+    splits = dvc / "ser" / "splits" / "protocols.py"
     original = splits.read_text()
     splits.write_text(original + "\n# an edit\n")
     try:
