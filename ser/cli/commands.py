@@ -7,7 +7,7 @@ import importlib
 #: Modules that define ``register(subparsers)``; each adds its own sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
     "ser.corpora.acquire",
-    "ser.evaluation.metrics",
+    "ser.cli.evaluate",
     "ser.predict.speaker_profile",
     "ser.predict.timeline",
 )
