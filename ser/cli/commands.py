@@ -6,10 +6,10 @@ import importlib
 
 #: Modules that define ``register(subparsers)``; each adds its own sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
-    "ser.corpora.acquire",
+    "ser.cli.data",
     "ser.cli.evaluate",
-    "ser.predict.speaker_profile",
-    "ser.predict.timeline",
+    "ser.cli.speaker",
+    "ser.cli.timeline",
 )
 
 
