@@ -12,6 +12,7 @@ import pytest
 import yaml
 from conftest import ROOT, build_demo_project
 
+from ser.cli.byols import main as byols_main
 from ser.errors import SerError
 from ser.features import byols as B
 from ser.features import byols_weights
@@ -60,7 +61,7 @@ def test_crafted_pickle_that_would_run_code_is_refused(tmp_path, module, name):
 def test_converter_cli_refuses_a_crafted_pickle_in_one_line(tmp_path, capsys):
     payload = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueq\x00\x85R."
     pth = _torch_zip(tmp_path / "evil.pth", payload)
-    code = B.main(["convert", str(pth), "--sha256", "none", "--out", str(tmp_path / "w.npz")])
+    code = byols_main(["convert", str(pth), "--sha256", "none", "--out", str(tmp_path / "w.npz")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "os.system" in err
     assert not (tmp_path / "w.npz").exists()

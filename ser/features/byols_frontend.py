@@ -5,13 +5,14 @@ them (see :mod:`ser.features.byols`, step 2).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ser.errors import SerError
 from ser.features.blas_threads import single_threaded_blas
 from ser.features.mfcc import FeatureError
 from ser.features.mfcc_params import FeatureParams
@@ -116,3 +117,17 @@ def logmel_from_file(path: str | Path, *, params: Mapping[str, Any] | FeaturePar
         return byols_logmel(prepare_byols_signal(y, fp))
     except FeatureError as exc:
         raise FeatureError(exc.reason, path) from None
+
+
+def norm_stats(logmels: Sequence[np.ndarray]) -> tuple[float, float]:
+    """Mean and std of every log-mel value of the given clips (float64 accumulation)."""
+    count, total, squares = 0, 0.0, 0.0
+    for m in logmels:
+        m64 = np.asarray(m, np.float64)
+        count += m64.size
+        total += float(m64.sum())
+        squares += float(np.square(m64).sum())
+    if count == 0:
+        raise SerError("no frames to compute statistics from")
+    mean = total / count
+    return mean, float(np.sqrt(max(squares / count - mean * mean, 0.0)))
