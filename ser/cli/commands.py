@@ -1,4 +1,5 @@
-"""Sub-commands of the ``ser`` command, each defined beside the logic it drives."""
+"""Sub-commands of the ``ser`` command: one module under ``ser/cli/`` each, parsing its
+arguments and calling the library code it drives."""
 
 from __future__ import annotations
 
