@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from ser.errors import AudioError
+from ser.errors import AudioError, SerError
 
 
 def audio_info(path: str | Path) -> sf._SoundFileInfo:
@@ -146,3 +147,24 @@ def _unreadable(exc: Exception) -> str:
         f"not a readable audio file ({detail}); "
         "expected WAV/FLAC/OGG/AIFF - convert it or remove it"
     )
+
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc", ".mp3", ".au"}
+
+
+def collect_files(items: Sequence[str]) -> list[Path]:
+    """Expand folders into the audio files below them (sorted); keep files as given."""
+    files: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            # is_file() is False for FIFOs/devices, so nothing here can block.
+            found = sorted(p for p in path.rglob("*")
+                           if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            if not found:
+                raise SerError(f"{path}: folder holds no audio files "
+                               f"({', '.join(sorted(AUDIO_SUFFIXES))})")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files

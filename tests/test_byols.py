@@ -12,8 +12,11 @@ import pytest
 import yaml
 from conftest import ROOT, build_demo_project
 
+from ser.cli.byols import main as byols_main
 from ser.errors import SerError
 from ser.features import byols as B
+from ser.features import byols_weights
+from ser.features.byols_encoder import _pad_to, _round_up
 from ser.features.torch_checkpoint import CheckpointError, read_state_dict
 
 SHARED = ROOT.parent / "shared"
@@ -58,7 +61,7 @@ def test_crafted_pickle_that_would_run_code_is_refused(tmp_path, module, name):
 def test_converter_cli_refuses_a_crafted_pickle_in_one_line(tmp_path, capsys):
     payload = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueq\x00\x85R."
     pth = _torch_zip(tmp_path / "evil.pth", payload)
-    code = B.main(["convert", str(pth), "--sha256", "none", "--out", str(tmp_path / "w.npz")])
+    code = byols_main(["convert", str(pth), "--sha256", "none", "--out", str(tmp_path / "w.npz")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "os.system" in err
     assert not (tmp_path / "w.npz").exists()
@@ -125,7 +128,7 @@ def test_damaged_weights_fail_their_checksum(tmp_path, monkeypatch):
     shipped.mkdir()
     (shipped / B.SHIPPED_WEIGHTS).write_bytes(
         (B.weights_dir() / B.SHIPPED_WEIGHTS).read_bytes() + b"\0")
-    monkeypatch.setattr(B, "weights_dir", lambda: shipped)
+    monkeypatch.setattr(byols_weights, "weights_dir", lambda: shipped)
     with pytest.raises(CheckpointError) as info:
         B.load_weights(None)
     assert "reinstall" in _one_line(info.value)
@@ -218,14 +221,14 @@ def test_bucketed_inference_equals_per_clip_inference():
     np.testing.assert_array_equal(bucketed, single)
     # the long clip (chunked windows) equals the whole clip in one pass
     long = (mels[-1] + 6.0) / 4.0
-    frames = enc.frame_outputs(B._pad_to(long, B._round_up(long.shape[0]))[None],
+    frames = enc.frame_outputs(_pad_to(long, _round_up(long.shape[0]))[None],
                                np.array([long.shape[0]], np.int32))[0]
     frames = frames[:long.shape[0] // 8]
     np.testing.assert_allclose(bucketed[-1], frames.mean(0) + frames.max(0), atol=5e-5)
     # and the pooled Keras model (for fine-tuning) gives the same embeddings
     arrays, _ = B.load_weights(None)
     pooled = B.build_encoder(arrays)
-    x = np.stack([B._pad_to((m + 6.0) / 4.0, 320) for m in mels[:8]])
+    x = np.stack([_pad_to((m + 6.0) / 4.0, 320) for m in mels[:8]])
     out = np.asarray(pooled.predict([x, np.array(lengths[:8], np.int32)], verbose=0))
     np.testing.assert_allclose(out, bucketed[:8], atol=5e-5)
 

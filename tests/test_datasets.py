@@ -19,8 +19,11 @@ import pytest
 import soundfile as sf
 
 from ser import cli
-from ser.corpora.acquire import CORPORA, download_corpus, import_corpus, sha256_file
+from ser.corpora.acquire import import_corpus
+from ser.corpora.downloads import download_corpus
+from ser.corpora.sources import CORPORA
 from ser.errors import ConfigError, SerError
+from ser.outputs import sha256_file
 
 TESS_FILES = [
     "OAF_angry/OAF_back_angry.wav",

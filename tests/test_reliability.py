@@ -608,7 +608,7 @@ def test_evaluate_out_refuses_a_non_empty_folder_and_keeps_foreign_files(
 
 
 def test_evaluate_default_out_is_unique_per_model_folder():
-    from ser.evaluation.metrics import default_external_out
+    from ser.evaluation.external import default_external_out
 
     a = default_external_out(Path("models/speaker/svm"), "ravdess")
     b = default_external_out(Path("models/random/svm"), "ravdess")

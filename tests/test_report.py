@@ -341,7 +341,7 @@ def test_provenance(built):
 
 
 def test_confusion_is_put_in_canonical_order():
-    from ser.report.build import canonical_confusion
+    from ser.report.results import canonical_confusion
 
     labels, matrix = canonical_confusion(["angry", "neutral", "sad"],
                                          [[5, 1, 0], [2, 7, 0], [0, 3, 4]])

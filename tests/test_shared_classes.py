@@ -101,7 +101,7 @@ def test_ser_evaluate_restricts_answers_to_shared_emotions(ravdess_model, capsys
     assert "boredom" not in set(preds["actual"])
     assert f"boredom {n_boredom}" in printed and "calm, surprised" in printed
     # The default output folder is unique per model folder.
-    from ser.evaluation.metrics import default_external_out
+    from ser.evaluation.external import default_external_out
 
     assert default_external_out(Path("models/random/mfcc/svm"), "emodb") != \
         default_external_out(Path("models/speaker/mfcc/svm"), "emodb")

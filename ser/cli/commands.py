@@ -1,4 +1,5 @@
-"""Sub-commands of the ``ser`` command, each defined beside the logic it drives."""
+"""Sub-commands of the ``ser`` command: one module under ``ser/cli/`` each, parsing its
+arguments and calling the library code it drives."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import importlib
 
 #: Modules that define ``register(subparsers)``; each adds its own sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
-    "ser.corpora.acquire",
-    "ser.evaluation.metrics",
-    "ser.predict.speaker_profile",
-    "ser.predict.timeline",
+    "ser.cli.data",
+    "ser.cli.evaluate",
+    "ser.cli.speaker",
+    "ser.cli.timeline",
 )
 
 

@@ -31,29 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.audio import collect_files
 from ser.cli import run_cli
 from ser.errors import SerError
 from ser.outputs import display_path
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc", ".mp3", ".au"}
-
-
-def collect_files(items: Sequence[str]) -> list[Path]:
-    """Expand folders into the audio files below them (sorted); keep files as given."""
-    files: list[Path] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            # is_file() is False for FIFOs/devices, so nothing here can block.
-            found = sorted(p for p in path.rglob("*")
-                           if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-            if not found:
-                raise SerError(f"{path}: folder holds no audio files "
-                               f"({', '.join(sorted(AUDIO_SUFFIXES))})")
-            files.extend(found)
-        else:
-            files.append(path)
-    return files
 
 
 def build_parser() -> argparse.ArgumentParser:

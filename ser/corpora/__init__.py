@@ -6,7 +6,7 @@ function whose docstring shows the folder tree it expects. Use
 
 :data:`CORPUS_SPECS` is the one table of corpora: each entry names its parser module
 (whose docstring shows the expected folder tree), its acquisition facts
-(:data:`ser.corpora.acquire.CORPORA`) and its synthetic demo layout
+(:data:`ser.corpora.sources.CORPORA`) and its synthetic demo layout
 (:data:`ser.corpora.demo.LAYOUTS`). Adding a corpus: write ``ser/corpora/<name>.py``
 with ``NAME``, ``EXTRA_COLUMNS`` and ``parse`` (see :mod:`ser.corpora.emodb` for the
 shortest example, using :func:`ser.corpora.base.parse_files`), add its codes to
@@ -53,8 +53,8 @@ class CorpusSpec:
     @property
     def acquisition(self):
         """Licence, source, expected size and how to get it (
-        :class:`ser.corpora.acquire.CorpusInfo`)."""
-        from ser.corpora.acquire import CORPORA
+        :class:`ser.corpora.sources.CorpusInfo`)."""
+        from ser.corpora.sources import CORPORA
 
         return CORPORA[self.name]
 

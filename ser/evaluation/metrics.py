@@ -24,6 +24,7 @@ from sklearn.metrics import (
 )
 
 from ser.outputs import atomic_path
+from ser.predict.predictions import predict_rows, predictions_frame
 
 
 def bootstrap_ci(
@@ -137,17 +138,6 @@ def write_evaluation(out_dir: str | Path, metrics: dict, details: dict,
             (tmp / name).write_text(text)
 
 
-def predictions_frame(rows: pd.DataFrame, proba: np.ndarray, labels: list[str]) -> pd.DataFrame:
-    """Per-clip predictions: id columns, actual, predicted and one probability per class."""
-    keep = [c for c in ("path", "corpus", "speaker") if c in rows]
-    out = rows[keep].reset_index(drop=True).copy()
-    out["actual"] = rows["emotion"].to_numpy()
-    out["predicted"] = np.asarray(labels)[proba.argmax(axis=1)]
-    for i, lab in enumerate(labels):
-        out[f"p_{lab}"] = proba[:, i]
-    return out
-
-
 @dataclass(frozen=True)
 class SharedClasses:
     """The emotions a model and a test set share, and what falls outside them.
@@ -252,15 +242,6 @@ def restrict_to_shared(model_labels: list[str] | tuple[str, ...],
     ), keep
 
 
-def predict_rows(predictor, data, rows: pd.DataFrame) -> np.ndarray:
-    """Class probabilities of ``rows`` of ``data``
-    (:class:`ser.splits.protocol_data.ProtocolData`) by a
-    loaded :class:`ser.predict.inference.Predictor`, from the representation it was trained on."""
-    if predictor.is_sequence_model:
-        return predictor.proba_from_sequences(data.sequences(rows["path"]))
-    return predictor.proba_from_summaries(rows)
-
-
 def speaker_details(predictions: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
     """``uar_speaker_mean``, ``uar_speaker_sd`` (metrics) and ``per_speaker`` (details:
     ``{speaker: {uar, n}}``) of predictions with a ``speaker`` column."""
@@ -359,159 +340,6 @@ def write_model_card(out_dir: str | Path, card: dict[str, Any], metrics: dict[st
     with atomic_path(out) as tmp:
         tmp.write_text(model_card_text(out_dir, card, metrics, model_dir=model_dir))
     return out
-
-
-#: The files ``ser evaluate`` writes into its output folder (all it may replace there).
-EXTERNAL_FILES = ("metrics.json", "details.json", "predictions.csv")
-
-
-def default_external_out(model_dir: Path, corpus: str) -> Path:
-    """``metrics/external/<corpus>--<model dir path with '-' for '/'>``: unique per model folder.
-
-    ``models/speaker/svm`` and ``models/random/svm`` get different folders.
-    """
-    parts = [p for p in Path(model_dir).parts if p not in ("/", ".", "..")]
-    return Path("metrics/external") / f"{corpus}--{'-'.join(parts) or 'model'}"
-
-
-def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
-                    bootstrap: int = 1000, seed: int = 0, force: bool = False) -> dict[str, Any]:
-    """Evaluate a trained model on a corpus folder it never saw.
-
-    The folder is parsed with the corpus' parser and features are extracted
-    with the model's own feature parameters. Only the emotions both sides
-    share are scored (:func:`restrict_to_shared`): clips of emotions the model
-    does not know are left out, and the model's answers are restricted to the
-    shared emotions (their probabilities renormalised), so a class the corpus
-    lacks (e.g. RAVDESS' calm on EMO-DB) is never answered. Both are named,
-    with counts, in ``metrics.json`` (``restricted_to``,
-    ``dropped_test_emotions``, ``excluded_model_classes``).
-
-    ``out_dir`` must be new, empty or an earlier output of this command (marked by
-    its ``.ser-output`` file, replaced whole); a folder holding anything else needs
-    ``force``, and then the results are written into it file by file, keeping every
-    other file and refusing a name that is not this command's (:mod:`ser.outputs`).
-    """
-    from ser.corpora import parse_corpus
-    from ser.errors import SerError
-    from ser.outputs import check_output, replacing_allowed
-    from ser.predict.inference import Predictor
-
-    out_dir = Path(out_dir)
-    if bootstrap < 0:
-        raise SerError(f"--bootstrap {bootstrap}: must be 0 (no intervals) or more resamples")
-    with replacing_allowed(force):
-        check_output(out_dir, kind="dir")  # at once, not after the predictions
-    predictor = Predictor.load(model_dir)
-    rows = parse_corpus(corpus, root).to_frame()
-    if predictor.speaker_normalised:
-        # Statistics of every speaker from all of their readable clips (no label used).
-        rows, proba, failures, speaker_meta = _speaker_normalised_proba(predictor, rows)
-        shared, keep = restrict_to_shared(predictor.labels, rows["emotion"])
-        rows, proba = rows[keep].reset_index(drop=True), proba[keep]
-    else:
-        speaker_meta = {"speaker_norm": "none", "transductive": False}
-        shared, keep = restrict_to_shared(predictor.labels, rows["emotion"])
-        rows = rows[keep].reset_index(drop=True)
-        ok, proba, failures = predictor.predict_files(list(rows["path"]))
-        rows = rows.set_index("path").loc[ok].reset_index()
-    for _path, message in failures:
-        print(f"warning: skipped {message}")
-    preds = predictions_frame(rows, shared.proba(proba), list(shared.shared))
-    metrics, details = evaluate_predictions(preds, labels=list(shared.shared),
-                                            bootstrap=bootstrap, seed=seed)
-    metrics = {"model": predictor.card["model"], "protocol": f"external:{corpus}",
-               "model_dir": str(model_dir),
-               "n_unknown_emotion": sum(shared.dropped_test_emotions.values()),
-               "n_unreadable": len(failures)} | speaker_meta | metrics | shared.to_metrics()
-    with replacing_allowed(force):  # checked above: files that appeared since are kept
-        write_evaluation(out_dir, metrics, details, preds, checked=True)
-    return metrics
-
-
-def _speaker_normalised_proba(predictor, rows: pd.DataFrame):
-    """A ``*_spk`` model on a corpus folder, transductively as in the pipeline.
-
-    Features of every clip the parser found are extracted with the model's feature
-    definition; each speaker (``corpus:speaker``) is z-scored with the statistics of all
-    of that speaker's readable clips (also those of emotions the model does not know: no
-    label is used), then classified. Returns ``(rows, proba, failures, metadata)`` with
-    the readable rows in order.
-    """
-    from ser.features.speaker_norm import normalization_metadata
-    from ser.predict.inference import features_for_files
-    from ser.predict.speaker_profile import MIN_SPEAKER_CLIPS, stats_by_speaker
-    from ser.splits.protocols import speaker_groups
-
-    params = predictor.card["feature_params"]
-    ok, seqs, summaries, failures = features_for_files(list(rows["path"]), params)
-    rows = rows.set_index("path").loc[ok].reset_index()
-    speakers = speaker_groups(rows).astype(str).to_numpy()
-    counts = pd.Series(speakers).value_counts().sort_index()
-    if (counts < MIN_SPEAKER_CLIPS).any():
-        few = ", ".join(f"{k} ({v})" for k, v in counts[counts < MIN_SPEAKER_CLIPS].items())
-        from ser.errors import SerError
-
-        raise SerError(f"speaker-normalised model: speaker(s) {few} have fewer than "
-                       f"{MIN_SPEAKER_CLIPS} readable clips for their statistics; remove them "
-                       "or use a plain model")
-    stats = stats_by_speaker(speakers, seqs, summaries, representation=predictor.representation,
-                             feature_params=params)
-    proba = np.empty((len(rows), len(predictor.labels)))
-    for spk, st in stats.items():
-        idx = np.flatnonzero(speakers == spk)
-        proba[idx] = predictor.proba_from_features(
-            [seqs[i] for i in idx] if predictor.is_sequence_model else None,
-            summaries[idx] if not predictor.is_sequence_model else None, speaker=st)
-    meta = normalization_metadata("speaker") | {
-        "speaker_norm_note": (
-            "each speaker the corpus parser found z-scored with the mean/std of all of that "
-            "speaker's readable clips in the folder (transductive: the test clips' own "
-            "features, no labels)"),
-        "speaker_clips": {str(k): int(v) for k, v in counts.items()}}
-    print(f"speaker normalisation: each of the {len(counts)} speakers z-scored with their own "
-          f"clips ({int(counts.min())}-{int(counts.max())} each; transductive, as in the "
-          "pipeline)")
-    return rows, proba, failures, meta
-
-
-def register(subparsers) -> None:
-    """``ser evaluate``: test a trained model on another corpus folder."""
-    p = subparsers.add_parser(
-        "evaluate", help="evaluate a trained model on a corpus folder it never saw",
-        description=evaluate_folder.__doc__)
-    p.add_argument("--model", required=True, metavar="DIR", help="trained model folder")
-    p.add_argument("--corpus", required=True, help="corpus parser: tess, ravdess, cremad, "
-                   "savee, emodb or custom (your own folder-per-label or CSV/TSV manifest)")
-    p.add_argument("--root", required=True, metavar="PATH",
-                   help="folder with the recordings (custom: also a .csv/.tsv manifest)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default metrics/external/"
-                   "<corpus>--<model dir>, e.g. ravdess--models-speaker-svm); must be new, "
-                   "empty or an earlier output of ser evaluate unless --force")
-    p.add_argument("--force", action="store_true",
-                   help="write into an --out holding other files: they are kept, and a name "
-                        "clash with a file ser evaluate did not write is refused")
-    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the 95%% CIs")
-    p.set_defaults(func=_evaluate_command)
-
-
-def _evaluate_command(args) -> int:
-    model_dir = Path(args.model)
-    out = Path(args.out) if args.out else default_external_out(model_dir, args.corpus)
-    m = evaluate_folder(model_dir, args.corpus, Path(args.root), out_dir=out,
-                        bootstrap=args.bootstrap, force=args.force)
-    ci = m["ci95"].get("uar", [float("nan")] * 2)
-    dropped = ", ".join(f"{e} {n}" for e, n in m["dropped_test_emotions"].items())
-    print(f"{model_dir} on {args.corpus} ({args.root}): UAR {m['uar']:.3f} "
-          f"[{ci[0]:.3f}, {ci[1]:.3f}], accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f} "
-          f"on {m['n_test']} clips (chance {m['chance_uar']:.3f}) -> {out}")
-    print(f"  scored on the {len(m['restricted_to'])} emotions both sides share: "
-          f"{', '.join(m['restricted_to'])}")
-    print(f"  test clips left out (emotion unknown to the model): "
-          f"{m['n_unknown_emotion']}{f' ({dropped})' if dropped else ''}")
-    print(f"  model classes the corpus lacks, never answered: "
-          f"{', '.join(m['excluded_model_classes']) or 'none'}")
-    return 0
 
 
 def speaker_cv_metrics(predictions: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:

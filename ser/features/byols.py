@@ -50,501 +50,54 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import json
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ser.errors import ConfigError, SerError
-from ser.features.mfcc import FeatureError, FeatureParams, single_threaded_blas
-from ser.features.torch_checkpoint import CheckpointError, read_state_dict
+from ser.features.byols_encoder import CHUNK_FRAMES as CHUNK_FRAMES
+from ser.features.byols_encoder import EMBEDDING_DIM, Encoder, get_encoder
+from ser.features.byols_encoder import build_encoder as build_encoder
+from ser.features.byols_frontend import (
+    F_MAX,
+    F_MIN,
+    HOP_LENGTH,
+    LOG_EPS,
+    N_FFT,
+    N_MELS,
+    SAMPLE_RATE,
+    WIN_LENGTH,
+    byols_logmel,
+    logmel_from_file,
+    prepare_byols_signal,
+    signal_params,
+)
+from ser.features.byols_frontend import TIME_STRIDE as TIME_STRIDE
+from ser.features.byols_frontend import mel_filterbank as mel_filterbank
+from ser.features.byols_frontend import norm_stats as norm_stats
+from ser.features.byols_weights import ORIGINAL_COMMIT as ORIGINAL_COMMIT
+from ser.features.byols_weights import ORIGINAL_FILE as ORIGINAL_FILE
+from ser.features.byols_weights import ORIGINAL_SHA256 as ORIGINAL_SHA256
+from ser.features.byols_weights import SHIPPED_SHA256 as SHIPPED_SHA256
+from ser.features.byols_weights import SHIPPED_WEIGHTS as SHIPPED_WEIGHTS
+from ser.features.byols_weights import arrays_sha256 as arrays_sha256
+from ser.features.byols_weights import convert_checkpoint as convert_checkpoint
+from ser.features.byols_weights import load_weights
+from ser.features.byols_weights import weights_dir as weights_dir
+from ser.features.mfcc import FeatureError
 
 #: Bump when the embedding values the same parameters produce change.
 BYOLS_VERSION = 1
-
-SAMPLE_RATE = 16000
-N_FFT = 1024
-WIN_LENGTH = 400
-HOP_LENGTH = 160
-N_MELS = 64
-F_MIN = 60.0
-F_MAX = 7800.0
-LOG_EPS = float(np.finfo(np.float32).eps)
-EMBEDDING_DIM = 512
-#: Time downsampling of the encoder (three 2x2 max-pools).
-TIME_STRIDE = 8
-#: Bucketed clips are padded to a multiple of this many frames (few compiled shapes).
-BUCKET_FRAMES = 64
-#: Longer clips are encoded in windows of this many frames (20.48 s) ...
-CHUNK_FRAMES = 2048
-#: ... with this much context on each side (the receptive field is 22 frames).
-CONTEXT_FRAMES = 64
-#: Front-end blocks of frames (bounds the STFT's temporaries on long clips).
-_STFT_BLOCK = 4096
-
-#: The original checkpoint (README of ../shared/models/byols).
-ORIGINAL_FILE = "default512_BYOLAs64x96-2107281850-e100-bs256-lr0003-rs42.pth"
-ORIGINAL_SHA256 = "449f5d0dc6b6fa8433d5e43769097520d3bc0fdae88977a7ac29e2e72ca51b52"
-ORIGINAL_SOURCE = ("https://github.com/Neclow/SERAB, file SERAB/checkpoints/"
-                   f"{ORIGINAL_FILE}")
-ORIGINAL_COMMIT = "8023cb75dc6f32a6f211bfbc83efe9491c41d8b7"
-#: The shipped converted weights and the sha256 of that file (checked when loaded).
-SHIPPED_WEIGHTS = "byols.npz"
-SHIPPED_SHA256 = "5c076cdd2a801617c1256549d89e64cd09b441142a61d26d964e4b24d2281927"
-
-#: Array name -> shape of an AudioNTT2020 (d = 512) state dict (``num_batches_tracked``
-#: is dropped: it does not affect the outputs).
-EXPECTED_SHAPES: dict[str, tuple[int, ...]] = {
-    **{f"features.{i}.weight": (64, c, 3, 3) for i, c in ((0, 1), (4, 64), (8, 64))},
-    **{f"features.{i}.bias": (64,) for i in (0, 4, 8)},
-    **{f"features.{i}.{k}": (64,) for i in (1, 5, 9)
-       for k in ("weight", "bias", "running_mean", "running_var")},
-    "fc.0.weight": (512, 512), "fc.0.bias": (512,),
-    "fc.3.weight": (512, 512), "fc.3.bias": (512,),
-}
-BN_EPS = 1e-5
 
 #: Defaults of ``byols.norm_mean`` / ``norm_std`` (see the module docstring).
 DEFAULT_NORM_MEAN = -6.172118
 DEFAULT_NORM_STD = 4.193499
 
 FEATURE_NAMES: list[str] = [f"feat_byols_{i:03d}" for i in range(EMBEDDING_DIM)]
-
-
-# --------------------------------------------------------------------------- weights
-
-def weights_dir() -> Path:
-    """Folder of the shipped weights and their licence notice."""
-    return Path(str(resources.files("ser") / "features" / "weights"))
-
-
-def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
-    """Content checksum of named arrays (names, dtypes, shapes and bytes, sorted by name)."""
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def check_architecture(arrays: Mapping[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
-    """The AudioNTT2020 arrays of ``arrays`` as float32, or one line naming what differs."""
-    missing = [k for k in EXPECTED_SHAPES if k not in arrays]
-    if missing:
-        raise CheckpointError(f"{source}: not a BYOL-S (AudioNTT2020, d=512) checkpoint: "
-                              f"missing {', '.join(missing[:3])}"
-                              + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
-    for key, shape in EXPECTED_SHAPES.items():
-        if tuple(arrays[key].shape) != shape:
-            raise CheckpointError(f"{source}: not a BYOL-S (AudioNTT2020, d=512) checkpoint: "
-                                  f"{key} has shape {tuple(arrays[key].shape)}, expected "
-                                  f"{shape}")
-    out = {k: np.asarray(arrays[k], np.float32) for k in EXPECTED_SHAPES}
-    if not all(np.all(np.isfinite(v)) for v in out.values()):
-        raise CheckpointError(f"{source}: the checkpoint holds NaN or infinite weights")
-    return out
-
-
-def convert_checkpoint(src: str | Path, out: str | Path, *,
-                       expected_sha256: str | None = ORIGINAL_SHA256,
-                       source: str = ORIGINAL_SOURCE,
-                       source_commit: str = ORIGINAL_COMMIT) -> dict[str, Any]:
-    """Convert a ``torch.save`` AudioNTT2020 state dict into a pickle-free ``.npz``.
-
-    The ``.pth`` is read by :func:`ser.features.torch_checkpoint.read_state_dict` (only
-    tensor storages are accepted) after its sha256 is checked against
-    ``expected_sha256`` (``None``: not checked). The ``.npz`` holds one float32 array per
-    weight plus ``meta``, a JSON string with the provenance and ``arrays_sha256`` (the
-    content checksum :func:`load_weights` verifies). Returns ``meta``.
-    """
-    from ser.outputs import atomic_path, sha256_file
-
-    src = Path(src)
-    if not src.is_file():
-        raise CheckpointError(f"{src}: no such checkpoint file")
-    digest = sha256_file(src)
-    if expected_sha256 is not None and digest != expected_sha256:
-        raise CheckpointError(f"{src}: sha256 {digest} differs from the expected "
-                              f"{expected_sha256}; not the original BYOL-S checkpoint "
-                              "(pass --sha256 none to convert another checkpoint)")
-    arrays = check_architecture(read_state_dict(src), str(src))
-    meta = {"architecture": "AudioNTT2020 (BYOL-A/BYOL-S), d=512, 64 mel bands",
-            "source": source, "source_commit": source_commit,
-            "source_sha256": digest, "licence": "MIT (see BYOLS_LICENSE.txt)",
-            "arrays_sha256": arrays_sha256(arrays), "format_version": 1}
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
-    return meta
-
-
-@functools.lru_cache(maxsize=4)
-def _load_weights_cached(path: str, mtime_ns: int) -> tuple[dict[str, np.ndarray], str]:
-    p = Path(path)
-    shipped = p.resolve() == (weights_dir() / SHIPPED_WEIGHTS).resolve()
-    if p.suffix == ".pth" or (p.is_file() and p.read_bytes()[:4] == b"PK\x03\x04"
-                              and p.suffix != ".npz"):
-        arrays = check_architecture(read_state_dict(p), path)
-        return arrays, arrays_sha256(arrays)
-    if shipped:
-        from ser.outputs import sha256_file
-
-        digest = sha256_file(p)
-        if digest != SHIPPED_SHA256:
-            raise CheckpointError(f"{p}: sha256 {digest} differs from the shipped weights' "
-                                  f"{SHIPPED_SHA256}; the package is damaged, reinstall it")
-    try:
-        with np.load(p, allow_pickle=False) as npz:
-            raw = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise CheckpointError(f"{p}: not a weights .npz ({type(exc).__name__}: "
-                              f"{str(exc)[:80]})") from None
-    meta_raw = raw.pop("meta", None)
-    arrays = check_architecture(raw, path)
-    digest = arrays_sha256(arrays)
-    if meta_raw is not None:
-        try:
-            expected = json.loads(str(meta_raw))["arrays_sha256"]
-        except (ValueError, KeyError, TypeError):
-            raise CheckpointError(f"{p}: unreadable 'meta' entry") from None
-        if expected != digest:
-            raise CheckpointError(f"{p}: checksum mismatch (arrays {digest[:12]}..., meta "
-                                  f"says {str(expected)[:12]}...); the file is damaged, "
-                                  "convert the checkpoint again")
-    return arrays, digest
-
-
-def resolve_weights_path(weights: str | Path | None) -> Path:
-    """``byols.weights``: ``None`` is the shipped file; else the user's path."""
-    if weights is None:
-        return weights_dir() / SHIPPED_WEIGHTS
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"byols.weights: {path}: no such file; point it at a BYOL-S "
-                          ".pth/.npz or set it to null for the shipped weights")
-    return path
-
-
-def load_weights(weights: str | Path | None = None) -> tuple[dict[str, np.ndarray], str]:
-    """``(arrays, content sha256)`` of the shipped weights or of a user's ``.npz``/``.pth``.
-
-    Raises :class:`CheckpointError` (one line) on a missing, damaged (checksum), unsafe or
-    mismatched (keys, shapes) file.
-    """
-    path = resolve_weights_path(weights)
-    arrays, digest = _load_weights_cached(str(path.resolve()), path.stat().st_mtime_ns)
-    return dict(arrays), digest
-
-
-# --------------------------------------------------------------------------- front end
-
-@functools.cache
-def mel_filterbank() -> np.ndarray:
-    """``(64, 513)`` float32 HTK mel filters 60-7,800 Hz, no normalisation (read-only)."""
-    import librosa
-
-    fb = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=F_MIN,
-                             fmax=F_MAX, htk=True, norm=None, dtype=np.float32)
-    fb.setflags(write=False)
-    return fb
-
-
-@functools.cache
-def _window() -> np.ndarray:
-    # torch.hann_window(400) (periodic); torch.stft centres it in the n_fft frame, but the
-    # power spectrum does not depend on where the 400 non-zero samples sit in the frame.
-    n = np.arange(WIN_LENGTH)
-    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / WIN_LENGTH)
-    w.setflags(write=False)
-    return w
-
-
-def n_frames_of(n_samples: int) -> int:
-    """Frames of the centred STFT of ``n_samples`` samples."""
-    return 1 + n_samples // HOP_LENGTH
-
-
-def byols_logmel(y: np.ndarray) -> np.ndarray:
-    """The original front end of a 16 kHz mono clip: ``(frames, 64)`` float32 log-mel.
-
-    ``frames = 1 + len(y) // 160``; the clip needs at least ``N_FFT // 2 + 1`` samples
-    (reflect padding) - :func:`prepare_byols_signal` refuses shorter ones.
-    """
-    y = np.asarray(y, np.float32)
-    half = N_FFT // 2
-    if y.ndim != 1 or y.shape[0] <= half:
-        raise FeatureError(f"need a mono clip of more than {half} samples, got {y.shape}")
-    padded = np.pad(y, half, mode="reflect")
-    n = n_frames_of(y.shape[0])
-    offset = (N_FFT - WIN_LENGTH) // 2
-    fb, win = mel_filterbank(), _window()
-    out = np.empty((n, N_MELS), np.float32)
-    for start in range(0, n, _STFT_BLOCK):
-        stop = min(n, start + _STFT_BLOCK)
-        seg = padded[start * HOP_LENGTH + offset:(stop - 1) * HOP_LENGTH + offset + WIN_LENGTH]
-        frames = np.lib.stride_tricks.as_strided(
-            seg, shape=(stop - start, WIN_LENGTH), strides=(HOP_LENGTH * 4, 4),
-            writeable=False)
-        spec = np.fft.rfft(frames * win, n=N_FFT, axis=-1)
-        power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
-        with single_threaded_blas():  # a small product: threads only cost (and vary)
-            mel = power @ fb.T
-        out[start:stop] = np.log(mel + np.float32(LOG_EPS))
-    return out
-
-
-def signal_params(params: Mapping[str, Any] | FeatureParams) -> FeatureParams:
-    """The ``mfcc:`` decoding settings (trim, ``max_seconds``, pad) at 16 kHz."""
-    fp = params if isinstance(params, FeatureParams) else FeatureParams.from_mapping(params)
-    return FeatureParams.from_mapping(asdict(fp) | {"sample_rate": SAMPLE_RATE,
-                                                    "fmin": 0.0, "fmax": None})
-
-
-def prepare_byols_signal(y: np.ndarray, fp: FeatureParams) -> np.ndarray:
-    """Trim / truncate / pad a 16 kHz clip like the other sets; refuse too short ones."""
-    from ser.features.mfcc import prepare_signal
-
-    y = prepare_signal(np.asarray(y, np.float32), params=fp)
-    need = TIME_STRIDE * HOP_LENGTH
-    if y.shape[0] < need:
-        raise FeatureError(f"too short for the BYOL-S encoder ({y.shape[0] / SAMPLE_RATE:.3f} s "
-                           f"after trimming; need {need / SAMPLE_RATE:.2f} s)")
-    return y
-
-
-def logmel_from_file(path: str | Path, *, params: Mapping[str, Any] | FeatureParams,
-                     ) -> np.ndarray:
-    """Decode ``path`` (16 kHz, at most ``max_seconds`` + margin) -> :func:`byols_logmel`."""
-    from ser.audio import load_audio
-    from ser.features.mfcc import read_seconds
-
-    fp = signal_params(params)
-    y, _ = load_audio(path, sr=SAMPLE_RATE, max_seconds=read_seconds(fp))
-    try:
-        return byols_logmel(prepare_byols_signal(y, fp))
-    except FeatureError as exc:
-        raise FeatureError(exc.reason, path) from None
-
-
-# --------------------------------------------------------------------------- encoder
-
-def _keras():
-    import keras
-
-    return keras
-
-
-@functools.cache
-def _layers() -> dict[str, type]:
-    """The encoder's two small custom layers (defined on first use: Keras imports JAX)."""
-    keras = _keras()
-    from keras import ops
-
-    @keras.saving.register_keras_serializable(package="ser_byols")
-    class TimeMask(keras.layers.Layer):
-        """Zero every time step at or past ``lengths // stride`` (bucket padding)."""
-
-        def __init__(self, stride: int = 1, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.stride = int(stride)
-
-        def call(self, x, lengths):
-            valid = ops.floor_divide(ops.cast(lengths, "int32"), self.stride)
-            steps = ops.arange(ops.shape(x)[1], dtype="int32")
-            mask = ops.cast(ops.expand_dims(steps, 0) < ops.expand_dims(valid, 1), x.dtype)
-            return x * ops.reshape(mask, (ops.shape(x)[0], ops.shape(x)[1])
-                                   + (1,) * (len(x.shape) - 2))
-
-        def get_config(self) -> dict[str, Any]:
-            return super().get_config() | {"stride": self.stride}
-
-    @keras.saving.register_keras_serializable(package="ser_byols")
-    class MeanMaxPool(keras.layers.Layer):
-        """Mean + max over each clip's own frames (``lengths // stride`` of them)."""
-
-        def __init__(self, stride: int = TIME_STRIDE, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.stride = int(stride)
-
-        def call(self, x, lengths):
-            valid = ops.maximum(ops.floor_divide(ops.cast(lengths, "int32"), self.stride), 1)
-            steps = ops.arange(ops.shape(x)[1], dtype="int32")
-            mask = ops.expand_dims(ops.expand_dims(steps, 0) < ops.expand_dims(valid, 1), -1)
-            total = ops.sum(ops.where(mask, x, 0.0), axis=1)
-            mean = total / ops.cast(ops.expand_dims(valid, -1), x.dtype)
-            return mean + ops.max(ops.where(mask, x, -np.inf), axis=1)
-
-        def get_config(self) -> dict[str, Any]:
-            return super().get_config() | {"stride": self.stride}
-
-    return {"TimeMask": TimeMask, "MeanMaxPool": MeanMaxPool}
-
-
-def build_encoder(arrays: Mapping[str, np.ndarray], *, pooled: bool = True,
-                  dropout: float = 0.3):
-    """The AudioNTT2020 encoder as a Keras model with the given weights.
-
-    Parameters
-    ----------
-    arrays
-        The state dict (:func:`load_weights`; torch names and layouts).
-    pooled
-        ``True``: outputs the ``(batch, 512)`` clip embedding (mean + max over time);
-        ``False``: the ``(batch, frames // 8, 512)`` frame outputs of the last layer.
-    dropout
-        Rate of the Dropout between the two Dense layers (active only when training,
-        e.g. fine-tuning; the original's rate is not in the checkpoint).
-
-    Inputs are ``logmel`` ``(batch, frames, 64)`` (standardised log-mel, zero-padded past
-    each clip's end) and ``lengths`` ``(batch,)`` int32 (each clip's own frame count).
-    The layers use Keras' channels-last layout with (time, mel) as the image axes, so the
-    flattened frame vector is ``mel * 64 + channel`` exactly as in the original.
-    """
-    keras = _keras()
-    L = keras.layers
-    custom = _layers()
-    arrays = check_architecture(arrays, "weights")
-    logmel = keras.Input((None, N_MELS), name="logmel")
-    lengths = keras.Input((), dtype="int32", name="lengths")
-    x = custom["TimeMask"](1, name="input_mask")(logmel, lengths)
-    x = L.Reshape((-1, N_MELS, 1), name="as_image")(x)
-    for block, (conv, bn) in enumerate(((0, 1), (4, 5), (8, 9))):
-        w = arrays[f"features.{conv}.weight"]  # (out, in, mel, time) -> (time, mel, in, out)
-        c = L.Conv2D(64, 3, padding="same", name=f"conv{block}")
-        x = c(x)
-        c.set_weights([np.transpose(w, (3, 2, 1, 0)), arrays[f"features.{conv}.bias"]])
-        b = L.BatchNormalization(epsilon=BN_EPS, momentum=0.9, name=f"bn{block}")
-        x = b(x)
-        b.set_weights([arrays[f"features.{bn}.{k}"]
-                       for k in ("weight", "bias", "running_mean", "running_var")])
-        x = L.ReLU(name=f"relu{block}")(x)
-        x = L.MaxPooling2D(2, name=f"pool{block}")(x)
-        x = custom["TimeMask"](2 ** (block + 1), name=f"mask{block}")(x, lengths)
-    x = L.Reshape((-1, 8 * 64), name="frames")(x)
-    for name, key, drop in (("fc0", "fc.0", True), ("fc1", "fc.3", False)):
-        d = L.Dense(EMBEDDING_DIM, activation="relu", name=name)
-        x = d(x)
-        d.set_weights([arrays[f"{key}.weight"].T, arrays[f"{key}.bias"]])
-        if drop:
-            x = L.Dropout(dropout, name="dropout")(x)
-    if pooled:
-        x = custom["MeanMaxPool"](TIME_STRIDE, name="mean_max")(x, lengths)
-    return keras.Model([logmel, lengths], x, name="byols_audiontt2020")
-
-
-class Encoder:
-    """Frozen BYOL-S inference: bucketed, jit-compiled, chunked for long clips."""
-
-    def __init__(self, arrays: Mapping[str, np.ndarray], *, batch_size: int = 16) -> None:
-        import jax
-
-        self.model = build_encoder(arrays, pooled=False)
-        self.batch_size = max(1, int(batch_size))
-        self._tv = [v.value for v in self.model.trainable_variables]
-        self._ntv = [v.value for v in self.model.non_trainable_variables]
-        model = self.model
-
-        def frames(tv, ntv, x, lengths):
-            out, _ = model.stateless_call(tv, ntv, [x, lengths], training=False)
-            return out
-
-        self._frames = jax.jit(frames)
-
-    def frame_outputs(self, batch: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """``(n, frames // 8, 512)`` last-layer outputs of a padded, standardised batch."""
-        n = batch.shape[0]
-        # Always batch_size rows: one compiled shape per width, and a clip's values never
-        # depend on how many clips share its batch (XLA's batch-1 convolution rounds
-        # differently), so shards of a corpus give the same bytes as one job.
-        rows = max(self.batch_size, n)
-        if n < rows:
-            batch = np.concatenate([batch, np.zeros((rows - n, *batch.shape[1:]), np.float32)])
-            lengths = np.concatenate([lengths, np.zeros(rows - n, np.int32)])
-        out = self._frames(self._tv, self._ntv, batch, lengths.astype(np.int32))
-        return np.asarray(out)[:n]
-
-    def _long_clip(self, x: np.ndarray) -> np.ndarray:
-        """Embedding of one long standardised clip, in overlapping windows of one width."""
-        n_out = x.shape[0] // TIME_STRIDE
-        width = _round_up(CHUNK_FRAMES + 2 * CONTEXT_FRAMES)
-        windows, keep = [], []
-        for start in range(0, n_out * TIME_STRIDE, CHUNK_FRAMES):
-            lo = max(0, start - CONTEXT_FRAMES)
-            hi = min(x.shape[0], start + CHUNK_FRAMES + CONTEXT_FRAMES)
-            windows.append(x[lo:hi])
-            first = (start - lo) // TIME_STRIDE
-            keep.append((first, min(n_out, (start + CHUNK_FRAMES) // TIME_STRIDE)
-                         - lo // TIME_STRIDE))
-        total = np.zeros(EMBEDDING_DIM, np.float64)
-        peak = np.full(EMBEDDING_DIM, -np.inf, np.float32)
-        for b in range(0, len(windows), self.batch_size):
-            group = windows[b:b + self.batch_size]
-            batch = np.stack([_pad_to(w, width) for w in group])
-            lens = np.array([w.shape[0] for w in group], np.int32)
-            out = self.frame_outputs(batch, lens)
-            for row, (first, last) in enumerate(keep[b:b + self.batch_size]):
-                part = out[row, first:last]
-                total += part.sum(axis=0, dtype=np.float64)
-                peak = np.maximum(peak, part.max(axis=0))
-        return (total / n_out + peak).astype(np.float32)
-
-    def embed(self, logmels: Sequence[np.ndarray], *, norm_mean: float, norm_std: float,
-              ) -> np.ndarray:
-        """``(n, 512)`` embeddings of log-mel clips (:func:`byols_logmel` outputs), in
-        length buckets (clips padded to the same multiple of :data:`BUCKET_FRAMES`
-        batched together); every clip needs at least 8 frames."""
-        out = np.empty((len(logmels), EMBEDDING_DIM), np.float32)
-        std = np.float32(norm_std)
-        mean = np.float32(norm_mean)
-        buckets: dict[int, list[int]] = {}
-        for i, m in enumerate(logmels):
-            if m.shape[0] < TIME_STRIDE:
-                raise FeatureError(f"a clip has {m.shape[0]} frames; the encoder needs "
-                                   f"{TIME_STRIDE}")
-            if m.shape[0] > CHUNK_FRAMES:
-                out[i] = self._long_clip((m - mean) / std)
-            else:
-                buckets.setdefault(_round_up(m.shape[0]), []).append(i)
-        for width, members in sorted(buckets.items()):
-            for b in range(0, len(members), self.batch_size):
-                idx = members[b:b + self.batch_size]
-                lens = np.array([logmels[i].shape[0] for i in idx], np.int32)
-                batch = np.stack([_pad_to((logmels[i] - mean) / std, width) for i in idx])
-                frames = self.frame_outputs(batch, lens)
-                for row, i in enumerate(idx):
-                    valid = frames[row, :lens[row] // TIME_STRIDE]
-                    out[i] = valid.mean(axis=0) + valid.max(axis=0)
-        return out
-
-
-def _round_up(n: int) -> int:
-    return max(BUCKET_FRAMES, -(-n // BUCKET_FRAMES) * BUCKET_FRAMES)
-
-
-def _pad_to(x: np.ndarray, width: int) -> np.ndarray:
-    out = np.zeros((width, x.shape[1]), np.float32)
-    out[:x.shape[0]] = x
-    return out
-
-
-@functools.lru_cache(maxsize=2)
-def _encoder(weights_key: str, batch_size: int, weights: str | None) -> Encoder:
-    arrays, _ = load_weights(weights)
-    return Encoder(arrays, batch_size=batch_size)
-
-
-def get_encoder(weights: str | Path | None = None, *, batch_size: int = 16) -> Encoder:
-    """A cached :class:`Encoder` of the shipped (or the user's) weights."""
-    _, digest = load_weights(weights)
-    return _encoder(digest, int(batch_size), None if weights is None else str(weights))
 
 
 # --------------------------------------------------------------------------- the feature set
@@ -758,76 +311,7 @@ def extract_byols(manifest: Any, out_dir: str | Path, *, params: Mapping[str, An
                             seconds=time.perf_counter() - start)
 
 
-def norm_stats(logmels: Sequence[np.ndarray]) -> tuple[float, float]:
-    """Mean and std of every log-mel value of the given clips (float64 accumulation)."""
-    count, total, squares = 0, 0.0, 0.0
-    for m in logmels:
-        m64 = np.asarray(m, np.float64)
-        count += m64.size
-        total += float(m64.sum())
-        squares += float(np.square(m64).sum())
-    if count == 0:
-        raise SerError("no frames to compute statistics from")
-    mean = total / count
-    return mean, float(np.sqrt(max(squares / count - mean * mean, 0.0)))
+if __name__ == "__main__":  # python -m ser.features.byols: the command is ser/cli/byols.py
+    from ser.cli.byols import main
 
-
-# --------------------------------------------------------------------------- command line
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ser.features.byols {convert,stats}``."""
-    import argparse
-
-    from ser.cli import run_cli
-
-    parser = argparse.ArgumentParser(
-        prog="python -m ser.features.byols",
-        description="BYOL-S weights and statistics for the byols feature set.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    conv = sub.add_parser("convert", help="convert a torch.save .pth state dict into the "
-                          "pickle-free .npz the feature set loads (no torch needed)")
-    conv.add_argument("src", type=Path, help="the .pth checkpoint")
-    conv.add_argument("--out", type=Path, default=None,
-                      help="output .npz (default: the package's shipped weights file)")
-    conv.add_argument("--sha256", default=ORIGINAL_SHA256,
-                      help="expected sha256 of the .pth (default: the original BYOL-S "
-                           "checkpoint's); 'none' skips the check for another checkpoint")
-    conv.add_argument("--source-commit", default=ORIGINAL_COMMIT)
-    st = sub.add_parser("stats", help="mean and std of the log-mel input over training "
-                        "recordings (the byols.norm_mean / norm_std of params.yaml)")
-    st.add_argument("inputs", nargs="+", type=Path, help="audio files or folders (recursive)")
-    st.add_argument("--params", type=Path, default=Path("params.yaml"),
-                    help="params.yaml whose mfcc: section defines decoding")
-    args = parser.parse_args(argv)
-
-    def run(_argv: Any) -> int:
-        if args.command == "convert":
-            out = args.out or weights_dir() / SHIPPED_WEIGHTS
-            expected = None if args.sha256.lower() == "none" else args.sha256
-            meta = convert_checkpoint(args.src, out, expected_sha256=expected,
-                                      source_commit=args.source_commit)
-            from ser.outputs import sha256_file
-
-            print(f"wrote {out} (arrays sha256 {meta['arrays_sha256']}, file sha256 "
-                  f"{sha256_file(out)})")
-            return 0
-        from ser.params.load import load_params
-
-        mfcc = load_params(args.params)["mfcc"]
-        files = sorted(f for p in args.inputs for f in (p.rglob("*") if p.is_dir() else [p])
-                       if f.is_file() and f.suffix.lower() in (".wav", ".flac", ".ogg"))
-        mels = []
-        for f in files:
-            try:
-                mels.append(logmel_from_file(f, params=mfcc))
-            except SerError as exc:
-                print(f"warning: skipped {exc}", file=sys.stderr)
-        mean, std = norm_stats(mels)
-        print(f"{len(mels)} files: norm_mean: {mean:.6f}  norm_std: {std:.6f}")
-        return 0
-
-    return run_cli(run)
-
-
-if __name__ == "__main__":
     sys.exit(main())

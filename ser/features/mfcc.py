@@ -55,11 +55,10 @@ parameters.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +66,8 @@ import numpy as np
 
 from ser.audio import load_audio
 from ser.errors import ConfigError, SerError
+from ser.features.blas_threads import single_threaded_blas
+from ser.features.mfcc_params import FeatureParams
 
 #: Bump when the code changes the features that the same parameters produce.
 DEFINITION_VERSION = 1
@@ -111,121 +112,6 @@ class FeatureError(SerError):
         self.reason = reason
         self.path = None if path is None else str(path)
         super().__init__(reason if path is None else f"{path}: {reason}")
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureParams:
-    """The parameters that define the MFCC features (hashable, validated).
-
-    Build it with :meth:`from_mapping` from the ``mfcc:`` section of
-    ``params.yaml``, from the whole parameters mapping, or from a stored
-    :func:`feature_params_fingerprint`.
-    """
-
-    sample_rate: int
-    n_mfcc: int
-    n_fft: int
-    hop_length: int
-    n_mels: int
-    fmin: float = 0.0
-    fmax: float | None = None
-    deltas: int = 0
-    trim_db: float | None = None
-    max_seconds: float | None = None
-    pad: str = "none"
-
-    @classmethod
-    def from_mapping(cls, params: Mapping[str, Any] | FeatureParams) -> FeatureParams:
-        """Validate and normalise parameters.
-
-        Parameters
-        ----------
-        params
-            The ``mfcc:`` section, a whole parameters mapping holding one, a
-            fingerprint, or a :class:`FeatureParams` (returned unchanged).
-            Unknown keys (``workers``, the fingerprint's fixed choices) are
-            ignored.
-
-        Raises
-        ------
-        ConfigError
-            If a required key is missing or a value is out of range.
-        """
-        if isinstance(params, FeatureParams):
-            return params
-        if not isinstance(params, Mapping):
-            raise ConfigError(f"mfcc parameters must be a mapping, got {type(params).__name__}")
-        if "mfcc" in params and isinstance(params["mfcc"], Mapping):
-            params = params["mfcc"]
-        missing = [k for k in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels")
-                   if k not in params]
-        if missing:
-            raise ConfigError(f"mfcc parameters: missing {', '.join(missing)}")
-        try:
-            fp = cls(
-                sample_rate=_int(params, "sample_rate"),
-                n_mfcc=_int(params, "n_mfcc"),
-                n_fft=_int(params, "n_fft"),
-                hop_length=_int(params, "hop_length"),
-                n_mels=_int(params, "n_mels"),
-                fmin=float(params.get("fmin") or 0.0),
-                fmax=_opt_float(params.get("fmax")),
-                deltas=_int(params, "deltas", 0),
-                trim_db=_opt_float(params.get("trim_db")),
-                max_seconds=_opt_float(params.get("max_seconds")),
-                pad=str(params.get("pad", "none")),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"mfcc parameters: {exc}") from None
-        fp._validate()
-        return fp
-
-    def _validate(self) -> None:
-        for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"mfcc.{name} must be a positive integer")
-        if self.n_mfcc > self.n_mels:
-            raise ConfigError(f"mfcc.n_mfcc ({self.n_mfcc}) cannot exceed mfcc.n_mels "
-                              f"({self.n_mels})")
-        if self.deltas not in (0, 1, 2):
-            raise ConfigError(f"mfcc.deltas must be 0, 1 or 2, got {self.deltas}")
-        if self.pad not in ("none", "zeros"):
-            raise ConfigError(f"mfcc.pad must be 'none' or 'zeros', got {self.pad!r}")
-        if self.pad == "zeros" and self.max_seconds is None:
-            raise ConfigError("mfcc.pad is 'zeros' but mfcc.max_seconds is null; "
-                              "set max_seconds (the length to pad to) or use pad: none")
-        nyquist = self.sample_rate / 2
-        fmax = nyquist if self.fmax is None else self.fmax
-        if not 0 <= self.fmin < fmax <= nyquist:
-            raise ConfigError(f"mfcc: need 0 <= fmin < fmax <= sample_rate/2 ({nyquist:g}), "
-                              f"got fmin={self.fmin:g}, fmax={fmax:g}")
-        for name in ("trim_db", "max_seconds"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"mfcc.{name} must be positive or null, got {value:g}")
-
-    @property
-    def n_coeffs(self) -> int:
-        """Coefficients per frame: ``n_mfcc * (1 + deltas)``."""
-        return self.n_mfcc * (1 + self.deltas)
-
-    @property
-    def max_samples(self) -> int | None:
-        """``max_seconds`` in samples at ``sample_rate`` (``None``: no limit)."""
-        if self.max_seconds is None:
-            return None
-        return max(1, int(round(self.max_seconds * self.sample_rate)))
-
-
-def _int(params: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{key} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def feature_params_fingerprint(params: Mapping[str, Any] | FeatureParams) -> dict[str, Any]:
@@ -371,74 +257,6 @@ def prepare_signal(y: np.ndarray, *, params: Mapping[str, Any] | FeatureParams) 
         elif fp.pad == "zeros" and y.shape[0] < limit:
             y = np.pad(y, (0, limit - y.shape[0]))
     return y
-
-
-_BLAS_LIBS: tuple[Any, ...] | None = None
-_BLAS_LOCK = threading.Lock()
-_BLAS_DEPTH = 0
-_BLAS_SAVED: list[Any] = []
-
-
-def _blas_libs() -> tuple[Any, ...]:
-    """threadpoolctl controllers of the loaded BLAS libraries (found once)."""
-    global _BLAS_LIBS
-    if _BLAS_LIBS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            _BLAS_LIBS = ()
-        else:
-            _BLAS_LIBS = tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
-    return _BLAS_LIBS
-
-
-def _set_blas_threads(libs: tuple[Any, ...], counts: list[Any]) -> None:
-    for lib, count in zip(libs, counts, strict=True):
-        if count is None:
-            continue
-        # threadpoolctl lets only one "controlling" thread change OpenBLAS's
-        # process-wide pool and silently ignores the others; we serialise the
-        # changes ourselves (under _BLAS_LOCK), so hand control to this thread.
-        release = getattr(type(lib), "clear_controlling_thread", None)
-        if release is not None:
-            release(force=True)
-        lib.set_num_threads(count)
-        if release is not None:
-            release(force=True)
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Context in which BLAS (OpenBLAS/MKL) runs on one thread.
-
-    The mel projection is one small matrix product; OpenBLAS's multi-threaded
-    ``sgemm`` rounds differently from the single-threaded one (by ~1e-7
-    relative) and is slower for such sizes (much slower when cores are
-    busy). Running it on one thread makes the features independent of the
-    machine's thread settings and of the number of extraction workers.
-
-    Thread-safe and re-entrant: the first thread to enter lowers the
-    process-wide limit, the last to leave restores it, so concurrent callers
-    never see it change mid-product. Costs ~20 us per outermost entry;
-    without ``threadpoolctl`` it does nothing.
-    """
-    global _BLAS_DEPTH, _BLAS_SAVED
-    libs = _blas_libs()
-    if not libs:
-        yield
-        return
-    with _BLAS_LOCK:
-        if _BLAS_DEPTH == 0:
-            _BLAS_SAVED = [lib.get_num_threads() for lib in libs]
-            _set_blas_threads(libs, [1] * len(libs))
-        _BLAS_DEPTH += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_DEPTH -= 1
-            if _BLAS_DEPTH == 0:
-                _set_blas_threads(libs, _BLAS_SAVED)
 
 
 #: Largest work buffer (bytes) kept for reuse between calls, per thread.

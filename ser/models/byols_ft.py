@@ -53,7 +53,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
-from ser.features import byols  # noqa: E402
+from ser.features import byols, byols_encoder  # noqa: E402
 
 PACKAGE = "ser"
 
@@ -448,4 +448,4 @@ def predict_proba(model: keras.Model, X: np.ndarray, *, batch_size: int = 32) ->
     return np.asarray(model.predict(X, batch_size=batch_size, verbose=0))
 
 
-byols._layers()  # registers the encoder's TimeMask and MeanMaxPool (for safe loading)
+byols_encoder._layers()  # registers the encoder's TimeMask and MeanMaxPool (for safe loading)

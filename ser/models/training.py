@@ -377,8 +377,8 @@ def train_speaker_cv(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_
 
     ``grid_scores``: the candidate score files' contents (``train.grid_jobs``), with
     every fold's and the final fit's scores; each model is picked from its own."""
-    from ser.evaluation.metrics import predict_rows, predictions_frame
     from ser.predict.inference import Predictor
+    from ser.predict.predictions import predict_rows, predictions_frame
 
     trainer = spec.train_function()
     table = data.table

@@ -9,7 +9,8 @@ from pathlib import Path
 import soundfile as sf
 
 from ser.corpora.demo.layouts import CORPORA, LAYOUTS, PRESETS, Clip, CorpusLayout
-from ser.corpora.demo.synth import derive_rng, make_voice, synthesize, to_pcm16
+from ser.corpora.demo.synth import derive_rng, synthesize, to_pcm16
+from ser.corpora.demo.voices import make_voice
 from ser.errors import ConfigError
 from ser.outputs import atomic_path
 

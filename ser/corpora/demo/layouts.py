@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ser.corpora.demo.synth import Recording
+from ser.corpora.demo.voices import Recording
 from ser.labels import CORPUS_CODES
 
 #: Size presets, smallest first.
