@@ -1,8 +1,8 @@
 """Report stage: build reports/report.html (self-contained) and reports/report.md.
 
-Reads every earlier output - the manifests (data/manifests/<corpus>.parquet),
-the evaluation of each model x protocol x feature set
-(metrics/<protocol>/<feature_set>/<model>/), the model cards and training
+Reads every earlier output - the manifests (one <corpus>.parquet per corpus),
+the evaluation of each model x protocol x feature set (a run folder under
+--metrics, as ser/layout.py lays it out), the model cards and training
 histories (models/...), a few audio files for the example waveforms and,
 with --real-results, the real-data benchmark's measured numbers - and writes
 one HTML page with every table and figure embedded (no network access needed

@@ -132,6 +132,11 @@ def raw_root(corpus: str) -> Path:
     return Path(RAW_ROOT) / corpus
 
 
+def manifest_file(folder: str | Path, corpus: str) -> Path:
+    """The manifest of ``corpus`` in manifest folder ``folder``."""
+    return Path(folder) / Path(MANIFEST.format(corpus=corpus)).name
+
+
 def rejected_file(manifest: str | Path) -> Path:
     """The manifest stage's ``<stem>_rejected.csv`` beside manifest ``manifest``."""
     manifest = Path(manifest)

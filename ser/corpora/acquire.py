@@ -40,6 +40,7 @@ from typing import Any
 from ser.corpora import PARSERS, ParseResult
 from ser.corpora.base import AUDIO_EXTENSIONS, walk_files
 from ser.errors import ConfigError, SerError
+from ser.layout import raw_root
 from ser.outputs import atomic_path, inside_without_links, place_new, sha256_file
 
 #: Environment variable overriding the download cache (default ``~/.cache/ser``,
@@ -593,7 +594,7 @@ def import_corpus(
     """
     info = corpus_info(name)
     source = Path(source)
-    dest = Path("data/raw") / name if dest is None else Path(dest)
+    dest = raw_root(name) if dest is None else Path(dest)
     if not source.exists():
         raise SerError(f"{source}: not found; give the path of the downloaded {name} archive "
                        f"or folder ({info.how_to_get})")

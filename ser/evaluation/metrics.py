@@ -23,6 +23,13 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from ser.layout import (
+    DETAILS_FILE,
+    METRICS_FILE,
+    MODEL_CARD_FILE,
+    PREDICTIONS_FILE,
+    external_metrics_dir,
+)
 from ser.outputs import atomic_path
 
 
@@ -130,9 +137,9 @@ def write_evaluation(out_dir: str | Path, metrics: dict, details: dict,
     the caller checked ``out_dir`` before its work)."""
     with atomic_path(out_dir, checked=checked) as tmp:
         tmp.mkdir(parents=True)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (tmp / "details.json").write_text(json.dumps(details, indent=2) + "\n")
-        predictions.to_csv(tmp / "predictions.csv", index=False, float_format="%.5f")
+        (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        (tmp / DETAILS_FILE).write_text(json.dumps(details, indent=2) + "\n")
+        predictions.to_csv(tmp / PREDICTIONS_FILE, index=False, float_format="%.5f")
         for name, text in (extra_text or {}).items():
             (tmp / name).write_text(text)
 
@@ -333,8 +340,6 @@ def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
     return metrics
 
 
-#: The model card the evaluate stage writes next to ``metrics.json``.
-MODEL_CARD_FILE = "model_card.md"
 
 
 def model_card_text(out_dir: str | Path, card: dict[str, Any], metrics: dict[str, Any], *,
@@ -362,7 +367,7 @@ def write_model_card(out_dir: str | Path, card: dict[str, Any], metrics: dict[st
 
 
 #: The files ``ser evaluate`` writes into its output folder (all it may replace there).
-EXTERNAL_FILES = ("metrics.json", "details.json", "predictions.csv")
+EXTERNAL_FILES = (METRICS_FILE, DETAILS_FILE, PREDICTIONS_FILE)
 
 
 def default_external_out(model_dir: Path, corpus: str) -> Path:
@@ -370,8 +375,7 @@ def default_external_out(model_dir: Path, corpus: str) -> Path:
 
     ``models/speaker/svm`` and ``models/random/svm`` get different folders.
     """
-    parts = [p for p in Path(model_dir).parts if p not in ("/", ".", "..")]
-    return Path("metrics/external") / f"{corpus}--{'-'.join(parts) or 'model'}"
+    return external_metrics_dir(model_dir, corpus)
 
 
 def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,
