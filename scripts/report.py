@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     matplotlib.use("Agg")
 
+    from ser.layout import REPORT_MARKDOWN
     from ser.params.load import load_params
     from ser.report import build_report
 
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     html = build_report(params=params, manifests_dir=args.manifests, metrics_dir=args.metrics,
                         models_dir=args.models, out_dir=args.out,
                         real_results=args.real_results, features_dir=args.features)
-    print(f"wrote {html} and {html.with_name('report.md')} "
+    print(f"wrote {html} and {html.with_name(REPORT_MARKDOWN)} "
           f"in {time.perf_counter() - start:.1f} s")
     print(html.resolve())
     return 0

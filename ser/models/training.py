@@ -15,7 +15,7 @@ import pandas as pd
 from ser import __version__
 from ser.errors import SerError
 from ser.labels import sort_labels
-from ser.layout import SUMMARY_FILE
+from ser.layout import DEMO_ROOT, SUMMARY_FILE
 from ser.models import ModelSpec
 from ser.outputs import sha256_file
 from ser.params.settings import TrainSettings
@@ -73,7 +73,7 @@ def training_corpora(train: pd.DataFrame) -> list[dict[str, Any]]:
                 if (folder / SYNTHETIC_MARKER).is_file():
                     root, synthetic = str(folder), True
                     break
-            if not synthetic and "/data/demo/" in "/" + Path(clip).as_posix():
+            if not synthetic and f"/{DEMO_ROOT}/" in "/" + Path(clip).as_posix():
                 synthetic = True
             if synthetic:
                 break
