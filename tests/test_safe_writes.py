@@ -343,7 +343,7 @@ def test_import_keeps_a_file_created_in_the_empty_dest_while_it_runs(tmp_path, m
 
 def test_evaluate_keeps_a_file_created_in_the_empty_out_while_it_runs(
         model, tmp_path, monkeypatch, capsys):
-    from ser.evaluation.metrics import metrics as evaluation
+    from ser.evaluation import metrics as evaluation
 
     root = small_ravdess(tmp_path / "rav")
     out = tmp_path / "results"
