@@ -110,6 +110,13 @@ def candidate_scores(wildcards):
     return expand(layout.GRID_SCORES, **wildcards, candidate=range(n))
 
 
+def run_options(wildcards, input):
+    """The options naming a protocol x feature set run (ser.cli.stage.add_run_options): its
+    protocol, the folder of the features it reads, its feature set and its split."""
+    return (f"--protocol {wildcards.protocol} --features {extracted_dir(wildcards)}"
+            f" --feature-set {wildcards.feature_set} --split {input.split}")
+
+
 def candidates_option(wildcards, input):
     """train.py's `--candidates FILE...` when the run's grid is split, else nothing."""
     return f" --candidates {' '.join(input.candidates)}" if input.candidates else ""
@@ -218,6 +225,8 @@ wildcard_constraints:
     model="|".join(MODELS),
     protocol="|".join(PROTOCOLS),
     candidate=r"\d+",
+    shard=r"\d+",
+    shards=r"\d+",
 
 
 def report_roots(wildcards, output):
@@ -226,6 +235,25 @@ def report_roots(wildcards, output):
     return (f"--manifests {layout.MANIFESTS_ROOT} --metrics {layout.METRICS_ROOT}"
             f" --models {layout.MODELS_ROOT} --features {layout.FEATURES_ROOT}"
             f" --out {Path(output.html).parent.as_posix()}")
+
+
+def report_inputs():
+    """Every pipeline output the report reads: per run its metrics and model, per corpus its
+    manifest and the clips left unused (files the manifest stage rejected, clips each
+    extracted set skipped)."""
+    return {
+        "metrics": [evaluate_outputs()["metrics"].format(**run) for run in RUNS],
+        "models": [layout.MODEL.format(**run) for run in RUNS],
+        "manifests": expand(layout.MANIFEST, corpus=CORPORA),
+        "rejected": expand(layout.REJECTED, corpus=CORPORA),
+        "skipped": expand(feature_outputs(with_sequences=False)["skipped"],
+                          feature_set=EXTRACTED, corpus=CORPORA),
+    }
+
+
+def real_results_option(wildcards, input):
+    """report.py's `--real-results FILE` when the checkout has the file, else nothing."""
+    return f" --real-results {input.real_results}" if input.real_results else ""
 
 
 def real_results(wildcards):

@@ -35,8 +35,7 @@ use rule features as summary_features with:
 
 
 rule feature_shard:
-    """Shard k of n of one feature set of one corpus: its k-th contiguous slice of the
-    manifest rows (corpora with `shards:` above 1; merged by the merge rules below)."""
+    """Shard k of n (contiguous manifest rows) of one set of one corpus with `shards:` > 1."""
     input:
         manifest=layout.MANIFEST,
         script="scripts/extract_features.py",
@@ -45,8 +44,6 @@ rule feature_shard:
     wildcard_constraints:
         feature_set="|".join(EXTRACTED),
         corpus=corpora_pattern(sharded=True),
-        shard=r"\d+",
-        shards=r"\d+",
     params:
         **stage_params("mfcc", "{feature_set}"),
     threads: feature_threads
@@ -59,9 +56,9 @@ rule feature_shard:
     benchmark:
         job_benchmark("feature_shard", "{feature_set}/{corpus}/{shard}-of-{shards}")
     shell:
-        stage_shell("python {input.script} --feature-set {wildcards.feature_set}"
-                    " --corpus {wildcards.corpus} --manifest {input.manifest}"
-                    " --shard {wildcards.shard} --shards {wildcards.shards} --out {output.shard}")
+        stage_shell("python {input.script} --feature-set {wildcards.feature_set} --corpus"
+                    " {wildcards.corpus} --manifest {input.manifest} --shard {wildcards.shard}"
+                    " --shards {wildcards.shards} --out {output.shard}")
 
 
 rule merge_features:

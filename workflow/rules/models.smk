@@ -9,7 +9,7 @@ rule tune_candidate:
         scores=layout.GRID_SCORES,
     params:
         **stage_params("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
-        features=extracted_dir,
+        run=run_options,
     threads: job_threads("train_classical")
     resources:
         **job_resources("train_classical"),
@@ -21,25 +21,21 @@ rule tune_candidate:
         job_benchmark("grid", f"{layout.RUN}/{{candidate}}")
     shell:
         stage_shell("python {input.script} --model {wildcards.model}"
-                    " --candidate {wildcards.candidate} --protocol {wildcards.protocol}"
-                    " --features {params.features} --feature-set {wildcards.feature_set}"
-                    " --split {input.split} --out {output.scores}")
+                    " --candidate {wildcards.candidate} {params.run} --out {output.scores}")
 
 
 rule train:
-    """Tune (GridSearchCV) or fit (sequence model) one model on one protocol x feature set
-    (speaker_cv: one model per fold for out-of-fold predictions, then one on every clip);
-    with train.grid_jobs, pick the best of the tune_candidate jobs' scores and refit it."""
+    """Tune (GridSearchCV) or fit one model on one protocol x feature set (+ speaker_cv folds)."""
     input:
         features=feature_files,
         split=layout.SPLIT,
         script="scripts/train.py",
-        candidates=candidate_scores,
+        candidates=candidate_scores,  # train.grid_jobs: the tune_candidate jobs' scores
     output:
         model=directory(layout.MODEL),
     params:
         **stage_params("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
-        features=extracted_dir,
+        run=run_options,
         candidates=candidates_option,
     threads: job_threads(train_kind_of)
     resources:
@@ -52,9 +48,7 @@ rule train:
     benchmark:
         job_benchmark("train", layout.RUN)
     shell:
-        stage_shell("python {input.script} --model {wildcards.model}"
-                    " --protocol {wildcards.protocol} --features {params.features}"
-                    " --feature-set {wildcards.feature_set} --split {input.split}"
+        stage_shell("python {input.script} --model {wildcards.model} {params.run}"
                     " --out {output.model}{params.candidates} --jobs {threads}")
 
 
@@ -69,7 +63,7 @@ rule evaluate:
         **evaluate_outputs(),
     params:
         **stage_params("corpora", "evaluate", *(["labels"] if "labels" in config else [])),
-        features=extracted_dir,
+        run=run_options,
         out=subpath(output.metrics, parent=True),
     threads: job_threads("evaluate")
     resources:
@@ -81,7 +75,5 @@ rule evaluate:
     benchmark:
         job_benchmark("evaluate", layout.RUN)
     shell:
-        stage_shell("python {input.script} --protocol {wildcards.protocol}"
-                    " --model-dir {input.model} --features {params.features}"
-                    " --feature-set {wildcards.feature_set} --split {input.split}"
+        stage_shell("python {input.script} --model-dir {input.model} {params.run}"
                     " --out {params.out}")
