@@ -5,6 +5,7 @@
 #   snakemake --configfile other.yaml --cores 2 run with other settings (honoured by every script)
 # Each rule passes its script the input/output paths and the params file it runs with;
 # the rules are in workflow/rules/*.smk, the settings in params.yaml (validated below).
+from ser.layout import REPORT_HTML_PATH
 from ser.params.load import check_yaml_or_exit, validate_or_exit
 from ser.workflow.engines import claim_for_snakemake, release
 
@@ -34,7 +35,7 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        "reports/report.html",
+        REPORT_HTML_PATH,
 
 
 onsuccess:

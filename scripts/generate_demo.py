@@ -9,8 +9,9 @@ leaves the previous one (or nothing) in place; only a folder this script wrote
 
 Examples
 --------
-    python scripts/generate_demo.py --corpus ravdess        # -> data/demo/ravdess
-    python scripts/generate_demo.py --corpus tess --preset tiny --out /tmp/tess --seed 1
+    python scripts/generate_demo.py --corpus ravdess --params params.yaml  # -> data/demo/ravdess
+    python scripts/generate_demo.py --corpus tess --preset tiny --out /tmp/tess --seed 1 \
+        --params params.yaml
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  full  the real corpus sizes: TESS 2800, RAVDESS 1440, CREMA-D 7442,\n"
                "        SAVEE 480, EMO-DB 535\n\n"
                "example:\n"
-               "  python scripts/generate_demo.py --corpus ravdess --preset tiny --seed 1",
+               "  python scripts/generate_demo.py --corpus ravdess --preset tiny --seed 1 "
+               "--params params.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--corpus", required=True, choices=CORPORA,
@@ -51,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="size preset (default: demo.preset in --params)")
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed (default: demo.seed in --params)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="parameters file holding the demo: section (default: params.yaml)")
+    parser.add_argument("--params", type=Path, required=True,
+                        help="parameters file holding the demo: section (e.g. params.yaml)")
     parser.add_argument("--workers", type=int, default=1,
                         help="synthesis processes, 0 = all cores (default: 1); the output does not "
                              "depend on it")

@@ -10,7 +10,7 @@ why it was left out. Parser options come from the params section manifest.
 Without --out nothing is written: the folder is checked and what the manifest would
 hold (clips per emotion, speaker and gender, rejected files and why) is printed, e.g.
 
-    python scripts/prepare_manifest.py --corpus custom --root my_data
+    python scripts/prepare_manifest.py --corpus custom --root my_data --params params.yaml
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ser.cli.stage import parse_stage_args, read_params, run_stage, stage_parser
+from ser.layout import rejected_file
 from ser.outputs import check_output
 
 
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
         print(f"checked {args.root}: {len(result.rows)} usable clips, {len(result.rejected)} "
               "rejected; nothing written (give --out FILE.parquet to write the manifest)")
         return 0
-    rejected_out = args.out.with_name(f"{args.out.stem}_rejected.csv")
+    rejected_out = rejected_file(args.out)
     rejected_is_ours = text_starts_with("path,reason\n")
     check_output(rejected_out, kind="file", owned=rejected_is_ours)
     result = parse_corpus(args.corpus, args.root, **settings.parser_options(args.corpus))

@@ -1,8 +1,8 @@
 """Report stage: build reports/report.html (self-contained) and reports/report.md.
 
-Reads every earlier output - the manifests (data/manifests/<corpus>.parquet),
-the evaluation of each model x protocol x feature set
-(metrics/<protocol>/<feature_set>/<model>/), the model cards and training
+Reads every earlier output - the manifests (one <corpus>.parquet per corpus),
+the evaluation of each model x protocol x feature set (a run folder under
+--metrics, as ser/layout.py lays it out), the model cards and training
 histories (models/...), a few audio files for the example waveforms and,
 with --real-results, the real-data benchmark's measured numbers - and writes
 one HTML page with every table and figure embedded (no network access needed
@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     matplotlib.use("Agg")
 
+    from ser.layout import REPORT_MARKDOWN
     from ser.params.load import load_params
     from ser.report import build_report
 
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     html = build_report(params=params, manifests_dir=args.manifests, metrics_dir=args.metrics,
                         models_dir=args.models, out_dir=args.out,
                         real_results=args.real_results, features_dir=args.features)
-    print(f"wrote {html} and {html.with_name('report.md')} "
+    print(f"wrote {html} and {html.with_name(REPORT_MARKDOWN)} "
           f"in {time.perf_counter() - start:.1f} s")
     print(html.resolve())
     return 0

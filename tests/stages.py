@@ -31,12 +31,21 @@ def copy_checkout(dest: Path) -> Path:
     return dest
 
 
+#: The stage scripts that read no settings (every other one requires --params).
+NO_PARAMS = {"merge_features.py"}
+
+
 def run_stage(script: str, *args: str) -> None:
-    """Run ``scripts/<script>``'s ``main`` in-process; fail loudly on a non-zero exit."""
+    """Run ``scripts/<script>``'s ``main`` in-process; fail loudly on a non-zero exit.
+    Without ``--params`` in ``args`` it passes ``--params params.yaml`` (the project's own,
+    in the working directory), as the stages require one."""
     from ser.cli import run_cli
 
     module = runpy.run_path(str(ROOT / "scripts" / script))
-    code = run_cli(module["main"], list(args))
+    argv = list(args)
+    if script not in NO_PARAMS and "--params" not in argv and "--help" not in argv:
+        argv += ["--params", "params.yaml"]
+    code = run_cli(module["main"], argv)
     if code != 0:
         raise AssertionError(f"{script} {' '.join(args)} failed (exit {code})")
 

@@ -387,8 +387,10 @@ def test_parsers_registry():
 
 
 def run_stage(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "scripts/prepare_manifest.py", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    """prepare_manifest.py with ``args`` (and the repository's params.yaml unless given)."""
+    params = [] if "--params" in args else ["--params", str(ROOT / "params.yaml")]
+    return subprocess.run([sys.executable, "scripts/prepare_manifest.py", *args, *params],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_prepare_manifest_on_real_ravdess(real_ravdess, tmp_path):

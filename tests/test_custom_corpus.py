@@ -222,7 +222,8 @@ def test_odd_names_and_files_are_listed_as_rejected(tmp_path, capsys):
     out = tmp_path / "custom.parquet"
     main = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "prepare_manifest.py"))
     assert run_cli(main["main"], ["--corpus", "custom", "--root", str(root),
-                                  "--out", str(out)]) == 0
+                                  "--out", str(out), "--params",
+                                  str(Path(__file__).parents[1] / "params.yaml")]) == 0
     assert len(pd.read_parquet(out)) == 2
     rejected = pd.read_csv(tmp_path / "custom_rejected.csv")
     reasons = dict(zip(rejected["path"].map(lambda p: Path(p).name), rejected["reason"],

@@ -220,7 +220,8 @@ def test_cli(tmp_path: Path) -> None:
     out = tmp_path / "emodb"
     res = subprocess.run(
         [sys.executable, "scripts/generate_demo.py", "--corpus", "emodb", "--preset", "tiny",
-         "--out", str(out)], cwd=ROOT, capture_output=True, text=True, check=False)
+         "--out", str(out), "--params", "params.yaml"], cwd=ROOT, capture_output=True,
+        text=True, check=False)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == f"wrote 28 clips to {out}"
     res = subprocess.run(

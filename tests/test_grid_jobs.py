@@ -212,8 +212,8 @@ def test_tune_candidate_script_names_a_bad_candidate_before_any_work(tmp_path):
     proc = subprocess.run(
         [sys.executable, "scripts/tune_candidate.py", "--model", "svm", "--candidate", "99",
          "--protocol", "speaker", "--features", str(tmp_path / "none"),
-         "--split", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "o.json")],
-        cwd=ROOT, capture_output=True, text=True)
+         "--split", str(tmp_path / "none.parquet"), "--out", str(tmp_path / "o.json"),
+         "--params", "params.yaml"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "error: --candidate 99: the svm grid in params.yaml has 6 candidate(s), numbered 0-5"]

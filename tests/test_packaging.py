@@ -59,7 +59,8 @@ def test_a_stage_with_a_bad_parameter_fails_with_one_line(tmp_path):
     params["splits"]["test_size"] = 0
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_splits.py"),
-                           "--protocol", "speaker", "--out", "s.parquet", "m.parquet"],
+                           "--protocol", "speaker", "--out", "s.parquet", "--params",
+                           "params.yaml", "m.parquet"],
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "splits.test_size" in proc.stderr

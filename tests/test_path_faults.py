@@ -103,7 +103,8 @@ OUTPUTS = [
         "--out", p, "--manifests", c["new"], "--metrics", c["new"], "--models", c["new"],
         "--params", PARAMS]),
     Option("generate_demo --out", "generate_demo", lambda c, p: [
-        "--corpus", "emodb", "--preset", "tiny", "--seed", "0", "--out", p]),
+        "--corpus", "emodb", "--preset", "tiny", "--seed", "0", "--out", p,
+        "--params", PARAMS]),
     Option("predict --speak-to", "predict", lambda c, p: [
         "--file", c["clip"], "--model", c["model"], "--speak-to", p], ".wav", "file"),
     Option("predict --segments --out", "predict", lambda c, p: [

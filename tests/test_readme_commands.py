@@ -45,8 +45,9 @@ CHECKS: dict[str, tuple[str, str]] = {
     "snakemake --cores 2": ("dry", "snakemake --cores 2 -n"),
     # What `make repro` runs, on its first stage only (DVC's --dry needs built inputs).
     "make repro": ("dry", "make -n repro && python -m ser.workflow.wiring repro manifest-custom"),
-    "python scripts/generate_demo.py --corpus emodb": ("run", ""),
-    "python scripts/prepare_manifest.py --corpus custom --root my_data": ("run", ""),
+    "python scripts/generate_demo.py --corpus emodb --params params.yaml": ("run", ""),
+    "python scripts/prepare_manifest.py --corpus custom --root my_data --params params.yaml":
+        ("run", ""),
     "dvc plots show": ("options", "needs a built pipeline; rendered offline by "
                                   "tests/test_plots_offline.py"),
     "python predict.py --file clip.wav": ("options", "needs a trained model and a recording"),
@@ -171,7 +172,8 @@ def test_readme_command_runs_as_printed(command, scratch):
 
 def test_check_folder_step_writes_nothing_and_names_the_rejected_file(scratch):
     before = sorted(p.relative_to(scratch) for p in scratch.rglob("*") if "data" not in p.parts)
-    proc = _shell("python scripts/prepare_manifest.py --corpus custom --root my_data", scratch)
+    proc = _shell("python scripts/prepare_manifest.py --corpus custom --root my_data "
+                  "--params params.yaml", scratch)
     assert proc.returncode == 0, proc.stderr
     assert "custom: 16 clips from 2 speakers, 1 rejected" in proc.stdout
     assert "stray.wav" in proc.stdout and "nothing written" in proc.stdout

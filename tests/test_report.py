@@ -463,37 +463,19 @@ def test_cli_help_names_every_option(capsys):
         assert option in out
 
 
-def test_dvc_lock_outputs_are_listed_and_checked(tmp_path):
-    from ser.report.provenance import dvc_outputs
+def test_provenance_reads_no_dvc_lock(tmp_path):
+    """dvc.lock is no input of the report rule, so the report must not depend on it."""
+    from ser.report.provenance import collect
 
-    assert dvc_outputs(tmp_path) is None
-    (tmp_path / "data").mkdir()
-    manifest = tmp_path / "data" / "tess.parquet"
+    manifest = tmp_path / "tess.parquet"
     manifest.write_bytes(b"manifest bytes")
-    md5 = hashlib.md5(manifest.read_bytes()).hexdigest()
-    (tmp_path / "dvc.lock").write_text(f"""schema: '2.0'
-stages:
-  manifest@tess:
-    cmd: python scripts/prepare_manifest.py --corpus tess
-    outs:
-    - path: data/tess.parquet
-      hash: md5
-      md5: {md5}
-      size: 14
-  train@0:
-    outs:
-    - path: models/random/svm
-      md5: 0123456789abcdef.dir
-    - path: data/gone.parquet
-      md5: ffff
-""")
-    rows = {r["path"]: r for r in dvc_outputs(tmp_path)}
-    assert rows["data/tess.parquet"] == {"stage": "manifest@tess", "path": "data/tess.parquet",
-                                         "md5": md5, "matches": True}
-    assert rows["models/random/svm"]["matches"] is None  # a folder: not re-hashed
-    assert rows["data/gone.parquet"]["matches"] is None
-    manifest.write_bytes(b"changed")
-    assert dvc_outputs(tmp_path)[0]["matches"] is False
+    without = collect(tmp_path, {"tess": manifest}, {"a": 1})
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    with_lock = collect(tmp_path, {"tess": manifest}, {"a": 1})
+    for facts in (without, with_lock):
+        facts.pop("built")
+    assert without == with_lock and "dvc" not in without
+    assert without["manifests"][0]["sha256"] == hashlib.sha256(b"manifest bytes").hexdigest()
 
 
 def test_git_revision_and_dirty_flag(tmp_path):

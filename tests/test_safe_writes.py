@@ -158,7 +158,8 @@ def test_generate_demo_refuses_a_real_emodb_copy(tmp_path, capsys):
     real = _real_emodb_copy(tmp_path / "EmoDB")
     before = snapshot(real)
     main = script("generate_demo")
-    argv = ["--corpus", "emodb", "--out", real, "--preset", "tiny", "--seed", "0"]
+    argv = ["--corpus", "emodb", "--out", real, "--preset", "tiny", "--seed", "0",
+            "--params", PARAMS]
     rc, _, err = run(main, argv, capsys)
     assert_one_line(rc, err, str(real), "did not write", "--force")
     # --force writes beside the user's files but never over one of them.
@@ -171,7 +172,7 @@ def test_generate_demo_refuses_a_real_emodb_copy(tmp_path, capsys):
 def test_generate_demo_reruns_replace_its_own_folder(tmp_path, capsys):
     out = tmp_path / "demo" / "emodb"
     main = script("generate_demo")
-    argv = ["--corpus", "emodb", "--out", out, "--preset", "tiny"]
+    argv = ["--corpus", "emodb", "--out", out, "--preset", "tiny", "--params", PARAMS]
     assert run(main, [*argv, "--seed", "1"], capsys)[0] == 0
     first = snapshot(out)
     assert run(main, [*argv, "--seed", "2"], capsys)[0] == 0
@@ -508,12 +509,12 @@ def test_probe_as_a_subprocess_is_one_line_and_loses_nothing(probe, tmp_path):
         victim.mkdir()
         (victim / "notes.md").write_text("my notes")
         argv = ["scripts/prepare_manifest.py", "--corpus", "ravdess", "--root", root,
-                "--out", victim]
+                "--out", victim, "--params", PARAMS]
         says = "is a folder, not a file"  # --force cannot help: a folder is never replaced
     else:
         victim = _real_emodb_copy(tmp_path / "EmoDB")
         argv = ["scripts/generate_demo.py", "--corpus", "emodb", "--preset", "tiny", "--out",
-                victim]
+                victim, "--params", PARAMS]
         says = "--force"
     before = snapshot(victim)
     proc = subprocess.run([sys.executable, *map(str, argv)], cwd=ROOT, capture_output=True,

@@ -219,7 +219,7 @@ def test_stage_refuses_a_shard_out_of_range(capsys):
     main = runpy.run_path(str(ROOT / "scripts" / "extract_features.py"))["main"]
     with pytest.raises(SystemExit) as info:
         main(["--feature-set", "mfcc", "--corpus", "x", "--manifest", "m.parquet",
-              "--out", "o", "--shard", "4", "--shards", "3"])
+              "--out", "o", "--shard", "4", "--shards", "3", "--params", "params.yaml"])
     assert info.value.code == 2
     assert "--shard 4: must be between 1 and --shards 3" in capsys.readouterr().err
 

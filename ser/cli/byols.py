@@ -41,8 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     st = sub.add_parser("stats", help="mean and std of the log-mel input over training "
                         "recordings (the byols.norm_mean / norm_std of params.yaml)")
     st.add_argument("inputs", nargs="+", type=Path, help="audio files or folders (recursive)")
-    st.add_argument("--params", type=Path, default=Path("params.yaml"),
-                    help="params.yaml whose mfcc: section defines decoding")
+    st.add_argument("--params", type=Path, required=True,
+                    help="params file (e.g. params.yaml) whose mfcc: section defines decoding")
     args = parser.parse_args(argv)
 
     def run(_argv: Any) -> int:

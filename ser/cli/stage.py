@@ -25,9 +25,11 @@ def stage_parser(doc: str | None, *, prog: str | None = None) -> argparse.Argume
     """An argument parser with the stage's docstring and the ``--params`` option."""
     parser = argparse.ArgumentParser(prog=prog, description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="validated parameters file the settings come from "
-                             "(default: %(default)s)")
+    # Required: a stage that forgot it would silently read ./params.yaml, whatever the
+    # workflow runs with (Snakemake passes its resolved config, DVC passes params.yaml).
+    parser.add_argument("--params", type=Path, required=True,
+                        help="validated parameters file the settings come from (e.g. "
+                             "params.yaml)")
     add_force_option(parser)
     return parser
 

@@ -39,6 +39,7 @@ from ser.corpora.archives import (
 )
 from ser.corpora.sources import CORPORA, CorpusInfo
 from ser.errors import ConfigError, SerError
+from ser.layout import raw_root
 from ser.outputs import atomic_path, inside_without_links, place_new, sha256_file
 
 #: Record of the files an import wrote into its destination (what ``--force`` may replace).
@@ -288,7 +289,7 @@ def import_corpus(
     """
     info = corpus_info(name)
     source = Path(source)
-    dest = Path("data/raw") / name if dest is None else Path(dest)
+    dest = raw_root(name) if dest is None else Path(dest)
     if not source.exists():
         raise SerError(f"{source}: not found; give the path of the downloaded {name} archive "
                        f"or folder ({info.how_to_get})")

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from ser.evaluation.metrics import evaluate_predictions, restrict_to_shared, write_evaluation
+from ser.layout import DETAILS_FILE, METRICS_FILE, PREDICTIONS_FILE, external_metrics_dir
 from ser.predict.predictions import predictions_frame
 
 #: The files ``ser evaluate`` writes into its output folder (all it may replace there).
-EXTERNAL_FILES = ("metrics.json", "details.json", "predictions.csv")
+EXTERNAL_FILES = (METRICS_FILE, DETAILS_FILE, PREDICTIONS_FILE)
 
 
 def default_external_out(model_dir: Path, corpus: str) -> Path:
@@ -24,8 +25,7 @@ def default_external_out(model_dir: Path, corpus: str) -> Path:
 
     ``models/speaker/svm`` and ``models/random/svm`` get different folders.
     """
-    parts = [p for p in Path(model_dir).parts if p not in ("/", ".", "..")]
-    return Path("metrics/external") / f"{corpus}--{'-'.join(parts) or 'model'}"
+    return external_metrics_dir(model_dir, corpus)
 
 
 def evaluate_folder(model_dir: Path, corpus: str, root: Path, *, out_dir: Path,

@@ -23,6 +23,12 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from ser.layout import (
+    DETAILS_FILE,
+    METRICS_FILE,
+    MODEL_CARD_FILE,
+    PREDICTIONS_FILE,
+)
 from ser.outputs import atomic_path
 from ser.predict.predictions import predict_rows, predictions_frame
 
@@ -131,9 +137,9 @@ def write_evaluation(out_dir: str | Path, metrics: dict, details: dict,
     the caller checked ``out_dir`` before its work)."""
     with atomic_path(out_dir, checked=checked) as tmp:
         tmp.mkdir(parents=True)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        (tmp / "details.json").write_text(json.dumps(details, indent=2) + "\n")
-        predictions.to_csv(tmp / "predictions.csv", index=False, float_format="%.5f")
+        (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        (tmp / DETAILS_FILE).write_text(json.dumps(details, indent=2) + "\n")
+        predictions.to_csv(tmp / PREDICTIONS_FILE, index=False, float_format="%.5f")
         for name, text in (extra_text or {}).items():
             (tmp / name).write_text(text)
 
@@ -314,8 +320,6 @@ def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
     return metrics
 
 
-#: The model card the evaluate stage writes next to ``metrics.json``.
-MODEL_CARD_FILE = "model_card.md"
 
 
 def model_card_text(out_dir: str | Path, card: dict[str, Any], metrics: dict[str, Any], *,

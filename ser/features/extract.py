@@ -84,9 +84,8 @@ ROW_GROUP_ROWS = 1024
 #: Files per task sent to a worker.
 DEFAULT_CHUNK_SIZE = 8
 
-SUMMARY_FILE = "summary.parquet"
-SEQUENCES_FILE = "sequences.parquet"
-SKIPPED_FILE = "skipped.csv"
+# The file names of a feature folder (ser.layout owns them).
+from ser.layout import SEQUENCES_FILE, SKIPPED_FILE, SUMMARY_FILE  # noqa: E402
 
 _ADDED_COLUMNS = ("n_frames", "duration_s")
 

@@ -15,6 +15,7 @@ import pandas as pd
 from ser import __version__
 from ser.errors import SerError
 from ser.labels import sort_labels
+from ser.layout import DEMO_ROOT, SUMMARY_FILE
 from ser.models import ModelSpec
 from ser.outputs import sha256_file
 from ser.params.settings import TrainSettings
@@ -72,7 +73,7 @@ def training_corpora(train: pd.DataFrame) -> list[dict[str, Any]]:
                 if (folder / SYNTHETIC_MARKER).is_file():
                     root, synthetic = str(folder), True
                     break
-            if not synthetic and "/data/demo/" in "/" + Path(clip).as_posix():
+            if not synthetic and f"/{DEMO_ROOT}/" in "/" + Path(clip).as_posix():
                 synthetic = True
             if synthetic:
                 break
@@ -81,40 +82,25 @@ def training_corpora(train: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def data_versions(data: ProtocolData, *, lock: str | Path = "dvc.lock") -> dict[str, Any]:
+def data_versions(data: ProtocolData) -> dict[str, Any]:
     """Hashes that identify the training data.
 
     ``split_table``: sha256 of the clips with their split, emotion and
     speaker (what the split file and manifests decided); ``features``: sha256
-    of each corpus' feature file; ``dvc_lock``: the hashes ``dvc.lock``
-    recorded for those feature files, when a lock file is present.
+    of each corpus' feature file, hashed here. (``dvc.lock`` is not read: no rule
+    declares it, and what it holds during a build is the previous build's record.)
     """
     import hashlib
-
-    import yaml
 
     keep = [c for c in ("path", "corpus", "speaker", "emotion", "split") if c in data.table]
     table = data.table[keep].sort_values("path").to_csv(index=False)
     versions: dict[str, Any] = {"split_table": hashlib.sha256(table.encode()).hexdigest()}
     features = {}
     for corpus in data.corpora:
-        path = data.features_dir / corpus / "summary.parquet"
+        path = data.features_dir / corpus / SUMMARY_FILE
         if path.is_file():
             features[path.as_posix()] = sha256_file(path)
     versions["features"] = features
-    lock = Path(lock)
-    if lock.is_file():
-        try:
-            stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-        except yaml.YAMLError:
-            stages = {}
-        recorded = {o.get("path"): o.get("md5") for st in stages.values()
-                    for o in (st.get("outs") or []) if isinstance(o, dict)}
-        found = {p: recorded[p] for p in features if recorded.get(p)}
-        found |= {p: recorded[p] for p in recorded
-                  if p and any(f.startswith(p.rstrip("/") + "/") for f in features)}
-        if found:
-            versions["dvc_lock"] = found
     return versions
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ser.errors import ConfigError, SerError
+from ser.layout import METRICS_ROOT, MODELS_ROOT
 
 
 @dataclass
@@ -464,8 +465,9 @@ def clip_notes(path: str | Path, proba: np.ndarray, *, feature_params: dict[str,
 DEFAULT_MODEL_PROTOCOLS: tuple[str, ...] = ("speaker", "speaker_cv", "cross_corpus")
 
 
-def default_model_dir(models_root: str | Path = "models", metrics_root: str | Path = "metrics",
-                      *, speaker_normalised: bool = False) -> Path:
+def default_model_dir(models_root: str | Path = MODELS_ROOT,
+                      metrics_root: str | Path = METRICS_ROOT, *,
+                      speaker_normalised: bool = False) -> Path:
     """The trained model with the best speaker-independent UAR that can be used.
 
     Protocols are tried in :data:`DEFAULT_MODEL_PROTOCOLS` order; the first with a usable
@@ -476,11 +478,11 @@ def default_model_dir(models_root: str | Path = "models", metrics_root: str | Pa
     """
     import json
 
-    from ser.layout import run_dir, run_key
+    from ser.layout import run_dir, run_key, run_metrics_files
 
     for protocol in DEFAULT_MODEL_PROTOCOLS:
         best: tuple[float, Path] | None = None
-        for metrics in sorted(Path(metrics_root).glob(f"{protocol}/*/*/metrics.json")):
+        for metrics in run_metrics_files(metrics_root, protocol):
             model_dir = run_dir(models_root, *run_key(metrics.parent, metrics_root))
             m = json.loads(metrics.read_text())
             uar = m.get("uar")

@@ -16,6 +16,7 @@ from typing import Any
 
 from ser.errors import SerError
 from ser.labels import sort_labels
+from ser.layout import REPORT_HTML, REPORT_MARKDOWN
 from ser.outputs import atomic_path, head_contains, text_starts_with
 from ser.report import comparison, facts, figures, provenance
 from ser.report.facts import corpus_name, model_name, protocol_name
@@ -43,8 +44,8 @@ from ser.report.results import (
 )
 
 #: Output file names inside ``out_dir``.
-HTML_NAME = "report.html"
-MARKDOWN_NAME = "report.md"
+HTML_NAME = REPORT_HTML  # ser.layout owns the file names
+MARKDOWN_NAME = REPORT_MARKDOWN
 REPORT_TITLE = "Speech emotion recognition: results report"
 
 
@@ -188,11 +189,11 @@ def build_report(*, params: dict[str, Any], manifests_dir: str | os.PathLike[str
     manifests_dir
         Folder of ``<corpus>.parquet`` manifests (manifest stage).
     metrics_dir
-        Folder of ``<protocol>/<model>/{metrics,details}.json`` and
-        ``predictions.csv`` (evaluate stage).
+        Folder of the evaluate stage's run folders (:mod:`ser.layout`): ``metrics.json``,
+        ``details.json`` and ``predictions.csv`` in each.
     models_dir
-        Folder of ``<protocol>/<model>/card.json`` (and ``history.csv`` for the
-        LSTM) (train stage).
+        Folder of the train stage's run folders: ``card.json`` (and ``history.csv`` for
+        sequence models) in each.
     out_dir
         Where the two report files go (created if needed).
     project_dir

@@ -16,7 +16,15 @@ from typing import Any
 import pandas as pd
 
 from ser.errors import SerError
-from ser.layout import run_dir
+from ser.layout import (
+    DETAILS_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    SKIPPED_FILE,
+    manifest_file,
+    rejected_file,
+    run_dir,
+)
 
 #: How to (re)make each kind of input: shown in error messages.
 STAGE_HINTS: dict[str, str] = {
@@ -39,11 +47,11 @@ class Run:
     model, protocol
         Names as in ``params.yaml`` ``train.models`` / ``train.protocols``.
     metrics
-        Contents of ``metrics/<protocol>/<model>/metrics.json``.
+        Contents of ``metrics.json`` of the run's metrics folder (:mod:`ser.layout`).
     details
         Contents of ``details.json`` (labels, per-class report, confusion...).
     card
-        The model card ``models/<protocol>/<model>/card.json``.
+        The model card ``card.json`` of the run's model folder.
     test_corpora
         Corpora present in the test predictions, in order of appearance.
     history
@@ -145,14 +153,14 @@ def load_manifests(corpora: dict[str, str], manifests_dir: Path) -> tuple[pd.Dat
     files: dict[str, Path] = {}
     frames = []
     required = {"path", "corpus", "speaker", "gender", "emotion"}
-    missing = [manifests_dir / f"{c}.parquet" for c in corpora
-               if not (manifests_dir / f"{c}.parquet").is_file()]
+    missing = [manifest_file(manifests_dir, c) for c in corpora
+               if not manifest_file(manifests_dir, c).is_file()]
     if missing:
         corpus = missing[0].stem
         more = f" (and {len(missing) - 1} more manifest(s))" if len(missing) > 1 else ""
         raise SerError(_missing(missing[0], "manifest", corpus=corpus) + more)
     for corpus in corpora:
-        path = manifests_dir / f"{corpus}.parquet"
+        path = manifest_file(manifests_dir, corpus)
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for a bad file
@@ -177,25 +185,25 @@ def load_run(protocol: str, model: str, *, metrics_dir: Path, models_dir: Path,
     fmt = {"model": model, "protocol": protocol}
     mdir = run_dir(metrics_dir, protocol, feature_set, model)
     tdir = run_dir(models_dir, protocol, feature_set, model)
-    metrics = _read_json(mdir / "metrics.json", "evaluate", **fmt)
+    metrics = _read_json(mdir / METRICS_FILE, "evaluate", **fmt)
     lacking = [k for k in METRIC_KEYS if k not in metrics]
     if lacking:
-        raise SerError(f"{mdir / 'metrics.json'}: lacks {', '.join(lacking)}; rerun "
+        raise SerError(f"{mdir / METRICS_FILE}: lacks {', '.join(lacking)}; rerun "
                        + STAGE_HINTS["evaluate"].format(**fmt))
     for key, want in (("model", model), ("protocol", protocol)):
         if metrics.get(key, want) != want:
-            raise SerError(f"{mdir / 'metrics.json'}: says {key} {metrics[key]!r}, expected "
+            raise SerError(f"{mdir / METRICS_FILE}: says {key} {metrics[key]!r}, expected "
                            f"{want!r} from its folder; rerun "
                            + STAGE_HINTS["evaluate"].format(**fmt))
-    details = _read_json(mdir / "details.json", "evaluate", **fmt)
+    details = _read_json(mdir / DETAILS_FILE, "evaluate", **fmt)
     if "confusion" not in details or "labels" not in details:
-        raise SerError(f"{mdir / 'details.json'}: lacks labels/confusion; rerun "
+        raise SerError(f"{mdir / DETAILS_FILE}: lacks labels/confusion; rerun "
                        + STAGE_HINTS["evaluate"].format(**fmt))
     try:
-        preds = pd.read_csv(mdir / "predictions.csv",
+        preds = pd.read_csv(mdir / PREDICTIONS_FILE,
                             usecols=lambda c: c in ("corpus", "actual", "predicted"))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise SerError(f"{mdir / 'predictions.csv'}: cannot read it ({exc}); rerun "
+        raise SerError(f"{mdir / PREDICTIONS_FILE}: cannot read it ({exc}); rerun "
                        + STAGE_HINTS["evaluate"].format(**fmt)) from None
     test_corpora = (list(dict.fromkeys(preds["corpus"].astype(str)))
                     if "corpus" in preds else [])
@@ -231,8 +239,8 @@ def expected_files(protocol: str, model: str, *, metrics_dir: Path,
     """The files of one model x protocol the report reads, each with its stage."""
     mdir = run_dir(metrics_dir, protocol, feature_set, model)
     tdir = run_dir(models_dir, protocol, feature_set, model)
-    files = [(mdir / name, "evaluate") for name in ("metrics.json", "details.json",
-                                                    "predictions.csv")]
+    files = [(mdir / name, "evaluate") for name in (METRICS_FILE, DETAILS_FILE,
+                                                    PREDICTIONS_FILE)]
     files.append((tdir / "card.json", "train"))
     if _is_sequence(model):
         files.append((tdir / "history.csv", "train"))
@@ -258,7 +266,7 @@ def load_unused(inputs: ReportInputs, *, manifests_dir: Path,
     from ser.features.sets import FEATURE_SETS
 
     for corpus in inputs.corpora:
-        table = _path_reason_table(Path(manifests_dir) / f"{corpus}_rejected.csv")
+        table = _path_reason_table(rejected_file(manifest_file(manifests_dir, corpus)))
         if table is not None:
             inputs.rejected[corpus] = table
     if features_dir is None:
@@ -267,7 +275,7 @@ def load_unused(inputs: ReportInputs, *, manifests_dir: Path,
                               if f in FEATURE_SETS)
     for fs in extracted:
         for corpus in inputs.corpora:
-            table = _path_reason_table(Path(features_dir) / fs / corpus / "skipped.csv")
+            table = _path_reason_table(Path(features_dir) / fs / corpus / SKIPPED_FILE)
             if table is not None:
                 inputs.skipped[(fs, corpus)] = table
 

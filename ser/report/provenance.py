@@ -1,4 +1,9 @@
-"""Provenance of a report: code revision, data versions, package versions, time."""
+"""Provenance of a report: code revision, data versions, package versions, time.
+
+The data versions are the hashes of the files the report itself reads (the manifests);
+``dvc.lock`` is not read: no stage declares it, and during a Snakemake build it holds
+the previous build's record.
+"""
 
 from __future__ import annotations
 
@@ -29,10 +34,6 @@ PACKAGES: dict[str, str] = {
     "dvc": "dvc",
     "snakemake": "snakemake",
 }
-
-#: Files larger than this are not re-hashed to check them against dvc.lock.
-MAX_VERIFY_BYTES = 200 * 1024 * 1024
-
 
 def git_revision(project_dir: Path) -> dict[str, Any]:
     """``git rev-parse HEAD`` and whether the work tree has uncommitted changes.
@@ -70,34 +71,6 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def dvc_outputs(project_dir: Path) -> list[dict[str, Any]] | None:
-    """Every stage output recorded in ``dvc.lock`` with its md5, or ``None`` without one.
-
-    For plain files the recorded md5 is compared with the file on disk
-    (``matches``: ``True``/``False``; ``None`` for folders, absent or huge
-    files), so a lock file left over from an older ``dvc repro`` shows up.
-    """
-    lock = project_dir / "dvc.lock"
-    if not lock.is_file():
-        return None
-    try:
-        data = yaml.safe_load(lock.read_text()) or {}
-    except yaml.YAMLError:
-        return None
-    rows: list[dict[str, Any]] = []
-    for stage, spec in (data.get("stages") or {}).items():
-        for out in (spec or {}).get("outs") or []:
-            md5 = out.get("md5") or out.get("etag") or ""
-            path = project_dir / str(out.get("path", ""))
-            matches = None
-            if md5 and not str(md5).endswith(".dir") and path.is_file() \
-                    and path.stat().st_size <= MAX_VERIFY_BYTES:
-                matches = file_digest(path, "md5") == md5
-            rows.append({"stage": str(stage), "path": str(out.get("path", "")),
-                         "md5": str(md5), "matches": matches})
-    return rows
-
-
 def package_versions() -> dict[str, str]:
     """Installed versions of the packages that shape the results (without importing them)."""
     out = {"python": platform.python_version()}
@@ -127,7 +100,6 @@ def collect(project_dir: Path, manifest_files: dict[str, Path],
     """All provenance facts of a report, ready for the templates."""
     return {
         "git": git_revision(project_dir),
-        "dvc": dvc_outputs(project_dir),
         "manifests": [{"corpus": c, "path": _shown(p, project_dir), "sha256": file_digest(p)}
                       for c, p in manifest_files.items()],
         "packages": package_versions(),

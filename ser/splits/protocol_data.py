@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ser.errors import SerError
+from ser.layout import SEQUENCES_FILE, SUMMARY_FILE
 from ser.parquet_tables import load_features, read_table
 
 
@@ -85,7 +86,7 @@ class ProtocolData:
             keep, dtype = set(self.table["path"]), np.float32
         by_path: dict[str, np.ndarray] = {}
         for corpus in self.corpora:
-            seq_paths, seqs = load_sequences(self.features_dir / corpus / "sequences.parquet",
+            seq_paths, seqs = load_sequences(self.features_dir / corpus / SEQUENCES_FILE,
                                              keep=keep, dtype=dtype)
             by_path.update(zip(seq_paths, seqs, strict=True))
         if self.speaker_norm:
@@ -140,7 +141,7 @@ def load_protocol_data(*, split_path: str | Path, features_dir: str | Path,
     if table.empty or (table["split"] == "train").sum() == 0:
         raise SerError(f"{split_path}: no training clips with features in {features_dir}; "
                        "check the feature stage output and the split")
-    params_seen = {json.dumps(read_feature_params(features_dir / c / "summary.parquet"),
+    params_seen = {json.dumps(read_feature_params(features_dir / c / SUMMARY_FILE),
                               sort_keys=True) for c in corpora}
     if len(params_seen) != 1:
         raise SerError(f"{features_dir}: corpora were extracted with different feature "

@@ -1,10 +1,12 @@
 # Shared by every rule: the interpreter, the params file the scripts read, the
-# wildcard values, and the settings each rule depends on.
+# wildcard values, the settings each rule depends on, and the pieces every rule repeats
+# (log, benchmark, resources, the shell command's tail). Every path comes from ser.layout.
 import sys
 from pathlib import Path
 
 import yaml
 
+from ser import layout
 from ser.features.sets import FEATURE_SETS as FEATURE_SET_SPECS
 from ser.features.sets import model_accepts
 from ser.models import MODEL_SPECS
@@ -24,12 +26,11 @@ PROTOCOLS = config["train"]["protocols"]
 EXTRACTED = sorted({FEATURE_SET_SPECS[f].extracted for f in FEATURE_SETS})
 # Every protocol x feature set x model run whose model can read the feature set
 # (classical models: summary features; crnn: logmel sequences; lstm_seed: mfcc ones).
-RUNS = [f"{p}/{f}/{m}" for p in PROTOCOLS for f in FEATURE_SETS for m in MODELS
-        if model_accepts(m, f)]
+RUNS = [dict(protocol=p, feature_set=f, model=m)
+        for p in PROTOCOLS for f in FEATURE_SETS for m in MODELS if model_accepts(m, f)]
 
 # train.grid_jobs: models whose grid runs one tune_candidate job per candidate -> count.
 GRID_CANDIDATES = split_grids(config)
-GRID_SCORES = "data/grid/{protocol}/{feature_set}/{model}/{candidate}.json"
 
 
 # Feature extraction jobs per corpus (shards: in params.yaml). A corpus with 1 is
@@ -50,8 +51,7 @@ def corpora_pattern(*, sharded):
 def shard_dirs(wildcards):
     """The shard folders of one feature set of one corpus, in order."""
     n = SHARDS[wildcards.corpus]
-    return [f"data/shards/{wildcards.feature_set}/{wildcards.corpus}/{k}-of-{n}"
-            for k in range(1, n + 1)]
+    return [layout.SHARD.format(**wildcards, shard=k, shards=n) for k in range(1, n + 1)]
 
 
 def feature_threads(wildcards):
@@ -59,9 +59,9 @@ def feature_threads(wildcards):
     return config[wildcards.feature_set].get("workers", 1)
 
 
-def train_resource(name):
-    """A train job's resource `name`, by its model's kind (classical or sequence)."""
-    return lambda wildcards: RESOURCES[train_kind(MODEL_SPECS[wildcards.model].kind)][name]
+def train_kind_of(wildcards):
+    """The `resources:` entry of a train job: by its model's kind (classical or sequence)."""
+    return train_kind(MODEL_SPECS[wildcards.model].kind)
 
 
 def train_job_priority(wildcards):
@@ -71,7 +71,8 @@ def train_job_priority(wildcards):
 
 def extracted_dir(wildcards):
     """The folder of the files a feature set reads (its base set's for a variant)."""
-    return f"data/features/{FEATURE_SET_SPECS[wildcards.feature_set].extracted}"
+    extracted = FEATURE_SET_SPECS[wildcards.feature_set].extracted
+    return layout.FEATURE_SET_DIR.format(feature_set=extracted)
 
 
 def extracted_sets(*, with_sequences):
@@ -81,17 +82,39 @@ def extracted_sets(*, with_sequences):
                     if s.base is None and ("sequences" in s.tables) == with_sequences)
 
 
+def feature_outputs(*, with_sequences):
+    """The files of one feature set of one corpus: summary (+ sequences) and skipped."""
+    tables = ["summary", "sequences"] if with_sequences else ["summary"]
+    files = {table: layout.feature_file(layout.FEATURES, table) for table in tables}
+    return files | {"skipped": f"{layout.FEATURES}/{layout.SKIPPED_FILE}"}
+
+
 def feature_files(wildcards):
     """The per-corpus tables a run reads: its (base) set's summary (+ sequences)."""
     spec = FEATURE_SET_SPECS[wildcards.feature_set]
-    return expand("{folder}/{corpus}/{table}.parquet", folder=extracted_dir(wildcards),
+    return expand(layout.feature_file(layout.FEATURES, "{table}"), feature_set=spec.extracted,
                   corpus=CORPORA, table=spec.tables)
+
+
+def evaluate_outputs():
+    """The evaluate stage's files in a run's metrics folder (named as dvc.yaml shows them:
+    `metrics` as DVC metrics, `predictions` as its confusion plot)."""
+    names = {"metrics": layout.METRICS_FILE, "details": layout.DETAILS_FILE,
+             "predictions": layout.PREDICTIONS_FILE, "card": layout.MODEL_CARD_FILE}
+    return {key: f"{layout.METRICS}/{name}" for key, name in names.items()}
 
 
 def candidate_scores(wildcards):
     """The score files of a run's grid candidates (none unless train.grid_jobs splits it)."""
     n = GRID_CANDIDATES.get(wildcards.model, 0)
-    return expand(GRID_SCORES, **wildcards, candidate=range(n))
+    return expand(layout.GRID_SCORES, **wildcards, candidate=range(n))
+
+
+def run_options(wildcards, input):
+    """The options naming a protocol x feature set run (ser.cli.stage.add_run_options): its
+    protocol, the folder of the features it reads, its feature set and its split."""
+    return (f"--protocol {wildcards.protocol} --features {extracted_dir(wildcards)}"
+            f" --feature-set {wildcards.feature_set} --split {input.split}")
 
 
 def candidates_option(wildcards, input):
@@ -102,7 +125,7 @@ def candidates_option(wildcards, input):
 def resolved_params_file():
     """The config Snakemake runs with (params.yaml, or --configfile/--config), written where
     every rule's script reads it (--params); rewritten only when it changes."""
-    path = Path(".snakemake/ser/params.yaml")
+    path = Path(layout.RESOLVED_PARAMS)
     text = yaml.safe_dump(dict(config), sort_keys=False)
     if not path.is_file() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +137,51 @@ def resolved_params_file():
 PARAMS = resolved_params_file()
 # DVC records Snakemake's builds only when they ran with params.yaml itself.
 RAN_WITH_PARAMS_YAML = yaml.safe_load(Path("params.yaml").read_text()) == config
+
+
+# ------------------------------------------------------------------------------------------
+# The pieces each job definition shares, written once: its log and benchmark files, its
+# scheduler resources, its params (the settings it depends on + the params file its script
+# reads) and the tail of its command (--params, output to the log).
+
+
+def job_log(rule, job=None):
+    """logs/<rule>/<job>.log (logs/<rule>.log for a rule with one job)."""
+    return layout.log_file(rule, job)
+
+
+def job_benchmark(rule, job=None):
+    """logs/benchmarks/<rule>/<job>.tsv: Snakemake's time and memory record of the job."""
+    return layout.benchmark_file(rule, job)
+
+
+def job_threads(kind):
+    """A job's threads: the `resources:` entry `kind` of params.yaml (a function of the
+    wildcards naming the entry: chosen per job)."""
+    if callable(kind):
+        return lambda wildcards: RESOURCES[kind(wildcards)]["threads"]
+    return RESOURCES[kind]["threads"]
+
+
+def job_resources(kind):
+    """mem_mb and runtime of the `resources:` entry `kind` (see job_threads), which
+    profiles/slurm passes to sbatch."""
+    if callable(kind):
+        return {name: (lambda wildcards, name=name: RESOURCES[kind(wildcards)][name])
+                for name in ("mem_mb", "runtime")}
+    return {name: RESOURCES[kind][name] for name in ("mem_mb", "runtime")}
+
+
+def stage_params(*keys):
+    """A rule's `params:` shared part: `settings` (the params keys its script reads, see
+    settings()) and `config` (the params file passed as --params)."""
+    return {"settings": settings(*keys), "config": PARAMS}
+
+
+def stage_shell(command, *, params=True):
+    """The rule's command with the common tail: `--params FILE` (a script that reads
+    settings) and everything it prints to the job's log."""
+    return command + (" --params {params.config}" if params else "") + " > {log} 2>&1"
 
 
 def settings(*keys):
@@ -138,7 +206,7 @@ def print_report_path():
     Snakemake's own closing lines ("Complete log(s): ...", "Elapsed time: ...")."""
     import atexit
 
-    html = Path("reports/report.html")  # (`report` is a Snakemake keyword)
+    html = Path(layout.REPORT_HTML_PATH)  # (`report` is a Snakemake keyword)
     if html.is_file():
         atexit.register(lambda: print(f"Report: {html.resolve()}", flush=True))
 
@@ -157,13 +225,38 @@ wildcard_constraints:
     model="|".join(MODELS),
     protocol="|".join(PROTOCOLS),
     candidate=r"\d+",
+    shard=r"\d+",
+    shards=r"\d+",
 
 
-# The real-data benchmark's results the report quotes (committed; a checkout without them
-# gets a report that says no real-data measurement is available).
-REAL_RESULTS = "benchmarks/results/real_ravdess_speaker_cv.json"
+def report_roots(wildcards, output):
+    """report.py's input folders (it reads the runs params.yaml lists in them: the rule's
+    inputs) and its output folder."""
+    return (f"--manifests {layout.MANIFESTS_ROOT} --metrics {layout.METRICS_ROOT}"
+            f" --models {layout.MODELS_ROOT} --features {layout.FEATURES_ROOT}"
+            f" --out {Path(output.html).parent.as_posix()}")
+
+
+def report_inputs():
+    """Every pipeline output the report reads: per run its metrics and model, per corpus its
+    manifest and the clips left unused (files the manifest stage rejected, clips each
+    extracted set skipped)."""
+    return {
+        "metrics": [evaluate_outputs()["metrics"].format(**run) for run in RUNS],
+        "models": [layout.MODEL.format(**run) for run in RUNS],
+        "manifests": expand(layout.MANIFEST, corpus=CORPORA),
+        "rejected": expand(layout.REJECTED, corpus=CORPORA),
+        "skipped": expand(feature_outputs(with_sequences=False)["skipped"],
+                          feature_set=EXTRACTED, corpus=CORPORA),
+    }
+
+
+def real_results_option(wildcards, input):
+    """report.py's `--real-results FILE` when the checkout has the file, else nothing."""
+    return f" --real-results {input.real_results}" if input.real_results else ""
 
 
 def real_results(wildcards):
-    """The committed real-data results the report quotes, if this checkout has them."""
-    return [REAL_RESULTS] if Path(REAL_RESULTS).is_file() else []
+    """The committed real-data results the report quotes, if this checkout has them (without
+    them the report says no real-data measurement is available)."""
+    return [layout.REAL_RESULTS] if Path(layout.REAL_RESULTS).is_file() else []

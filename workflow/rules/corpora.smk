@@ -8,23 +8,20 @@ rule generate_demo:
     input:
         script="scripts/generate_demo.py",
     output:
-        root=directory("data/demo/{corpus}"),
+        root=directory(layout.DEMO),
     params:
-        settings=settings("demo.preset", "demo.seed"),
-        config=PARAMS,
-    threads: RESOURCES["default"]["threads"]
+        **stage_params("demo.preset", "demo.seed"),
+    threads: job_threads("default")
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **job_resources("default"),
     conda:
         ENV
     log:
-        "logs/generate_demo/{corpus}.log",
+        job_log("generate_demo", "{corpus}"),
     benchmark:
-        "logs/benchmarks/generate_demo/{corpus}.tsv"
+        job_benchmark("generate_demo", "{corpus}")
     shell:
-        "python {input.script} --corpus {wildcards.corpus} --out {output.root}"
-        " --params {params.config} > {log} 2>&1"
+        stage_shell("python {input.script} --corpus {wildcards.corpus} --out {output.root}")
 
 
 rule manifest:
@@ -34,21 +31,19 @@ rule manifest:
         root=lambda w: config["corpora"][w.corpus],
         script="scripts/prepare_manifest.py",
     output:
-        manifest="data/manifests/{corpus}.parquet",
-        rejected="data/manifests/{corpus}_rejected.csv",
+        manifest=layout.MANIFEST,
+        rejected=layout.REJECTED,
     params:
-        settings=settings("manifest"),
-        config=PARAMS,
-    threads: RESOURCES["default"]["threads"]
+        **stage_params("manifest"),
+    threads: job_threads("default")
     resources:
-        mem_mb=RESOURCES["default"]["mem_mb"],
-        runtime=RESOURCES["default"]["runtime"],
+        **job_resources("default"),
     conda:
         ENV
     log:
-        "logs/manifest/{corpus}.log",
+        job_log("manifest", "{corpus}"),
     benchmark:
-        "logs/benchmarks/manifest/{corpus}.tsv"
+        job_benchmark("manifest", "{corpus}")
     shell:
-        "python {input.script} --corpus {wildcards.corpus} --root {input.root}"
-        " --out {output.manifest} --params {params.config} > {log} 2>&1"
+        stage_shell("python {input.script} --corpus {wildcards.corpus} --root {input.root}"
+                    " --out {output.manifest}")

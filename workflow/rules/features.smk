@@ -1,173 +1,120 @@
 rule features:
     """One feature set of one corpus with frame sequences (mfcc, logmel): summary + sequences."""
     input:
-        manifest="data/manifests/{corpus}.parquet",
+        manifest=layout.MANIFEST,
         script="scripts/extract_features.py",
     output:
-        summary="data/features/{feature_set}/{corpus}/summary.parquet",
-        sequences="data/features/{feature_set}/{corpus}/sequences.parquet",
-        skipped="data/features/{feature_set}/{corpus}/skipped.csv",
+        **feature_outputs(with_sequences=True),
     wildcard_constraints:
         feature_set=extracted_sets(with_sequences=True),
         corpus=corpora_pattern(sharded=False),
     params:
-        settings=settings("mfcc", "{feature_set}"),
-        config=PARAMS,
-        out=subpath(output.summary, parent=True),
+        **stage_params("mfcc", "{feature_set}"),
+        out=subpath(output.skipped, parent=True),
     threads: feature_threads
     resources:
-        mem_mb=RESOURCES["features"]["mem_mb"],
-        runtime=RESOURCES["features"]["runtime"],
+        **job_resources("features"),
     conda:
         ENV
     log:
-        "logs/features/{feature_set}/{corpus}.log",
+        job_log("features", "{feature_set}/{corpus}"),
     benchmark:
-        "logs/benchmarks/features/{feature_set}/{corpus}.tsv"
+        job_benchmark("features", "{feature_set}/{corpus}")
     shell:
-        "python {input.script} --feature-set {wildcards.feature_set} --corpus {wildcards.corpus}"
-        " --manifest {input.manifest} --out {params.out} --params {params.config} > {log} 2>&1"
+        stage_shell("python {input.script} --feature-set {wildcards.feature_set}"
+                    " --corpus {wildcards.corpus} --manifest {input.manifest} --out {params.out}")
 
 
-rule summary_features:
-    """One per-clip feature-vector set of one corpus (egemaps, mfcc_stats, egemaps_mfcc)."""
-    input:
-        manifest="data/manifests/{corpus}.parquet",
-        script="scripts/extract_features.py",
+use rule features as summary_features with:
+    # One per-clip feature-vector set of one corpus (egemaps, mfcc_stats, egemaps_mfcc).
     output:
-        summary="data/features/{feature_set}/{corpus}/summary.parquet",
-        skipped="data/features/{feature_set}/{corpus}/skipped.csv",
+        **feature_outputs(with_sequences=False),
     wildcard_constraints:
         feature_set=extracted_sets(with_sequences=False),
         corpus=corpora_pattern(sharded=False),
-    params:
-        settings=settings("mfcc", "{feature_set}"),
-        config=PARAMS,
-        out=subpath(output.summary, parent=True),
-    threads: feature_threads
-    resources:
-        mem_mb=RESOURCES["features"]["mem_mb"],
-        runtime=RESOURCES["features"]["runtime"],
-    conda:
-        ENV
-    log:
-        "logs/features/{feature_set}/{corpus}.log",
-    benchmark:
-        "logs/benchmarks/features/{feature_set}/{corpus}.tsv"
-    shell:
-        "python {input.script} --feature-set {wildcards.feature_set} --corpus {wildcards.corpus}"
-        " --manifest {input.manifest} --out {params.out} --params {params.config} > {log} 2>&1"
 
 
 rule feature_shard:
-    """Shard k of n of one feature set of one corpus: its k-th contiguous slice of the
-    manifest rows (corpora with `shards:` above 1; merged by the merge rules below)."""
+    """Shard k of n (contiguous manifest rows) of one set of one corpus with `shards:` > 1."""
     input:
-        manifest="data/manifests/{corpus}.parquet",
+        manifest=layout.MANIFEST,
         script="scripts/extract_features.py",
     output:
-        shard=directory("data/shards/{feature_set}/{corpus}/{shard}-of-{shards}"),
+        shard=directory(layout.SHARD),
     wildcard_constraints:
         feature_set="|".join(EXTRACTED),
         corpus=corpora_pattern(sharded=True),
-        shard=r"\d+",
-        shards=r"\d+",
     params:
-        settings=settings("mfcc", "{feature_set}"),
-        config=PARAMS,
+        **stage_params("mfcc", "{feature_set}"),
     threads: feature_threads
     resources:
-        mem_mb=RESOURCES["features"]["mem_mb"],
-        runtime=RESOURCES["features"]["runtime"],
+        **job_resources("features"),
     conda:
         ENV
     log:
-        "logs/feature_shard/{feature_set}/{corpus}/{shard}-of-{shards}.log",
+        job_log("feature_shard", "{feature_set}/{corpus}/{shard}-of-{shards}"),
     benchmark:
-        "logs/benchmarks/feature_shard/{feature_set}/{corpus}/{shard}-of-{shards}.tsv"
+        job_benchmark("feature_shard", "{feature_set}/{corpus}/{shard}-of-{shards}")
     shell:
-        "python {input.script} --feature-set {wildcards.feature_set} --corpus {wildcards.corpus}"
-        " --manifest {input.manifest} --shard {wildcards.shard} --shards {wildcards.shards}"
-        " --out {output.shard} --params {params.config} > {log} 2>&1"
+        stage_shell("python {input.script} --feature-set {wildcards.feature_set} --corpus"
+                    " {wildcards.corpus} --manifest {input.manifest} --shard {wildcards.shard}"
+                    " --shards {wildcards.shards} --out {output.shard}")
 
 
 rule merge_features:
-    """The shards of one feature set with frame sequences of one corpus, merged into the
-    files one unsharded job writes (byte for byte; sequences streamed)."""
+    """The shards of one feature set of one corpus, merged into the files one unsharded job
+    writes (byte for byte; sequences streamed). Reads no settings: the shards carry them."""
     input:
         shards=shard_dirs,
         script="scripts/merge_features.py",
     output:
-        summary="data/features/{feature_set}/{corpus}/summary.parquet",
-        sequences="data/features/{feature_set}/{corpus}/sequences.parquet",
-        skipped="data/features/{feature_set}/{corpus}/skipped.csv",
+        **feature_outputs(with_sequences=True),
     wildcard_constraints:
         feature_set=extracted_sets(with_sequences=True),
         corpus=corpora_pattern(sharded=True),
     params:
-        out=subpath(output.summary, parent=True),
-    threads: RESOURCES["merge"]["threads"]
+        out=subpath(output.skipped, parent=True),
+    threads: job_threads("merge")
     resources:
-        mem_mb=RESOURCES["merge"]["mem_mb"],
-        runtime=RESOURCES["merge"]["runtime"],
+        **job_resources("merge"),
     conda:
         ENV
     log:
-        "logs/merge_features/{feature_set}/{corpus}.log",
+        job_log("merge_features", "{feature_set}/{corpus}"),
     benchmark:
-        "logs/benchmarks/merge_features/{feature_set}/{corpus}.tsv"
+        job_benchmark("merge_features", "{feature_set}/{corpus}")
     shell:
-        "python {input.script} --out {params.out} {input.shards} > {log} 2>&1"
+        stage_shell("python {input.script} --out {params.out} {input.shards}", params=False)
 
 
-rule merge_summary_features:
-    """The shards of one per-clip feature-vector set of one corpus, merged."""
-    input:
-        shards=shard_dirs,
-        script="scripts/merge_features.py",
+use rule merge_features as merge_summary_features with:
+    # The shards of one per-clip feature-vector set of one corpus, merged.
     output:
-        summary="data/features/{feature_set}/{corpus}/summary.parquet",
-        skipped="data/features/{feature_set}/{corpus}/skipped.csv",
+        **feature_outputs(with_sequences=False),
     wildcard_constraints:
         feature_set=extracted_sets(with_sequences=False),
         corpus=corpora_pattern(sharded=True),
-    params:
-        out=subpath(output.summary, parent=True),
-    threads: RESOURCES["merge"]["threads"]
-    resources:
-        mem_mb=RESOURCES["merge"]["mem_mb"],
-        runtime=RESOURCES["merge"]["runtime"],
-    conda:
-        ENV
-    log:
-        "logs/merge_features/{feature_set}/{corpus}.log",
-    benchmark:
-        "logs/benchmarks/merge_features/{feature_set}/{corpus}.tsv"
-    shell:
-        "python {input.script} --out {params.out} {input.shards} > {log} 2>&1"
 
 
 rule splits:
     """Train/test assignment of one protocol over the pooled manifests."""
     input:
-        manifests=expand("data/manifests/{corpus}.parquet", corpus=CORPORA),
+        manifests=expand(layout.MANIFEST, corpus=CORPORA),
         script="scripts/make_splits.py",
     output:
-        split="data/splits/{protocol}.parquet",
+        split=layout.SPLIT,
     params:
         # speaker_cv: splits.speaker_cv_folds folds; labels: the class set
-        settings=settings("splits", *(["labels"] if "labels" in config else [])),
-        config=PARAMS,
-    threads: RESOURCES["splits"]["threads"]
+        **stage_params("splits", *(["labels"] if "labels" in config else [])),
+    threads: job_threads("splits")
     resources:
-        mem_mb=RESOURCES["splits"]["mem_mb"],
-        runtime=RESOURCES["splits"]["runtime"],
+        **job_resources("splits"),
     conda:
         ENV
     log:
-        "logs/splits/{protocol}.log",
+        job_log("splits", "{protocol}"),
     benchmark:
-        "logs/benchmarks/splits/{protocol}.tsv"
+        job_benchmark("splits", "{protocol}")
     shell:
-        "python {input.script} --protocol {wildcards.protocol} --out {output.split}"
-        " --params {params.config} {input.manifests} > {log} 2>&1"
+        stage_shell("python {input.script} --protocol {wildcards.protocol} --out {output.split}"
+                    " {input.manifests}")

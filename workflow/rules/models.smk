@@ -1,99 +1,79 @@
-RUN = "{protocol}/{feature_set}/{model}"
-
-
 rule tune_candidate:
     """Cross-validate one grid candidate of a classical model on every training side its
     train job tunes on (train.grid_jobs): a score file train reads to pick the best."""
     input:
         features=feature_files,
-        split="data/splits/{protocol}.parquet",
+        split=layout.SPLIT,
         script="scripts/tune_candidate.py",
     output:
-        scores=GRID_SCORES,
+        scores=layout.GRID_SCORES,
     params:
-        settings=settings("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
-        config=PARAMS,
-        features=extracted_dir,
-    threads: RESOURCES["train_classical"]["threads"]
+        **stage_params("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
+        run=run_options,
+    threads: job_threads("train_classical")
     resources:
-        mem_mb=RESOURCES["train_classical"]["mem_mb"],
-        runtime=RESOURCES["train_classical"]["runtime"],
+        **job_resources("train_classical"),
     conda:
         ENV
     log:
-        f"logs/grid/{RUN}/{{candidate}}.log",
+        job_log("grid", f"{layout.RUN}/{{candidate}}"),
     benchmark:
-        f"logs/benchmarks/grid/{RUN}/{{candidate}}.tsv"
+        job_benchmark("grid", f"{layout.RUN}/{{candidate}}")
     shell:
-        "python {input.script} --model {wildcards.model} --candidate {wildcards.candidate}"
-        " --protocol {wildcards.protocol} --features {params.features}"
-        " --feature-set {wildcards.feature_set} --split {input.split} --out {output.scores}"
-        " --params {params.config} > {log} 2>&1"
+        stage_shell("python {input.script} --model {wildcards.model}"
+                    " --candidate {wildcards.candidate} {params.run} --out {output.scores}")
 
 
 rule train:
-    """Tune (GridSearchCV) or fit (sequence model) one model on one protocol x feature set
-    (speaker_cv: one model per fold for out-of-fold predictions, then one on every clip);
-    with train.grid_jobs, pick the best of the tune_candidate jobs' scores and refit it."""
+    """Tune (GridSearchCV) or fit one model on one protocol x feature set (+ speaker_cv folds)."""
     input:
         features=feature_files,
-        split="data/splits/{protocol}.parquet",
+        split=layout.SPLIT,
         script="scripts/train.py",
-        candidates=candidate_scores,
+        candidates=candidate_scores,  # train.grid_jobs: the tune_candidate jobs' scores
     output:
-        model=directory(f"models/{RUN}"),
+        model=directory(layout.MODEL),
     params:
-        settings=settings("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
-        config=PARAMS,
-        features=extracted_dir,
+        **stage_params("corpora", "train.scoring", "train.cv_folds", "train.seed", "{model}"),
+        run=run_options,
         candidates=candidates_option,
-    threads: train_resource("threads")
+    threads: job_threads(train_kind_of)
     resources:
-        mem_mb=train_resource("mem_mb"),
-        runtime=train_resource("runtime"),
+        **job_resources(train_kind_of),
     priority: train_job_priority
     conda:
         ENV
     log:
-        f"logs/train/{RUN}.log",
+        job_log("train", layout.RUN),
     benchmark:
-        f"logs/benchmarks/train/{RUN}.tsv"
+        job_benchmark("train", layout.RUN)
     shell:
-        "python {input.script} --model {wildcards.model} --protocol {wildcards.protocol}"
-        " --features {params.features} --feature-set {wildcards.feature_set}"
-        " --split {input.split} --out {output.model}{params.candidates}"
-        " --jobs {threads} --params {params.config} > {log} 2>&1"
+        stage_shell("python {input.script} --model {wildcards.model} {params.run}"
+                    " --out {output.model}{params.candidates} --jobs {threads}")
 
 
 rule evaluate:
     """Metrics, CIs and confusion of one model on its protocol's test split."""
     input:
-        model=f"models/{RUN}",
-        features=rules.train.input.features,
-        split="data/splits/{protocol}.parquet",
+        model=layout.MODEL,
+        features=feature_files,
+        split=layout.SPLIT,
         script="scripts/evaluate.py",
     output:
-        metrics=f"metrics/{RUN}/metrics.json",
-        details=f"metrics/{RUN}/details.json",
-        predictions=f"metrics/{RUN}/predictions.csv",
-        card=f"metrics/{RUN}/model_card.md",
+        **evaluate_outputs(),
     params:
-        settings=settings("corpora", "evaluate", *(["labels"] if "labels" in config else [])),
-        config=PARAMS,
-        features=extracted_dir,
+        **stage_params("corpora", "evaluate", *(["labels"] if "labels" in config else [])),
+        run=run_options,
         out=subpath(output.metrics, parent=True),
-    threads: RESOURCES["evaluate"]["threads"]
+    threads: job_threads("evaluate")
     resources:
-        mem_mb=RESOURCES["evaluate"]["mem_mb"],
-        runtime=RESOURCES["evaluate"]["runtime"],
+        **job_resources("evaluate"),
     conda:
         ENV
     log:
-        f"logs/evaluate/{RUN}.log",
+        job_log("evaluate", layout.RUN),
     benchmark:
-        f"logs/benchmarks/evaluate/{RUN}.tsv"
+        job_benchmark("evaluate", layout.RUN)
     shell:
-        "python {input.script} --protocol {wildcards.protocol} --model-dir {input.model}"
-        " --features {params.features} --feature-set {wildcards.feature_set}"
-        " --split {input.split} --out {params.out}"
-        " --params {params.config} > {log} 2>&1"
+        stage_shell("python {input.script} --model-dir {input.model} {params.run}"
+                    " --out {params.out}")
