@@ -21,7 +21,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 #: Paths of tracked files: ``ser/...``, ``scripts/...``, ``tests/...`` (not preceded by
 #: another path part, e.g. ``.snakemake/ser/...``); ``data/`` and the other outputs are built.
-PATH_RE = re.compile(r"(?<![\w./-])(?:ser|scripts|tests|benchmarks|workflow|profiles|docs)/[\w./<>{},*-]*")
+TRACKED = "ser|scripts|tests|benchmarks|workflow|profiles|docs"
+PATH_RE = re.compile(rf"(?<![\w./-])(?:{TRACKED})/[\w./<>{{}},*-]*")
 #: ``python -m ser...`` commands.
 MODULE_RE = re.compile(r"python -m (ser(?:\.\w+)*)")
 #: Dotted names ``ser.x.y`` (a module, or a module and one of its top-level names).
@@ -138,3 +139,15 @@ def test_ci_sentence_matches_ci_script():
     assert sentence, "README.md: the sentence 'CI (`.ci/run`) runs ...' is gone"
     named = re.findall(r"`make ([\w-]+)`", sentence.group(1))
     assert named == targets, (f"README.md says CI runs {named}; .ci/run runs {targets}")
+
+
+def test_architecture_svg_is_current():
+    """docs/architecture.svg is drawn from the Mermaid picture of docs/architecture.md."""
+    import runpy
+
+    drawing = runpy.run_path(str(ROOT / "docs" / "architecture_svg.py"))
+    svg = (ROOT / "docs" / "architecture.svg").read_text(encoding="utf-8")
+    assert svg == drawing["render"](), (
+        "docs/architecture.svg is not current: run python docs/architecture_svg.py")
+    for module in re.findall(r"ser/[\w/]+(?:\.py)?", svg):
+        assert (ROOT / module).exists(), f"docs/architecture.svg names {module!r}"
