@@ -194,6 +194,11 @@ class LabelMap:
         A ``preset`` (:data:`LABEL_PRESETS`) gives the defaults that the other
         keys then replace (a key left out or ``null`` keeps the preset's value).
         ``None`` or ``{}`` keeps every label unchanged.
+
+        Parameters
+        ----------
+        section : Mapping or None
+            The ``labels:`` section of params.yaml.
         """
         section = dict(section or {})
         unknown = sorted(set(section) - {"preset", "keep", "merge", "drop"})

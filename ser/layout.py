@@ -24,5 +24,11 @@ def run_key(path: str | Path, root: str | Path) -> tuple[str, str, str]:
 
 def demo_root(corpus: str) -> Path:
     """Where the workflow's ``generate_demo`` stage writes a demo corpus (the Snakefile's
-    ``data/demo/{corpus}``), and ``scripts/generate_demo.py`` writes it by default."""
+    ``data/demo/{corpus}``), and ``scripts/generate_demo.py`` writes it by default.
+
+    Parameters
+    ----------
+    corpus : str
+        Corpus name (``ravdess``, ``emodb``, ...).
+    """
     return Path("data") / "demo" / corpus

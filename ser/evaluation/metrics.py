@@ -289,6 +289,29 @@ def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
     (:func:`restrict_to_shared`); ``left_out`` holds the emotions of test-corpus clips the
     split already left out (:func:`ser.splits.protocols.left_out_test_emotions`), counted with them.
     ``label_map`` is the class-set description recorded in ``metrics.json``.
+
+    Parameters
+    ----------
+    model_dir : Path
+        The trained model folder (:mod:`ser.models.store`).
+    data : ProtocolData
+        The protocol's split joined with the model's feature set.
+    settings : EvaluateSettings
+        ``evaluate:`` (bootstrap resamples, seed).
+    out_dir : Path
+        The metrics folder to write (``metrics.json``, ``details.json``,
+        ``predictions.csv``).
+    protocol : str
+        The split protocol.
+    label_map : str, optional
+        See above.
+    left_out : pandas.Series, optional
+        See above.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
     """
     from ser.features.sets import check_same_features
     from ser.models.training import OOF_FILE

@@ -65,7 +65,17 @@ def split_grids(params: Mapping[str, Any]) -> dict[str, int]:
 
 
 def check_candidate(model: str, grid: Mapping[str, Sequence[Any]], index: int) -> dict[str, Any]:
-    """The pipeline parameters of candidate ``index``, or a ConfigError naming the range."""
+    """The pipeline parameters of candidate ``index``, or a ConfigError naming the range.
+
+    Parameters
+    ----------
+    model : str
+        Classical model name (its estimator's step prefix in the parameter names).
+    grid : Mapping
+        The model's ``grid:`` from params.yaml.
+    index : int
+        Candidate number, 0-based, in :func:`grid_candidates` order.
+    """
     candidates = grid_candidates(model, grid)
     if not 0 <= index < len(candidates):
         raise ConfigError(f"--candidate {index}: the {model} grid in params.yaml has "
@@ -144,14 +154,28 @@ def scores_document(*, model: str, protocol: str, feature_set: str, scoring: str
 
 
 def scores_file_is_ours(path: Path) -> bool:
-    """Whether ``path`` is a score file :func:`write_scores` wrote (replaced on a rerun)."""
+    """Whether ``path`` is a score file :func:`write_scores` wrote (replaced on a rerun).
+
+    Parameters
+    ----------
+    path : Path
+        An existing file at a score file's output path.
+    """
     from ser.outputs import head_contains
 
     return head_contains(f'{{\n  "format": {SCORES_FORMAT},\n  "model": ', size=64)(path)
 
 
 def write_scores(path: str | Path, doc: Mapping[str, Any]) -> None:
-    """Write a score file atomically (a cut-short job never leaves one behind)."""
+    """Write a score file atomically (a cut-short job never leaves one behind).
+
+    Parameters
+    ----------
+    path : str or Path
+        The score file (the tune_candidate job's output).
+    doc : Mapping
+        The score document (:func:`scores_document`), written as JSON.
+    """
     from ser.outputs import atomic_path
 
     with atomic_path(path, owned=scores_file_is_ours) as tmp:
@@ -161,6 +185,20 @@ def write_scores(path: str | Path, doc: Mapping[str, Any]) -> None:
 def read_scores(paths: Sequence[str | Path], *, model: str, protocol: str, scoring: str,
                 grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every candidate's score file, in candidate order, checked against the settings.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        One score file per grid candidate (from the tune_candidate jobs), any order.
+    model, protocol, scoring : str
+        What the files must have been written for (this train job's settings).
+    grid : Mapping
+        The model's current ``grid:``; every candidate must have exactly one file.
+
+    Returns
+    -------
+    list of dict
+        The score documents, candidate 0 first.
 
     Raises
     ------

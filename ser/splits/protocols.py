@@ -185,9 +185,23 @@ def validation_split(
 def write_split(protocol: str, *, manifests: list, settings, out, label_map=None) -> str:
     """Stage body: pool the manifests, map the labels, split, write; return a summary.
 
-    ``manifests`` are the per-corpus manifest Parquet files, ``settings`` a
-    :class:`ser.params.settings.SplitSettings`, ``label_map`` a
-    :class:`ser.labels.LabelMap` (params ``labels:``; default: every label as is).
+    Parameters
+    ----------
+    protocol : str
+        One of :data:`PROTOCOLS` (``random``, ``speaker``, ``speaker_cv``, ``cross_corpus``).
+    manifests : list of str or Path
+        The per-corpus manifest Parquet files.
+    settings : ser.params.settings.SplitSettings
+        ``splits:`` (seed, test share, cross-corpus test corpus, speaker_cv folds).
+    out : str or Path
+        The split Parquet to write.
+    label_map : ser.labels.LabelMap, optional
+        The class set (params ``labels:``); default: every label as is.
+
+    Returns
+    -------
+    str
+        A one-line summary of the split, for the stage's output.
     """
     from ser.parquet_tables import read_manifests, write_table
 
@@ -261,6 +275,18 @@ def left_out_test_emotions(split: pd.DataFrame, protocol: str) -> pd.Series:
     The evaluation names them with their counts beside the scored clips
     (:func:`ser.evaluation.metrics.restrict_to_shared`); empty for other protocols and for
     clips the ``labels:`` map left out (the class set is chosen, not missing).
+
+    Parameters
+    ----------
+    split : pandas.DataFrame
+        A split table (:func:`write_split`'s output).
+    protocol : str
+        Its protocol.
+
+    Returns
+    -------
+    pandas.Series
+        The emotion of every such clip (empty when there are none).
     """
     if protocol != "cross_corpus" or "note" not in split:
         return pd.Series([], dtype=object)
