@@ -5,8 +5,10 @@ Which functions: every ``from ser... import name`` in ``scripts/*.py`` and ``pre
 imported class (``TrainSettings.from_section``), and the functions the scripts reach
 through the registries: each extracted feature set's extractor
 (``feature_set_spec(name).extract_function()``, as ``scripts/extract_features.py`` calls
-it) and each model's trainer (``model_spec(name).train_function()``, called by
-``ser.models.training.train``). Classes and constants are not checked.
+it), each model's trainer (``model_spec(name).train_function()``, called by
+``ser.models.training.train``) and each corpus parser (``ser.corpora.PARSERS``, called by
+``parse_corpus``); and the steps of docs/architecture.md that no script imports
+(:data:`ENTRY_POINTS`). Classes and constants are not checked.
 
 A function with parameters must have a ``Parameters`` section naming every one of them
 (``self``/``cls`` aside); one without parameters only needs a docstring. Run with
@@ -26,6 +28,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = [*sorted((ROOT / "scripts").glob("*.py")), ROOT / "predict.py"]
 HEADER = re.compile(r"^(\w[\w ]*)\n-{3,}\s*$", re.M)
+#: Library entry points of the pipeline and of predict.py that scripts reach indirectly.
+ENTRY_POINTS = (
+    "ser.splits.protocols.make_split",
+    "ser.splits.protocols.split_with_labels",
+    "ser.splits.protocols.speaker_cv_split",
+    "ser.splits.protocol_data.load_protocol_data",
+    "ser.models.store.save_model",
+    "ser.models.store.load_model",
+    "ser.models.store.read_card",
+    "ser.evaluation.metrics.evaluate_predictions",
+    "ser.predict.inference.Predictor.load",
+    "ser.predict.inference.Predictor.predict_files",
+    "ser.predict.inference.Predictor.features_for_files",
+    "ser.predict.inference.default_model_dir",
+)
 
 
 def _script_imports(script: Path) -> set[str]:
@@ -64,12 +81,13 @@ def _script_functions() -> list[str]:
 
 
 def _registry_functions() -> list[tuple[str, object]]:
+    from ser.corpora import PARSERS
     from ser.features.sets import EXTRACTED_SETS, feature_set_spec
     from ser.models import MODELS, model_spec
 
     found = {}
     funcs = [*(feature_set_spec(name).extract_function() for name in EXTRACTED_SETS),
-             *(model_spec(name).train_function() for name in MODELS)]
+             *(model_spec(name).train_function() for name in MODELS), *PARSERS.values()]
     for func in funcs:
         func = getattr(func, "func", func)  # a functools.partial: the function it binds
         found[f"{func.__module__}.{func.__qualname__}"] = func
@@ -117,6 +135,11 @@ def test_script_function_has_parameters_section(name):
 @pytest.mark.parametrize("name", [name for name, _ in _registry_functions()])
 def test_registry_function_has_parameters_section(name):
     check(dict(_registry_functions())[name])
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_entry_point_has_parameters_section(name):
+    check(_resolve(name))
 
 
 def test_documented_parameters_reads_numpy_sections():

@@ -82,6 +82,17 @@ def evaluate_predictions(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics for a table with ``actual``, ``predicted`` (and ``corpus``) columns.
 
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        One row per scored test clip.
+    labels : list of str
+        The model's classes, in report order (those absent from both columns are dropped).
+    train_labels : numpy.ndarray, optional
+        The training clips' emotions, for the majority-class baseline.
+    bootstrap, seed : int
+        Resamples and seed of the CIs (:func:`bootstrap_ci`).
+
     Returns
     -------
     metrics

@@ -36,7 +36,13 @@ CROSS_VALIDATED = frozenset({"speaker_cv"})
 
 
 def speaker_groups(df: pd.DataFrame) -> pd.Series:
-    """Globally unique speaker key ``corpus:speaker`` (ids repeat across corpora)."""
+    """Globally unique speaker key ``corpus:speaker`` (ids repeat across corpora).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with ``corpus`` and ``speaker`` columns.
+    """
     return df["corpus"].astype(str) + ":" + df["speaker"].astype(str)
 
 
@@ -146,7 +152,18 @@ def cv_splitter(protocol: str, *, n_splits: int, seed: int, groups: pd.Series | 
     Speaker-disjoint protocols get :class:`~sklearn.model_selection.StratifiedGroupKFold`
     over speakers, so GridSearchCV never validates on a speaker it trained on;
     ``random`` gets :class:`~sklearn.model_selection.StratifiedKFold`.
-    ``n_splits`` is lowered to the number of training speakers when fewer.
+
+    Parameters
+    ----------
+    protocol : str
+        The split protocol.
+    n_splits : int
+        Folds (``train.cv_folds``); lowered to the number of training speakers when fewer.
+    seed : int
+        Shuffling seed.
+    groups : pandas.Series, optional
+        The training clips' speaker keys (:func:`speaker_groups`), for speaker-disjoint
+        protocols.
     """
     if protocol in SPEAKER_DISJOINT:
         n_groups = int(pd.Series(groups).nunique()) if groups is not None else 0
@@ -169,7 +186,19 @@ def validation_split(
     share: float,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation) of a training set, speaker-disjoint where the protocol is."""
+    """Indices (train, validation) of a training set, speaker-disjoint where the protocol is.
+
+    Parameters
+    ----------
+    labels, groups : numpy.ndarray
+        Every training clip's emotion and speaker key.
+    protocol : str
+        The split protocol (``random``: clips, else speakers are held out).
+    share : float
+        Share of clips or speakers for validation.
+    seed : int
+        Makes the choice deterministic.
+    """
     idx = np.arange(len(labels))
     if protocol in SPEAKER_DISJOINT and len(set(groups)) >= 2:
         gss = GroupShuffleSplit(n_splits=1, test_size=share, random_state=seed)
@@ -237,6 +266,17 @@ def split_with_labels(manifest: pd.DataFrame, protocol: str, *, label_map=None,
     cross-corpus protocol intersects on the new names). Clips the map leaves
     out stay in the table as ``unused``, with their original emotion; the
     ``note`` column says why a clip is unused (empty for train/test).
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        Pooled manifest rows.
+    protocol : str
+        As for :func:`make_split`.
+    label_map : ser.labels.LabelMap, optional
+        The class set (``None``: every label as is).
+    **options
+        ``test_size``, ``seed``, ``test_corpus`` of :func:`make_split`.
     """
     df = manifest.sort_values(["corpus", "path"]).reset_index(drop=True)
     if label_map is None or label_map.is_identity:
@@ -297,7 +337,15 @@ def left_out_test_emotions(split: pd.DataFrame, protocol: str) -> pd.Series:
 
 
 def describe_split(split: pd.DataFrame, protocol: str) -> str:
-    """One paragraph: clips, speakers and emotions per side."""
+    """One paragraph: clips, speakers and emotions per side.
+
+    Parameters
+    ----------
+    split : pandas.DataFrame
+        A split table.
+    protocol : str
+        Its protocol (named in the text).
+    """
     lines = [f"protocol {protocol}:"]
     for side in ("train", "test", "unused"):
         rows = split[split["split"] == side]
@@ -369,6 +417,15 @@ def speaker_cv_split(manifest: pd.DataFrame, *, n_folds: int | None = None,
     Speakers are keyed ``corpus:speaker`` (:func:`speaker_groups`); folds are
     stratified by emotion where the grouping allows. Rows are sorted by
     ``corpus, path`` like :func:`make_split`'s.
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        Pooled manifest rows.
+    n_folds : int, optional
+        Folds (``splits.speaker_cv_folds``); ``None``: leave one speaker out.
+    seed : int
+        Makes the fold assignment deterministic.
     """
     df = manifest[SPLIT_COLUMNS[:-1]].sort_values(["corpus", "path"]).reset_index(drop=True)
     if df.empty:
