@@ -58,7 +58,13 @@ def read_table(path: str | Path, *, what: str, hint: str,
 
 
 def read_manifests(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Concatenate the manifest Parquet files ``paths`` (one per corpus)."""
+    """Concatenate the manifest Parquet files ``paths`` (one per corpus).
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        Manifest files.
+    """
     frames = [
         read_table(p, what="manifest",
                    hint="run the manifest stage first (snakemake / dvc repro)")
@@ -69,7 +75,17 @@ def read_manifests(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 def load_features(folder: str | Path, corpora: Iterable[str], *,
                   kind: str = "summary") -> pd.DataFrame:
-    """Concatenate ``<folder>/<corpus>/<kind>.parquet`` (``summary``) for the corpora."""
+    """Concatenate ``<folder>/<corpus>/<kind>.parquet`` (``summary``) for the corpora.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A feature set's folder (``data/features/<set>``).
+    corpora : iterable of str
+        The corpora to read.
+    kind : str
+        The table (``summary`` or ``sequences``).
+    """
     frames = [
         read_table(Path(folder) / c / f"{kind}.parquet", what=f"{kind} features of {c}",
                    hint="run the feature stage first (snakemake / dvc repro)")

@@ -154,7 +154,13 @@ def feature_set_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def model_accepts(model: str, feature_set: str) -> bool:
     """Whether ``model`` can be trained on ``feature_set`` (classical models need summary
-    features, a sequence model the kind of sequences it reads)."""
+    features, a sequence model the kind of sequences it reads).
+
+    Parameters
+    ----------
+    model, feature_set : str
+        Registry names (:data:`ser.models.MODEL_SPECS`, :data:`FEATURE_SETS`).
+    """
     from ser.models import model_spec
 
     m, f = model_spec(model), feature_set_spec(feature_set)
@@ -164,8 +170,15 @@ def model_accepts(model: str, feature_set: str) -> bool:
 
 
 def check_same_features(stored: Mapping[str, Any], current: Mapping[str, Any]) -> None:
-    """Refuse features made with another definition than the model's (``stored``: the
-    card's fingerprint, ``current``: the feature files')."""
+    """Refuse features made with another definition than the model's.
+
+    Parameters
+    ----------
+    stored : Mapping
+        The model card's feature fingerprint.
+    current : Mapping
+        The feature files' fingerprint.
+    """
     if stored.get("feature_set", "mfcc") == "mfcc" and current.get("feature_set") == "mfcc":
         from ser.features.mfcc import check_feature_params
 

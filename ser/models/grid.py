@@ -33,7 +33,15 @@ SCORES_FORMAT = 1
 
 def grid_candidates(model: str, grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every candidate of ``grid`` (params.yaml names) as pipeline parameters, in
-    GridSearchCV's order: candidate ``k`` is the ``k``-th item of this list."""
+    GridSearchCV's order: candidate ``k`` is the ``k``-th item of this list.
+
+    Parameters
+    ----------
+    model : str
+        Classical model name (prefixes the parameter names with its pipeline step).
+    grid : Mapping
+        The model's ``grid:`` (parameter name -> list of values).
+    """
     from ser.models.classical import param_grid
 
     return list(ParameterGrid(param_grid(model, dict(grid))))
@@ -49,6 +57,11 @@ def split_grids(params: Mapping[str, Any]) -> dict[str, int]:
 
     ``train.grid_jobs`` is the smallest grid that is split (``0``, the default: none);
     sequence models and models without a grid never are.
+
+    Parameters
+    ----------
+    params : Mapping
+        The whole validated params mapping.
     """
     from ser.models import MODEL_SPECS
 
@@ -100,6 +113,25 @@ def score_candidate(model: str, X: np.ndarray, y: np.ndarray, *, groups: np.ndar
 
     Returns the per-split test scores, fit and score times, their mean and the
     fingerprint of the training data (:func:`data_fingerprint`).
+
+    Parameters
+    ----------
+    model : str
+        Classical model name.
+    X, y : numpy.ndarray
+        The training side's features and labels.
+    groups : numpy.ndarray or None
+        Speaker keys (speaker-disjoint protocols), else ``None``.
+    protocol : str
+        The split protocol (chooses the CV splitter).
+    grid : Mapping
+        The model's ``grid:``.
+    index : int
+        The candidate (:func:`grid_candidates` order).
+    scoring, cv_folds, seed
+        ``train.scoring``, ``train.cv_folds``, ``train.seed``.
+    verbose : int
+        Verbosity of the cross-validation.
     """
     from ser.models.classical import cv_setup, search_pipeline
 
@@ -136,7 +168,19 @@ def scores_document(*, model: str, protocol: str, feature_set: str, scoring: str
                     grid: Mapping[str, Sequence[Any]], index: int,
                     fits: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The score file of one candidate: what it is, and its CV scores per fit
-    (``final``: the training side; ``fold<k>`` too under speaker_cv)."""
+    (``final``: the training side; ``fold<k>`` too under speaker_cv).
+
+    Parameters
+    ----------
+    model, protocol, feature_set, scoring : str
+        The run the scores belong to (checked by :func:`read_scores`).
+    grid : Mapping
+        The model's ``grid:``.
+    index : int
+        The candidate.
+    fits : Mapping
+        Fit name -> :func:`score_candidate` result.
+    """
     from ser.models.classical import unprefix
 
     params = check_candidate(model, grid, index)
@@ -301,6 +345,21 @@ def select_and_refit(model: str, X: np.ndarray, y: np.ndarray, *, groups: np.nda
                      seed: int):
     """Pick the best candidate from its jobs' ``scores`` as GridSearchCV does and refit it
     on ``X, y``; a :class:`ser.models.classical.TuneResult`.
+
+    Parameters
+    ----------
+    model : str
+        Classical model name.
+    X, y : numpy.ndarray
+        The training side's features and labels.
+    groups : numpy.ndarray or None
+        Speaker keys, for the data fingerprint.
+    grid : Mapping
+        The model's ``grid:``.
+    scores : sequence of Mapping
+        Every candidate's scores for this fit (:func:`fit_scores`).
+    seed : int
+        ``train.seed``.
 
     Raises
     ------
