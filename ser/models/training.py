@@ -393,7 +393,13 @@ FINAL_FIT = "final"
 
 def outer_folds(data: ProtocolData) -> Iterator[tuple[int, ProtocolData]]:
     """``speaker_cv``: each fold with its data (the fold's clips as test, the rest train),
-    one at a time (a leave-one-speaker-out run has many)."""
+    one at a time (a leave-one-speaker-out run has many).
+
+    Parameters
+    ----------
+    data : ProtocolData
+        A cross-validated protocol's data (split with a ``fold`` column).
+    """
     import dataclasses
 
     table = data.table
@@ -407,7 +413,15 @@ def outer_folds(data: ProtocolData) -> Iterator[tuple[int, ProtocolData]]:
 
 def tuning_fits(protocol: str, data: ProtocolData) -> Iterator[tuple[str, ProtocolData]]:
     """Every training side a model of ``protocol`` is tuned on, with its name: ``fold<k>``
-    for each outer fold of a cross-validated protocol, then :data:`FINAL_FIT`."""
+    for each outer fold of a cross-validated protocol, then :data:`FINAL_FIT`.
+
+    Parameters
+    ----------
+    protocol : str
+        The split protocol.
+    data : ProtocolData
+        The protocol's data.
+    """
     from ser.splits.protocols import CROSS_VALIDATED
 
     if protocol in CROSS_VALIDATED:
@@ -431,7 +445,13 @@ def train_speaker_cv(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_
     on every clip (for prediction). The out-of-fold predictions go to :data:`OOF_FILE`.
 
     ``grid_scores``: the candidate score files' contents (``train.grid_jobs``), with
-    every fold's and the final fit's scores; each model is picked from its own."""
+    every fold's and the final fit's scores; each model is picked from its own.
+
+    Parameters
+    ----------
+    spec, protocol, data, out_dir, settings, section, n_jobs, verbose, grid_scores
+        As for :func:`train`; ``data`` carries the ``fold`` column of the split.
+    """
     from ser.evaluation.metrics import predict_rows, predictions_frame
     from ser.predict.inference import Predictor
 
