@@ -78,6 +78,11 @@ def sort_labels(labels) -> list[str]:
     """Return ``labels`` in the canonical :data:`EMOTIONS` order.
 
     Labels not in :data:`EMOTIONS` (a user's own corpus) follow, sorted.
+
+    Parameters
+    ----------
+    labels : iterable of str
+        Unified labels (duplicates are kept once).
     """
     known = [e for e in EMOTIONS if e in set(labels)]
     extra = sorted(set(labels) - set(EMOTIONS))
@@ -111,6 +116,11 @@ def normalise_label(label: str) -> str:
     ``fear`` -> ``fearful``, ``Pleasant surprise`` -> ``surprised``, ...). A
     label that is not a known emotion is kept as the user wrote it (in its
     normalised spelling), so a corpus may bring its own classes.
+
+    Parameters
+    ----------
+    label : str
+        The label as the user's corpus spells it.
 
     Raises
     ------
@@ -194,6 +204,11 @@ class LabelMap:
         A ``preset`` (:data:`LABEL_PRESETS`) gives the defaults that the other
         keys then replace (a key left out or ``null`` keeps the preset's value).
         ``None`` or ``{}`` keeps every label unchanged.
+
+        Parameters
+        ----------
+        section : Mapping or None
+            The ``labels:`` section of params.yaml.
         """
         section = dict(section or {})
         unknown = sorted(set(section) - {"preset", "keep", "merge", "drop"})
@@ -245,12 +260,24 @@ class LabelMap:
         return mapped[mask].astype(str), mask
 
     def classes(self, emotions: Iterable[str]) -> list[str]:
-        """The class set a run on ``emotions`` models, in canonical order."""
+        """The class set a run on ``emotions`` models, in canonical order.
+
+        Parameters
+        ----------
+        emotions : iterable of str
+            The clips' original emotions.
+        """
         labels, _ = self.apply(emotions)
         return sort_labels(set(labels.tolist()))
 
     def dropped_counts(self, emotions: Iterable[str]) -> dict[str, int]:
-        """Original label -> number of clips the map leaves out (for reports)."""
+        """Original label -> number of clips the map leaves out (for reports).
+
+        Parameters
+        ----------
+        emotions : iterable of str
+            The clips' original emotions.
+        """
         emotions = list(emotions)
         _, mask = self.apply(emotions)
         return dict(Counter(e for e, kept in zip(emotions, mask, strict=True) if not kept))
@@ -287,6 +314,17 @@ def apply_label_map(
     drop: Iterable[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Functional form of :meth:`LabelMap.apply`: ``(new labels of kept clips, mask)``.
+
+    Parameters
+    ----------
+    emotions : iterable of str
+        Every clip's unified emotion.
+    keep : iterable of str, optional
+        The classes to keep (``None``: all not dropped).
+    merge : Mapping, optional
+        Label -> the label it is merged into.
+    drop : iterable of str, optional
+        Classes left out.
 
     Examples
     --------

@@ -123,7 +123,13 @@ def run_metrics_files(root: str | Path, protocol: str) -> list[Path]:
 
 
 def demo_root(corpus: str) -> Path:
-    """Where the workflow's ``generate_demo`` stage writes a demo corpus."""
+    """Where the workflow's ``generate_demo`` stage writes a demo corpus.
+
+    Parameters
+    ----------
+    corpus : str
+        Corpus name (``ravdess``, ``emodb``, ...).
+    """
     return Path(DEMO.format(corpus=corpus))
 
 
@@ -138,7 +144,13 @@ def manifest_file(folder: str | Path, corpus: str) -> Path:
 
 
 def rejected_file(manifest: str | Path) -> Path:
-    """The manifest stage's ``<stem>_rejected.csv`` beside manifest ``manifest``."""
+    """The manifest stage's ``<stem>_rejected.csv`` beside manifest ``manifest``.
+
+    Parameters
+    ----------
+    manifest : str or Path
+        The manifest Parquet file the list of rejected files goes with.
+    """
     manifest = Path(manifest)
     return manifest.with_name(f"{manifest.stem}{REJECTED_SUFFIX}")
 

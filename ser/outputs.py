@@ -141,7 +141,18 @@ def parquet_is_ours(path: Path) -> bool:
 
 
 def text_starts_with(prefix: str) -> Callable[[Path], bool]:
-    """An ``owned`` test: the file's first bytes are ``prefix``."""
+    """An ``owned`` test: the file's first bytes are ``prefix``.
+
+    Parameters
+    ----------
+    prefix : str
+        The text every file the tool writes there starts with (e.g. a CSV header).
+
+    Returns
+    -------
+    callable
+        ``owned(path) -> bool``, for :func:`check_output` and :func:`atomic_path`.
+    """
     raw = prefix.encode("utf-8")
 
     def owned(path: Path) -> bool:
@@ -188,8 +199,24 @@ def check_output(path: str | Path, *, kind: str | None = None,
                  owned: Callable[[Path], bool] | None = None, option: str = "--out") -> None:
     """Refuse, with one line, a target :func:`atomic_path` would not replace.
 
-    Call it before long work so the user is told at once. ``kind`` is ``"file"`` or
-    ``"dir"`` when the output's kind is known (``None``: either).
+    Call it before long work so the user is told at once.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output the command will write.
+    kind : {"file", "dir"} or None
+        The output's kind when known (``None``: either).
+    owned : callable, optional
+        Recognises an existing *file* at ``path`` as the tool's (see :func:`atomic_path`).
+    option : str
+        The command-line option named in the message.
+
+    Raises
+    ------
+    SerError
+        ``path`` is a link, a foreign file or folder (without ``--force``), or of the
+        wrong kind.
     """
     path = Path(path)
     force = forced()
@@ -247,6 +274,8 @@ def atomic_path(path: str | Path, *, owned: Callable[[Path], bool] | None = None
 
     Parameters
     ----------
+    path
+        The output file or folder.
     owned
         Recognises an existing *file* at ``path`` as the tool's (besides the
         folder marker and Parquet metadata).

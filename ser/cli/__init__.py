@@ -11,7 +11,20 @@ from ser.errors import SerError
 
 def run_cli(main: Callable[[Sequence[str] | None], int | None],
             argv: Sequence[str] | None = None) -> int:
-    """Run ``main`` and turn a :class:`SerError` into a one-line message and exit 2."""
+    """Run ``main`` and turn a :class:`SerError` into a one-line message and exit 2.
+
+    Parameters
+    ----------
+    main : callable
+        The command's ``main(argv)``.
+    argv : sequence of str or None
+        Its arguments (``None``: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: ``main``'s, 2 after a :class:`SerError`, 130 when interrupted.
+    """
     try:
         return int(main(argv) or 0)
     except SerError as exc:

@@ -82,7 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``predict.py`` / ``ser-predict``."""
+    """Entry point of ``predict.py`` / ``ser-predict``.
+
+    Parameters
+    ----------
+    argv : sequence of str or None
+        Command-line arguments (``None``: ``sys.argv[1:]``); ``--help`` lists them.
+
+    Returns
+    -------
+    int
+        Exit status (2 with a one-line message on bad input).
+    """
     return run_cli(_main, argv)
 
 

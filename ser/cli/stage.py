@@ -22,7 +22,20 @@ from typing import Any
 
 
 def stage_parser(doc: str | None, *, prog: str | None = None) -> argparse.ArgumentParser:
-    """An argument parser with the stage's docstring and the ``--params`` option."""
+    """An argument parser with the stage's docstring and the ``--params`` option.
+
+    Parameters
+    ----------
+    doc : str or None
+        The stage script's module docstring, shown by ``--help``.
+    prog : str, optional
+        Program name in usage lines (default: the script's file name).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With ``--params`` and ``--force``; the script adds its path options.
+    """
     parser = argparse.ArgumentParser(prog=prog, description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     # Required: a stage that forgot it would silently read ./params.yaml, whatever the
@@ -36,7 +49,13 @@ def stage_parser(doc: str | None, *, prog: str | None = None) -> argparse.Argume
 
 def add_force_option(parser: argparse.ArgumentParser) -> None:
     """``--force``: write into a folder holding files the tool did not write (keeping
-    them), or replace a file it did not write (see :mod:`ser.outputs`)."""
+    them), or replace a file it did not write (see :mod:`ser.outputs`).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser; :func:`parse_stage_args` applies the option.
+    """
     parser.add_argument("--force", action="store_true",
                         help="write into an output folder that holds other files (they are "
                              "kept; a name clash is still refused), or replace an output file "
@@ -44,7 +63,20 @@ def add_force_option(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_stage_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
-    """Parse ``argv`` and apply ``--force`` to this command's writes (:mod:`ser.outputs`)."""
+    """Parse ``argv`` and apply ``--force`` to this command's writes (:mod:`ser.outputs`).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        From :func:`stage_parser` (or one with :func:`add_force_option`).
+    argv : sequence of str or None
+        The arguments (``None``: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    argparse.Namespace
+        The parsed arguments.
+    """
     from ser.outputs import allow_replacing
 
     args = parser.parse_args(argv)
@@ -55,7 +87,15 @@ def parse_stage_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespac
 def add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:
     """The options of a stage that works on one protocol x feature set run (train,
     tune_candidate, evaluate): ``--protocol``, ``--features``, ``--feature-set``,
-    ``--split`` and ``--out``."""
+    ``--split`` and ``--out``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The stage's parser.
+    out_help : str
+        Help text of ``--out`` (what the stage writes there).
+    """
     from ser.splits.protocols import PROTOCOLS
 
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
@@ -69,7 +109,21 @@ def add_run_options(parser: argparse.ArgumentParser, *, out_help: str) -> None:
 
 def load_run_data(args: argparse.Namespace, params: dict[str, Any]):
     """The :class:`ser.splits.protocol_data.ProtocolData` of the run the :func:`add_run_options`
-    name."""
+    name.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options of :func:`add_run_options` (``split``, ``features``, ``feature_set``).
+    params : dict
+        The validated params mapping; its ``corpora`` keys are the corpora to read.
+
+    Returns
+    -------
+    ser.splits.protocol_data.ProtocolData
+        The split joined with the feature tables (see
+        :func:`ser.splits.protocol_data.load_protocol_data`).
+    """
     from ser.splits.protocol_data import load_protocol_data
 
     return load_protocol_data(split_path=args.split, features_dir=args.features,
@@ -77,7 +131,18 @@ def load_run_data(args: argparse.Namespace, params: dict[str, Any]):
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
-    """The validated parameters mapping of ``path`` (see :func:`ser.params.load.load_params`)."""
+    """The validated parameters mapping of ``path`` (see :func:`ser.params.load.load_params`).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``--params`` file.
+
+    Returns
+    -------
+    dict
+        The whole mapping; stages pass one section each to the library.
+    """
     from ser.params.load import load_params
 
     return load_params(path)
@@ -88,6 +153,11 @@ def run_stage(main: Callable[[Sequence[str] | None], int | None]) -> None:
 
     When its output goes to a log file (Snakemake's ``> {log} 2>&1``), the
     lines are mirrored to the terminal too (:func:`ser.progress.mirror_to_console`).
+
+    Parameters
+    ----------
+    main : callable
+        The stage's ``main(argv)``; its return value (or 0) is the exit status.
     """
     from ser.cli import run_cli
     from ser.progress import mirror_to_console

@@ -140,6 +140,15 @@ def walk_files(
     Nothing is opened, so a FIFO can never block the scan. Links inside the
     root are followed, with a guard against loops. Hidden folders (``.git``,
     ``.dvc``, ...) and ``__MACOSX`` are not searched.
+
+    Parameters
+    ----------
+    root : Path
+        The corpus folder.
+    keep : callable
+        ``keep(file_name) -> bool`` (e.g. :func:`is_audio`).
+    rejected : list, optional
+        Receives ``(path, reason)`` of every file left out for safety.
     """
     root = Path(root)
     real_root = Path(os.path.realpath(root))
@@ -221,6 +230,13 @@ def find_wavs(root: Path, *, rejected: list[tuple[str, str]] | None = None) -> l
 
     Sorted by relative path; links outside the root and special files go to
     ``rejected`` (see :func:`walk_files`).
+
+    Parameters
+    ----------
+    root : Path
+        The corpus folder.
+    rejected : list, optional
+        Receives ``(path, reason)`` of every file left out.
     """
     return walk_files(root, is_audio, rejected=rejected)
 
@@ -321,7 +337,15 @@ def _head(path: Path, n: int = 64) -> bytes:
 
 
 def two_digits(value: str, what: str) -> str:
-    """Return ``value`` if it is exactly two digits, else :class:`Reject` naming ``what``."""
+    """Return ``value`` if it is exactly two digits, else :class:`Reject` naming ``what``.
+
+    Parameters
+    ----------
+    value : str
+        A field of a file name (e.g. RAVDESS' actor number).
+    what : str
+        The field's name, for the rejection reason.
+    """
     if len(value) != 2 or not value.isdigit():
         raise Reject(f"{what} {value!r} is not two digits")
     return value
@@ -330,7 +354,14 @@ def two_digits(value: str, what: str) -> str:
 def unified_emotion(corpus: str, code: str, *, shown: str | None = None) -> str:
     """The unified label of ``corpus``' own emotion ``code``; :class:`Reject` if unknown.
 
-    ``shown`` is how the code appears in the file name, when that differs.
+    Parameters
+    ----------
+    corpus : str
+        Corpus name (its codes are in :data:`ser.labels.CORPUS_CODES`).
+    code : str
+        The corpus' own emotion code.
+    shown : str, optional
+        How the code appears in the file name, when that differs (for the reason).
     """
     codes = CORPUS_CODES[corpus]
     if code not in codes:

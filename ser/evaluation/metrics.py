@@ -89,6 +89,17 @@ def evaluate_predictions(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics for a table with ``actual``, ``predicted`` (and ``corpus``) columns.
 
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        One row per scored test clip.
+    labels : list of str
+        The model's classes, in report order (those absent from both columns are dropped).
+    train_labels : numpy.ndarray, optional
+        The training clips' emotions, for the majority-class baseline.
+    bootstrap, seed : int
+        Resamples and seed of the CIs (:func:`bootstrap_ci`).
+
     Returns
     -------
     metrics
@@ -276,6 +287,29 @@ def evaluate_stage(*, model_dir: Path, data, settings, out_dir: Path,
     (:func:`restrict_to_shared`); ``left_out`` holds the emotions of test-corpus clips the
     split already left out (:func:`ser.splits.protocols.left_out_test_emotions`), counted with them.
     ``label_map`` is the class-set description recorded in ``metrics.json``.
+
+    Parameters
+    ----------
+    model_dir : Path
+        The trained model folder (:mod:`ser.models.store`).
+    data : ProtocolData
+        The protocol's split joined with the model's feature set.
+    settings : EvaluateSettings
+        ``evaluate:`` (bootstrap resamples, seed).
+    out_dir : Path
+        The metrics folder to write (``metrics.json``, ``details.json``,
+        ``predictions.csv``).
+    protocol : str
+        The split protocol.
+    label_map : str, optional
+        See above.
+    left_out : pandas.Series, optional
+        See above.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
     """
     from ser.features.sets import check_same_features
     from ser.models.training import OOF_FILE

@@ -245,9 +245,30 @@ def extract_byols(manifest: Any, out_dir: str | Path, *, params: Mapping[str, An
                   rows: tuple[int, int] | None = None):
     """Write ``summary.parquet`` (manifest columns + ``feat_byols_*``) and ``skipped.csv``.
 
-    ``params`` is the ``mfcc:`` section (decoding) with the ``byols:`` section under
-    ``options``. Log-mels are computed by ``workers`` processes, ``BLOCK_CLIPS`` clips at
+    Log-mels are computed by ``workers`` processes, ``BLOCK_CLIPS`` clips at
     a time, and encoded in this process in length buckets.
+
+    Parameters
+    ----------
+    manifest
+        Manifest Parquet path or frame (``path`` column and the other manifest columns).
+    out_dir
+        Output folder, replaced atomically on success only.
+    params
+        The ``mfcc:`` section (decoding) with the ``byols:`` section under ``options``
+        (:func:`ser.features.sets.feature_set_params`).
+    workers
+        Processes; ``None``: the set's ``workers``.
+    progress
+        Show a progress bar on stderr.
+    desc
+        Progress-bar label.
+    rows
+        ``(start, stop)``: only these manifest rows (one shard, :mod:`ser.features.shards`).
+
+    Returns
+    -------
+    ExtractionResult
     """
     import pandas as pd
     from tqdm import tqdm

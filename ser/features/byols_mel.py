@@ -47,8 +47,30 @@ def extract_byols_mel(manifest: Any, out_dir: str | Path, *, params: Mapping[str
                       desc: str = "byols_mel", rows: tuple[int, int] | None = None):
     """Write the ``byols_mel`` sequences of every clip (see the module docstring).
 
-    ``params`` is the ``mfcc:`` section with the ``byols_mel:`` section (``workers``)
-    under ``options``; ``rows``: only these manifest rows (one shard).
+    Writes ``summary.parquet`` (manifest columns + ``n_frames``), ``sequences.parquet``
+    and ``skipped.csv``.
+
+    Parameters
+    ----------
+    manifest
+        Manifest Parquet path or frame (``path`` column and the other manifest columns).
+    out_dir
+        Output folder, replaced atomically on success only.
+    params
+        The ``mfcc:`` section (decoding) with the ``byols_mel:`` section under ``options``
+        (:func:`ser.features.sets.feature_set_params`).
+    workers
+        Processes; ``None``: the set's ``workers``.
+    progress
+        Show a progress bar on stderr.
+    desc
+        Progress-bar label.
+    rows
+        ``(start, stop)``: only these manifest rows (one shard, :mod:`ser.features.shards`).
+
+    Returns
+    -------
+    ExtractionResult
     """
     from tqdm import tqdm
 

@@ -183,12 +183,33 @@ def extract_logmel(manifest: str | Path | pd.DataFrame, out_dir: str | Path, *,
                    rows: tuple[int, int] | None = None) -> ExtractionResult:
     """Write the ``logmel`` sequences (``n_mels`` bands + ``deltas``) of every clip.
 
-    ``params`` is the ``mfcc:`` section (decoding) with the ``logmel:`` section
-    (``n_mels``, ``deltas``, ``workers``) under ``options``. Sequences keep their length;
-    sequence models crop/pad them (:func:`ser.features.logmel.fix_length`). ``rows``:
-    only these manifest rows (one shard); a shard of which no clip decodes writes only
-    ``skipped.csv``. Sequences are written in row groups of
-    :data:`ser.features.extract.ROW_GROUP_ROWS` rows, so a merge of shards can stream.
+    The ``logmel:`` section gives ``n_mels`` and ``deltas``. Sequences keep their length;
+    sequence models crop/pad them (:func:`ser.features.logmel.fix_length`). A shard of
+    which no clip decodes writes only ``skipped.csv``. Sequences are written in row
+    groups of :data:`ser.features.extract.ROW_GROUP_ROWS` rows, so a merge of shards can
+    stream.
+
+    Parameters
+    ----------
+    manifest
+        Manifest Parquet path or frame (``path`` column and the other manifest columns).
+    out_dir
+        Output folder, replaced atomically on success only.
+    params
+        The ``mfcc:`` section (decoding) with the ``logmel:`` section under ``options``
+        (:func:`ser.features.sets.feature_set_params`).
+    workers
+        Processes; ``None``: the set's ``workers``.
+    progress
+        Show a progress bar on stderr.
+    desc
+        Progress-bar label.
+    rows
+        ``(start, stop)``: only these manifest rows (one shard, :mod:`ser.features.shards`).
+
+    Returns
+    -------
+    ExtractionResult
     """
     from tqdm import tqdm
 

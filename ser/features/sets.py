@@ -113,7 +113,13 @@ EXTRACTED_SETS: tuple[str, ...] = tuple(n for n, s in FEATURE_SETS.items() if s.
 
 
 def feature_set_spec(name: str) -> FeatureSetSpec:
-    """The spec of ``name``, or a :class:`ConfigError` listing the known ones."""
+    """The spec of ``name``, or a :class:`ConfigError` listing the known ones.
+
+    Parameters
+    ----------
+    name : str
+        A feature set of :data:`FEATURE_SETS` (variants included).
+    """
     if name not in FEATURE_SETS:
         raise ConfigError(f"unknown feature set {name!r}; known: {', '.join(FEATURE_SETS)}")
     return FEATURE_SETS[name]
@@ -125,6 +131,18 @@ def feature_set_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     ``mfcc``: its section. The other sets: the ``mfcc:`` section (decoding), with the
     set's own ``workers`` and its whole section under ``options`` (e.g. logmel's
     ``n_mels``, which is not the MFCC filterbank's).
+
+    Parameters
+    ----------
+    name : str
+        The feature set (a variant reads its base set's section).
+    params : Mapping
+        The whole validated params mapping.
+
+    Returns
+    -------
+    dict
+        What the set's extractor takes as ``params``.
     """
     spec = feature_set_spec(name)
     own = dict(params.get(spec.section) or {})
@@ -136,7 +154,13 @@ def feature_set_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def model_accepts(model: str, feature_set: str) -> bool:
     """Whether ``model`` can be trained on ``feature_set`` (classical models need summary
-    features, a sequence model the kind of sequences it reads)."""
+    features, a sequence model the kind of sequences it reads).
+
+    Parameters
+    ----------
+    model, feature_set : str
+        Registry names (:data:`ser.models.MODEL_SPECS`, :data:`FEATURE_SETS`).
+    """
     from ser.models import model_spec
 
     m, f = model_spec(model), feature_set_spec(feature_set)
@@ -146,8 +170,15 @@ def model_accepts(model: str, feature_set: str) -> bool:
 
 
 def check_same_features(stored: Mapping[str, Any], current: Mapping[str, Any]) -> None:
-    """Refuse features made with another definition than the model's (``stored``: the
-    card's fingerprint, ``current``: the feature files')."""
+    """Refuse features made with another definition than the model's.
+
+    Parameters
+    ----------
+    stored : Mapping
+        The model card's feature fingerprint.
+    current : Mapping
+        The feature files' fingerprint.
+    """
     if stored.get("feature_set", "mfcc") == "mfcc" and current.get("feature_set") == "mfcc":
         from ser.features.mfcc import check_feature_params
 

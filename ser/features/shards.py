@@ -63,6 +63,13 @@ def shard_bounds(n_rows: int, shards: int) -> list[tuple[int, int]]:
     Sizes differ by at most one (the first ``n_rows % shards`` shards take one more);
     with more shards than rows the last ones are empty. Deterministic: depends only on
     ``n_rows`` and ``shards``.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows of the manifest.
+    shards : int
+        Number of shards (``shards:`` in params.yaml).
     """
     if shards < 1:
         raise SerError(f"shards must be >= 1, got {shards}")

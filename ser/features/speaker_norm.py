@@ -95,6 +95,15 @@ def normalize_frame_by_speaker(frame: pd.DataFrame, columns: list[str], *,
 
     Speakers are keyed ``corpus:speaker`` when a ``corpus`` column with more
     than one corpus is present.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Feature rows with a speaker column.
+    columns : list of str
+        The feature columns to normalise.
+    speaker_column : str
+        The column naming each row's speaker.
     """
     key = frame[speaker_column].astype(str)
     if "corpus" in frame and frame["corpus"].nunique() > 1:
@@ -118,6 +127,13 @@ def speaker_prior(X: np.ndarray, groups: np.ndarray | pd.Series) -> dict[str, An
     (mean and sample variance across speakers of the speaker means), ``within_var`` (mean
     across speakers of the within-speaker variance) and ``n_speakers``. Computed from the
     training side only; stored in the model card of speaker-normalised models.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Training features, one row per clip.
+    groups : numpy.ndarray or pandas.Series
+        Each row's speaker key.
     """
     stats = speaker_statistics(X, groups)
     means = np.array([m for m, _ in stats.values()])
@@ -142,6 +158,19 @@ def shrunk_statistics(mean: np.ndarray, std: np.ndarray, n: int, prior: dict[str
     speakers' ``within_var``: ``(n * std**2 + std_clips * within_var) / (n + std_clips)``.
     With many clips both tend to the clips' own statistics. A result below ``min_std``
     becomes 1, as in :func:`speaker_statistics`.
+
+    Parameters
+    ----------
+    mean, std : numpy.ndarray
+        The speaker's clips' own per-feature statistics.
+    n : int
+        Number of clips they come from.
+    prior : dict
+        :func:`speaker_prior` of the training speakers (from the model card).
+    std_clips : int
+        Pseudo-clips of the training speakers' variance (see above).
+    min_std : float
+        Smallest std kept as is.
     """
     mean = np.asarray(mean, dtype=np.float64)
     std = np.asarray(std, dtype=np.float64)
@@ -160,7 +189,13 @@ def shrunk_statistics(mean: np.ndarray, std: np.ndarray, n: int, prior: dict[str
 
 def normalization_metadata(mode: str) -> dict[str, Any]:
     """Fields to store with a run's metrics: what normalisation it used and whether it is
-    transductive (test speakers' statistics from their own unlabeled test clips)."""
+    transductive (test speakers' statistics from their own unlabeled test clips).
+
+    Parameters
+    ----------
+    mode : str
+        One of :data:`SPEAKER_NORM_MODES` (``"speaker"`` for ``*_spk`` sets, ``"none"``).
+    """
     if mode not in SPEAKER_NORM_MODES:
         raise ValueError(f"speaker_norm must be one of {', '.join(SPEAKER_NORM_MODES)}, "
                          f"got {mode!r}")

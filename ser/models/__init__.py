@@ -84,7 +84,13 @@ MODELS: tuple[str, ...] = tuple(MODEL_SPECS)
 
 
 def model_spec(name: str) -> ModelSpec:
-    """The spec of ``name``, or a :class:`~ser.errors.ConfigError` listing the known ones."""
+    """The spec of ``name``, or a :class:`~ser.errors.ConfigError` listing the known ones.
+
+    Parameters
+    ----------
+    name : str
+        A model name of :data:`MODEL_SPECS` (``train.models``).
+    """
     from ser.errors import ConfigError
 
     if name not in MODEL_SPECS:

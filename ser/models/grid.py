@@ -33,7 +33,15 @@ SCORES_FORMAT = 1
 
 def grid_candidates(model: str, grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every candidate of ``grid`` (params.yaml names) as pipeline parameters, in
-    GridSearchCV's order: candidate ``k`` is the ``k``-th item of this list."""
+    GridSearchCV's order: candidate ``k`` is the ``k``-th item of this list.
+
+    Parameters
+    ----------
+    model : str
+        Classical model name (prefixes the parameter names with its pipeline step).
+    grid : Mapping
+        The model's ``grid:`` (parameter name -> list of values).
+    """
     from ser.models.classical import param_grid
 
     return list(ParameterGrid(param_grid(model, dict(grid))))
@@ -49,6 +57,11 @@ def split_grids(params: Mapping[str, Any]) -> dict[str, int]:
 
     ``train.grid_jobs`` is the smallest grid that is split (``0``, the default: none);
     sequence models and models without a grid never are.
+
+    Parameters
+    ----------
+    params : Mapping
+        The whole validated params mapping.
     """
     from ser.models import MODEL_SPECS
 
@@ -65,7 +78,17 @@ def split_grids(params: Mapping[str, Any]) -> dict[str, int]:
 
 
 def check_candidate(model: str, grid: Mapping[str, Sequence[Any]], index: int) -> dict[str, Any]:
-    """The pipeline parameters of candidate ``index``, or a ConfigError naming the range."""
+    """The pipeline parameters of candidate ``index``, or a ConfigError naming the range.
+
+    Parameters
+    ----------
+    model : str
+        Classical model name (its estimator's step prefix in the parameter names).
+    grid : Mapping
+        The model's ``grid:`` from params.yaml.
+    index : int
+        Candidate number, 0-based, in :func:`grid_candidates` order.
+    """
     candidates = grid_candidates(model, grid)
     if not 0 <= index < len(candidates):
         raise ConfigError(f"--candidate {index}: the {model} grid in params.yaml has "
@@ -90,6 +113,25 @@ def score_candidate(model: str, X: np.ndarray, y: np.ndarray, *, groups: np.ndar
 
     Returns the per-split test scores, fit and score times, their mean and the
     fingerprint of the training data (:func:`data_fingerprint`).
+
+    Parameters
+    ----------
+    model : str
+        Classical model name.
+    X, y : numpy.ndarray
+        The training side's features and labels.
+    groups : numpy.ndarray or None
+        Speaker keys (speaker-disjoint protocols), else ``None``.
+    protocol : str
+        The split protocol (chooses the CV splitter).
+    grid : Mapping
+        The model's ``grid:``.
+    index : int
+        The candidate (:func:`grid_candidates` order).
+    scoring, cv_folds, seed
+        ``train.scoring``, ``train.cv_folds``, ``train.seed``.
+    verbose : int
+        Verbosity of the cross-validation.
     """
     from ser.models.classical import cv_setup, search_pipeline
 
@@ -126,7 +168,19 @@ def scores_document(*, model: str, protocol: str, feature_set: str, scoring: str
                     grid: Mapping[str, Sequence[Any]], index: int,
                     fits: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The score file of one candidate: what it is, and its CV scores per fit
-    (``final``: the training side; ``fold<k>`` too under speaker_cv)."""
+    (``final``: the training side; ``fold<k>`` too under speaker_cv).
+
+    Parameters
+    ----------
+    model, protocol, feature_set, scoring : str
+        The run the scores belong to (checked by :func:`read_scores`).
+    grid : Mapping
+        The model's ``grid:``.
+    index : int
+        The candidate.
+    fits : Mapping
+        Fit name -> :func:`score_candidate` result.
+    """
     from ser.models.classical import unprefix
 
     params = check_candidate(model, grid, index)
@@ -144,14 +198,28 @@ def scores_document(*, model: str, protocol: str, feature_set: str, scoring: str
 
 
 def scores_file_is_ours(path: Path) -> bool:
-    """Whether ``path`` is a score file :func:`write_scores` wrote (replaced on a rerun)."""
+    """Whether ``path`` is a score file :func:`write_scores` wrote (replaced on a rerun).
+
+    Parameters
+    ----------
+    path : Path
+        An existing file at a score file's output path.
+    """
     from ser.outputs import head_contains
 
     return head_contains(f'{{\n  "format": {SCORES_FORMAT},\n  "model": ', size=64)(path)
 
 
 def write_scores(path: str | Path, doc: Mapping[str, Any]) -> None:
-    """Write a score file atomically (a cut-short job never leaves one behind)."""
+    """Write a score file atomically (a cut-short job never leaves one behind).
+
+    Parameters
+    ----------
+    path : str or Path
+        The score file (the tune_candidate job's output).
+    doc : Mapping
+        The score document (:func:`scores_document`), written as JSON.
+    """
     from ser.outputs import atomic_path
 
     with atomic_path(path, owned=scores_file_is_ours) as tmp:
@@ -161,6 +229,20 @@ def write_scores(path: str | Path, doc: Mapping[str, Any]) -> None:
 def read_scores(paths: Sequence[str | Path], *, model: str, protocol: str, scoring: str,
                 grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every candidate's score file, in candidate order, checked against the settings.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        One score file per grid candidate (from the tune_candidate jobs), any order.
+    model, protocol, scoring : str
+        What the files must have been written for (this train job's settings).
+    grid : Mapping
+        The model's current ``grid:``; every candidate must have exactly one file.
+
+    Returns
+    -------
+    list of dict
+        The score documents, candidate 0 first.
 
     Raises
     ------
@@ -263,6 +345,21 @@ def select_and_refit(model: str, X: np.ndarray, y: np.ndarray, *, groups: np.nda
                      seed: int):
     """Pick the best candidate from its jobs' ``scores`` as GridSearchCV does and refit it
     on ``X, y``; a :class:`ser.models.classical.TuneResult`.
+
+    Parameters
+    ----------
+    model : str
+        Classical model name.
+    X, y : numpy.ndarray
+        The training side's features and labels.
+    groups : numpy.ndarray or None
+        Speaker keys, for the data fingerprint.
+    grid : Mapping
+        The model's ``grid:``.
+    scores : sequence of Mapping
+        Every candidate's scores for this fit (:func:`fit_scores`).
+    seed : int
+        ``train.seed``.
 
     Raises
     ------

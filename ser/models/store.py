@@ -156,9 +156,19 @@ def save_model(out_dir: str | Path, model: Any, card: dict[str, Any],
                extra_files: dict[str, Any] | None = None) -> None:
     """Write ``model``, its ``card`` and the checksum manifest to ``out_dir`` atomically.
 
-    ``extra_files`` maps a file name to a callable ``write(path)`` for side
-    outputs (CV results, history) that belong in the same folder; they are
-    covered by the checksum manifest too.
+    Parameters
+    ----------
+    out_dir : str or Path
+        The model folder (``models/<protocol>/<feature_set>/<model>/``); replaced only
+        under the rule of :mod:`ser.outputs`.
+    model : Any
+        A fitted scikit-learn estimator (saved as ``model.skops``) or Keras model
+        (``model.keras``).
+    card : dict
+        The model card, validated against ``ser/schemas/card.schema.yaml``.
+    extra_files : dict, optional
+        File name -> callable ``write(path)`` for side outputs (CV results, history)
+        that belong in the same folder; the checksum manifest covers them too.
     """
     from ser.models.plain_trees import to_plain
 
@@ -381,6 +391,16 @@ def verify_checksums(model_dir: Path) -> None:
 def read_card(model_dir: str | Path) -> dict[str, Any]:
     """Read a model folder's card after checking checksums and the card schema.
 
+    Parameters
+    ----------
+    model_dir : str or Path
+        The model folder.
+
+    Returns
+    -------
+    dict
+        The card.
+
     Raises
     ------
     SerError
@@ -420,7 +440,23 @@ def validate_card(card: Any, *, source: str = CARD) -> None:
 
 
 def load_model(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load a model safely with its card (see the module docstring for what is refused)."""
+    """Load a model safely with its card (see the module docstring for what is refused).
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        The model folder (:func:`save_model`).
+
+    Returns
+    -------
+    tuple
+        ``(model, card)``.
+
+    Raises
+    ------
+    SerError
+        One line naming the file and the reason the folder is refused.
+    """
     model_dir = Path(model_dir)
     card = read_card(model_dir)
     if card["format"] == "skops":

@@ -137,6 +137,21 @@ def train_classical(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir:
     ``tuning``: every grid candidate's CV scores on this training side, from separate
     jobs (:func:`tune_candidate`, ``train.grid_jobs``); the best is picked from them and
     refitted (:func:`ser.models.grid.select_and_refit`) instead of running GridSearchCV.
+
+    Parameters
+    ----------
+    spec, protocol, data, out_dir, settings, section, n_jobs, verbose
+        As for :func:`train` (only the training side of ``data`` is used).
+    extra_files : dict, optional
+        File name -> ``write(path)`` of more files for the folder (``speaker_cv``: the
+        out-of-fold predictions).
+    tuning : list of dict, optional
+        Candidate scores (see above); ``None``: run GridSearchCV.
+
+    Returns
+    -------
+    dict
+        The model card written to ``card.json``.
     """
     from ser.models.classical import TuneResult, cv_results_frame, tune, unprefix
     from ser.models.grid import select_and_refit
@@ -178,7 +193,21 @@ def train_classical(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir:
 def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path, *,
                settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
                verbose: int = 2, extra_files: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train the LSTM with speaker-aware early stopping; save it, its card and curves."""
+    """Train the LSTM with speaker-aware early stopping; save it, its card and curves.
+
+    Parameters
+    ----------
+    spec, protocol, data, out_dir, settings, section, n_jobs, verbose
+        As for :func:`train` (only the training side of ``data`` is used).
+    extra_files : dict, optional
+        File name -> ``write(path)`` of more files for the folder (``speaker_cv``: the
+        out-of-fold predictions).
+
+    Returns
+    -------
+    dict
+        The model card written to ``card.json``.
+    """
     from ser.models.lstm import SEQUENCE_DTYPE, fit_lstm, training_inputs
     from ser.models.store import save_model
 
@@ -226,6 +255,19 @@ def train_crnn(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
 
     The card stores ``n_mels``, ``deltas`` and ``n_frames``: prediction computes
     :func:`ser.features.logmel.logmel_from_file` and crops/pads with ``fix_length``.
+
+    Parameters
+    ----------
+    spec, protocol, data, out_dir, settings, section, n_jobs, verbose
+        As for :func:`train` (only the training side of ``data`` is used).
+    extra_files : dict, optional
+        File name -> ``write(path)`` of more files for the folder (``speaker_cv``: the
+        out-of-fold predictions).
+
+    Returns
+    -------
+    dict
+        The model card written to ``card.json``.
     """
     import dataclasses
 
@@ -276,6 +318,19 @@ def train_byols_ft(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: 
     The card stores ``n_frames`` and ``pad`` (``zeros``): prediction computes the
     ``byols_mel`` frames and crops/pads them with ``fix_length``; the input statistics
     are inside the model (and in the card, for reading).
+
+    Parameters
+    ----------
+    spec, protocol, data, out_dir, settings, section, n_jobs, verbose
+        As for :func:`train` (only the training side of ``data`` is used).
+    extra_files : dict, optional
+        File name -> ``write(path)`` of more files for the folder (``speaker_cv``: the
+        out-of-fold predictions).
+
+    Returns
+    -------
+    dict
+        The model card written to ``card.json``.
     """
     from ser.features import byols
     from ser.features.logmel import fix_length
@@ -324,7 +379,13 @@ FINAL_FIT = "final"
 
 def outer_folds(data: ProtocolData) -> Iterator[tuple[int, ProtocolData]]:
     """``speaker_cv``: each fold with its data (the fold's clips as test, the rest train),
-    one at a time (a leave-one-speaker-out run has many)."""
+    one at a time (a leave-one-speaker-out run has many).
+
+    Parameters
+    ----------
+    data : ProtocolData
+        A cross-validated protocol's data (split with a ``fold`` column).
+    """
     import dataclasses
 
     table = data.table
@@ -338,7 +399,15 @@ def outer_folds(data: ProtocolData) -> Iterator[tuple[int, ProtocolData]]:
 
 def tuning_fits(protocol: str, data: ProtocolData) -> Iterator[tuple[str, ProtocolData]]:
     """Every training side a model of ``protocol`` is tuned on, with its name: ``fold<k>``
-    for each outer fold of a cross-validated protocol, then :data:`FINAL_FIT`."""
+    for each outer fold of a cross-validated protocol, then :data:`FINAL_FIT`.
+
+    Parameters
+    ----------
+    protocol : str
+        The split protocol.
+    data : ProtocolData
+        The protocol's data.
+    """
     from ser.splits.protocols import CROSS_VALIDATED
 
     if protocol in CROSS_VALIDATED:
@@ -362,7 +431,13 @@ def train_speaker_cv(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_
     on every clip (for prediction). The out-of-fold predictions go to :data:`OOF_FILE`.
 
     ``grid_scores``: the candidate score files' contents (``train.grid_jobs``), with
-    every fold's and the final fit's scores; each model is picked from its own."""
+    every fold's and the final fit's scores; each model is picked from its own.
+
+    Parameters
+    ----------
+    spec, protocol, data, out_dir, settings, section, n_jobs, verbose, grid_scores
+        As for :func:`train`; ``data`` carries the ``fold`` column of the split.
+    """
     from ser.predict.inference import Predictor
     from ser.predict.predictions import predict_rows, predictions_frame
 
@@ -402,7 +477,25 @@ def tune_candidate(spec: ModelSpec, protocol: str, data: ProtocolData, *, index:
     """Stage body of one grid-candidate job (``train.grid_jobs``): cross-validate
     candidate ``index`` of the model's grid on every training side the train stage will
     tune on (:func:`tuning_fits`: each outer fold's and the final one), as GridSearchCV
-    would; return the score document (:func:`ser.models.grid.scores_document`)."""
+    would; return the score document (:func:`ser.models.grid.scores_document`).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        A classical model's registry entry.
+    protocol : str
+        The split protocol.
+    data : ProtocolData
+        The split joined with the feature set.
+    index : int
+        The candidate's number in the model's grid (:func:`ser.models.grid.check_candidate`).
+    settings : TrainSettings
+        ``train:`` (scoring, CV folds, seed).
+    section : dict
+        The model's params section (its ``grid:``).
+    verbose : int
+        Verbosity of the cross-validation.
+    """
     from ser.models.grid import check_candidate, score_candidate, scores_document
 
     if spec.kind != "classical":
@@ -433,6 +526,32 @@ def train(spec: ModelSpec, protocol: str, data: ProtocolData, *, out_dir: Path,
     ``grid_scores``: a classical model's candidate score files, read with
     :func:`ser.models.grid.read_scores` (``train.grid_jobs``); the best candidate is
     picked from them instead of running GridSearchCV here.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model's registry entry (:func:`ser.models.model_spec`).
+    protocol : str
+        The split protocol; cross-validated ones train one model per fold first.
+    data : ProtocolData
+        The split joined with the feature set (:func:`ser.cli.stage.load_run_data`).
+    out_dir : Path
+        The model folder to write.
+    settings : TrainSettings
+        ``train:`` (scoring, CV folds, seed).
+    section : dict
+        The model's own params section.
+    n_jobs : int
+        GridSearchCV processes.
+    verbose : int
+        Keras/GridSearchCV verbosity.
+    grid_scores : list of dict, optional
+        Candidate score documents (see above).
+
+    Returns
+    -------
+    dict
+        The model card written to ``card.json``.
     """
     from ser.splits.protocols import CROSS_VALIDATED
 

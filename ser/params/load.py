@@ -16,6 +16,16 @@ SCHEMA_PATH = Path(str(resources.files("ser") / "schemas" / "params.schema.yaml"
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     """Read ``params.yaml`` and validate it against the documented schema.
 
+    Parameters
+    ----------
+    path : str or Path
+        The params file (``ser/schemas/params.schema.yaml`` describes every key).
+
+    Returns
+    -------
+    dict
+        The validated mapping.
+
     Raises
     ------
     ConfigError

@@ -16,6 +16,14 @@ class _Section:
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]):
+        """Build the settings from one validated ``params.yaml`` section.
+
+        Parameters
+        ----------
+        section : Mapping
+            The section (e.g. ``params["train"]``); keys the dataclass does not declare
+            are ignored, declared keys left out take the field's default.
+        """
         return cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
 
 

@@ -26,7 +26,13 @@ class Predictor:
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Predictor:
-        """Load safely (see :func:`ser.models.store.load_model`)."""
+        """Load safely (see :func:`ser.models.store.load_model`).
+
+        Parameters
+        ----------
+        model_dir : str or Path
+            The model folder.
+        """
         from ser.models.store import load_model
 
         model, card = load_model(model_dir)
@@ -175,7 +181,22 @@ class Predictor:
                             speaker=None) -> np.ndarray:
         """Probabilities from whichever representation this model uses, extracted as the
         feature definition gives them (a ``*_spk`` model normalises them with ``speaker``
-        or :attr:`speaker`)."""
+        or :attr:`speaker`).
+
+        Parameters
+        ----------
+        seqs : list of numpy.ndarray
+            Per-clip frame sequences (sequence models).
+        summaries : numpy.ndarray
+            One summary row per clip (classical models).
+        speaker : optional
+            The speaker's statistics (:mod:`ser.predict.speaker_profile`).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(clips, labels)`` probabilities in :attr:`labels` order.
+        """
         seqs, summaries = self._normalised(seqs, summaries, speaker)
         if self.is_sequence_model:
             return self.proba_from_sequences(seqs)
@@ -237,8 +258,16 @@ class Predictor:
     def features_for_files(self, paths: list[str | Path]):
         """Extract features of audio files with the model's own feature parameters.
 
-        Returns ``(ok_paths, seqs, summaries, failures)`` where ``failures`` is a
-        list of ``(path, message)`` for files that could not be read.
+        Parameters
+        ----------
+        paths : list of str or Path
+            Audio files.
+
+        Returns
+        -------
+        tuple
+            ``(ok_paths, seqs, summaries, failures)`` where ``failures`` is a list of
+            ``(path, message)`` for files that could not be read.
         """
         if self.speaker_normalised and self.speaker is None:
             raise self.missing_speaker()
@@ -246,7 +275,15 @@ class Predictor:
 
     def predict_files(self, paths: list[str | Path], *, prefetched: FeaturePrefetch | None = None):
         """``(ok_paths, proba, failures)`` for audio files (their features from
-        ``prefetched`` when it extracted them with this model's parameters)."""
+        ``prefetched`` when it extracted them with this model's parameters).
+
+        Parameters
+        ----------
+        paths : list of str or Path
+            Audio files.
+        prefetched : FeaturePrefetch, optional
+            Features extracted while the model loaded.
+        """
         features = prefetched.result(self.card) if prefetched is not None else None
         ok, seqs, summaries, failures = features or self.features_for_files(paths)
         if not ok:
@@ -256,7 +293,15 @@ class Predictor:
 
 def features_for_files(paths: list[str | Path], feature_params: dict[str, Any]):
     """``(ok_paths, seqs, summaries, failures)`` of audio files for a model whose card holds
-    ``feature_params`` (any feature set); see :meth:`Predictor.features_for_files`."""
+    ``feature_params`` (any feature set); see :meth:`Predictor.features_for_files`.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Audio files.
+    feature_params : dict
+        The card's ``feature_params`` (the set's fingerprint: its decoding and settings).
+    """
     if feature_params.get("feature_set") == "byols":  # the encoder batches the files
         from ser.features.byols import embeddings_from_files
 
@@ -475,6 +520,23 @@ def default_model_dir(models_root: str | Path = MODELS_ROOT,
     the caller has the speaker's statistics (clips or a profile), so only speaker-normalised
     (``*_spk``, transductive) models are candidates; otherwise only plain ones, which need
     nothing but the recording. The random split's metrics are never used.
+
+    Parameters
+    ----------
+    models_root, metrics_root : str or Path
+        The pipeline's model and metrics folders.
+    speaker_normalised : bool
+        See above.
+
+    Returns
+    -------
+    Path
+        The model folder.
+
+    Raises
+    ------
+    SerError
+        No usable model was evaluated under a speaker-independent protocol.
     """
     import json
 

@@ -208,7 +208,15 @@ def stats_from_features(seqs: Sequence[np.ndarray] | None, summaries: np.ndarray
 
 def stats_from_clips(clips_dir: str | Path, predictor) -> SpeakerStats:
     """Statistics of the audio files under ``clips_dir`` (recursively), extracted with the
-    feature definition of ``predictor`` (:class:`ser.predict.inference.Predictor`)."""
+    feature definition of ``predictor`` (:class:`ser.predict.inference.Predictor`).
+
+    Parameters
+    ----------
+    clips_dir : str or Path
+        One speaker's recordings (``--speaker-clips``).
+    predictor : Predictor
+        The speaker-normalised model they are for.
+    """
     from ser.audio import collect_files
     from ser.predict.inference import features_for_files
 
@@ -231,7 +239,21 @@ def stats_by_speaker(speakers: Sequence[str], seqs: Sequence[np.ndarray] | None,
                      summaries: np.ndarray, *, representation: str,
                      feature_params: dict[str, Any]) -> dict[str, SpeakerStats]:
     """Per-speaker statistics of a batch of clips (transductive evaluation); a speaker with
-    fewer than :data:`MIN_SPEAKER_CLIPS` clips is refused."""
+    fewer than :data:`MIN_SPEAKER_CLIPS` clips is refused.
+
+    Parameters
+    ----------
+    speakers : sequence of str
+        Each clip's speaker.
+    seqs : sequence of numpy.ndarray or None
+        Frame sequences (sequence models), else ``None``.
+    summaries : numpy.ndarray
+        Summary rows (classical models).
+    representation : str
+        What the model reads (``summary`` or ``frames``: :attr:`Predictor.representation`).
+    feature_params : dict
+        The model card's feature fingerprint.
+    """
     speakers = np.asarray([str(s) for s in speakers])
     out = {}
     for spk in np.unique(speakers):
@@ -261,7 +283,18 @@ def profile_document(stats: SpeakerStats, *, feature_params: dict[str, Any]) -> 
 
 def save_profile(path: str | Path, stats: SpeakerStats, *,
                  feature_params: dict[str, Any]) -> Path:
-    """Write a speaker profile (JSON) atomically; refuse to replace an existing file."""
+    """Write a speaker profile (JSON) atomically; refuse to replace an existing file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The profile file.
+    stats : SpeakerStats
+        The speaker's statistics (:func:`stats_from_clips`).
+    feature_params : dict
+        The model card's feature fingerprint, stored so the profile is only used with
+        features made the same way.
+    """
     from ser.outputs import atomic_path
 
     path = Path(path)
@@ -282,6 +315,13 @@ def load_profile(path: str | Path, predictor) -> SpeakerStats:
 
     Refused in one line: not a profile, unreadable numbers, another feature definition
     (fingerprint), another representation, or a feature count the model does not read.
+
+    Parameters
+    ----------
+    path : str or Path
+        The profile (``--speaker-profile``, from ``ser speaker enrol``).
+    predictor : Predictor
+        The model it must fit.
     """
     path = Path(path)
     where = f"--speaker-profile {path}"
@@ -332,7 +372,17 @@ def load_profile(path: str | Path, predictor) -> SpeakerStats:
 def speaker_stats_for(predictor, *, clips: str | Path | None = None,
                       profile: str | Path | None = None) -> SpeakerStats | None:
     """The statistics the options ask for (``None`` for neither); a plain (not
-    speaker-normalised) model given either is refused in one line."""
+    speaker-normalised) model given either is refused in one line.
+
+    Parameters
+    ----------
+    predictor : Predictor
+        The loaded model.
+    clips : str or Path, optional
+        ``--speaker-clips``: a folder of the speaker's recordings.
+    profile : str or Path, optional
+        ``--speaker-profile``: a saved profile.
+    """
     if clips is None and profile is None:
         return None
     if clips is not None and profile is not None:

@@ -142,7 +142,13 @@ MARKDOWN_IS_OURS = text_starts_with(f"# {REPORT_TITLE}\n")
 
 
 def check_report_out(out_dir: str | Path) -> None:
-    """Refuse (one line) an ``--out`` whose report files this stage could not replace."""
+    """Refuse (one line) an ``--out`` whose report files this stage could not replace.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        The report folder (``report.html`` and ``report.md`` go there).
+    """
     from ser.outputs import check_output
 
     out_dir = Path(out_dir)

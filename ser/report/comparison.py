@@ -57,7 +57,15 @@ def mark(run: Run) -> str:
 
 def best_runs(inputs: ReportInputs, protocol: str) -> tuple[Run | None, Run | None]:
     """The run with the highest UAR under ``protocol`` over every feature set and model,
-    and the best plain (non-transductive) one (the same run when the best is plain)."""
+    and the best plain (non-transductive) one (the same run when the best is plain).
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        Everything the report read.
+    protocol : str
+        The protocol whose runs compete.
+    """
     runs = [r for (p, _, _), r in inputs.grid.items() if p == protocol]
     best = max(runs, key=lambda r: float(r.metrics["uar"]), default=None)
     plain = max((r for r in runs if not is_transductive(r)),
@@ -78,6 +86,11 @@ def comparison(inputs: ReportInputs) -> tuple[Table | None, list[dict[str, Any]]
 
     Rows are protocol x base feature set x model; the plain set and its
     ``_spk`` twin are side by side.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        Everything the report read.
 
     Returns
     -------
@@ -138,7 +151,13 @@ def comparison(inputs: ReportInputs) -> tuple[Table | None, list[dict[str, Any]]
 
 
 def speaker_cv_table(inputs: ReportInputs) -> Table | None:
-    """Per-speaker UAR of every ``speaker_cv`` run, with the mean ± sd over speakers."""
+    """Per-speaker UAR of every ``speaker_cv`` run, with the mean ± sd over speakers.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        Everything the report read (``None`` is returned without ``speaker_cv`` runs).
+    """
     runs = [r for (p, _, _), r in inputs.grid.items() if p == "speaker_cv"]
     if not runs:
         return None
@@ -171,6 +190,13 @@ def collapse(counts: dict[str, int], *, share: float = COLLAPSE_SHARE) -> str | 
 
     One class with ``share`` of the predictions is a collapse whenever the model
     knows more than one class; two classes only when it knows at least four.
+
+    Parameters
+    ----------
+    counts : dict
+        Class -> number of test predictions (every class the model knows).
+    share : float
+        Share of the predictions that counts as a collapse.
     """
     total = sum(counts.values())
     if not total or len(counts) < 2:
@@ -188,6 +214,11 @@ def collapse(counts: dict[str, int], *, share: float = COLLAPSE_SHARE) -> str | 
 
 def prediction_distribution(inputs: ReportInputs) -> tuple[Table, list[str]]:
     """Share of the test predictions per class for every run; collapsed runs flagged.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        Everything the report read.
 
     Returns
     -------

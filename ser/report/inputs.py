@@ -122,7 +122,13 @@ class ReportInputs:
     skipped: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
 
     def run(self, protocol: str, model: str) -> Run:
-        """The run of ``model`` under ``protocol``."""
+        """The run of ``model`` under ``protocol``.
+
+        Parameters
+        ----------
+        protocol, model : str
+            Which run.
+        """
         return self.runs[(protocol, model)]
 
 
@@ -144,6 +150,18 @@ def _read_json(path: Path, stage: str, **fmt: str) -> dict[str, Any]:
 def load_manifests(corpora: dict[str, str], manifests_dir: Path) -> tuple[pd.DataFrame,
                                                                           dict[str, Path]]:
     """Read ``<manifests_dir>/<corpus>.parquet`` for every enabled corpus.
+
+    Parameters
+    ----------
+    corpora : dict
+        params.yaml's ``corpora:`` (name -> root).
+    manifests_dir : Path
+        The manifest folder (the manifest stage's outputs).
+
+    Returns
+    -------
+    tuple
+        The pooled manifest rows and each corpus' manifest path.
 
     Raises
     ------
@@ -181,7 +199,15 @@ def load_manifests(corpora: dict[str, str], manifests_dir: Path) -> tuple[pd.Dat
 
 def load_run(protocol: str, model: str, *, metrics_dir: Path, models_dir: Path,
              feature_set: str) -> Run:
-    """Read the evaluation outputs and the model card of one model x protocol."""
+    """Read the evaluation outputs and the model card of one model x protocol.
+
+    Parameters
+    ----------
+    protocol, model, feature_set : str
+        The run.
+    metrics_dir, models_dir : Path
+        The evaluate and train stages' output roots.
+    """
     fmt = {"model": model, "protocol": protocol}
     mdir = run_dir(metrics_dir, protocol, feature_set, model)
     tdir = run_dir(models_dir, protocol, feature_set, model)
@@ -236,7 +262,15 @@ def _is_sequence(model: str) -> bool:
 
 def expected_files(protocol: str, model: str, *, metrics_dir: Path,
                    models_dir: Path, feature_set: str) -> list[tuple[Path, str]]:
-    """The files of one model x protocol the report reads, each with its stage."""
+    """The files of one model x protocol the report reads, each with its stage.
+
+    Parameters
+    ----------
+    protocol, model, feature_set : str
+        The run.
+    metrics_dir, models_dir : Path
+        The evaluate and train stages' output roots.
+    """
     mdir = run_dir(metrics_dir, protocol, feature_set, model)
     tdir = run_dir(models_dir, protocol, feature_set, model)
     files = [(mdir / name, "evaluate") for name in (METRICS_FILE, DETAILS_FILE,
@@ -262,7 +296,17 @@ def _path_reason_table(path: Path) -> pd.DataFrame | None:
 
 def load_unused(inputs: ReportInputs, *, manifests_dir: Path,
                 features_dir: Path | None) -> None:
-    """Fill ``inputs.rejected`` and ``inputs.skipped`` from the stages' CSV files."""
+    """Fill ``inputs.rejected`` and ``inputs.skipped`` from the stages' CSV files.
+
+    Parameters
+    ----------
+    inputs : ReportInputs
+        The report's inputs, filled in place.
+    manifests_dir : Path
+        Where the manifest stage wrote ``<corpus>_rejected.csv``.
+    features_dir : Path or None
+        Where the feature stage wrote ``<set>/<corpus>/skipped.csv`` (``None``: not read).
+    """
     from ser.features.sets import FEATURE_SETS
 
     for corpus in inputs.corpora:

@@ -62,6 +62,13 @@ class ProtocolData:
         of the table (a speaker's statistics need all of its clips). ``dtype``: of the
         arrays returned (``float16`` halves their memory); clips kept from an earlier
         call are converted where they are kept.
+
+        Parameters
+        ----------
+        paths : pandas.Series
+            The clips' ``path`` values.
+        dtype : numpy dtype
+            See above.
         """
         paths = list(paths)
         if self._sequences is None:

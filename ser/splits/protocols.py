@@ -36,7 +36,13 @@ CROSS_VALIDATED = frozenset({"speaker_cv"})
 
 
 def speaker_groups(df: pd.DataFrame) -> pd.Series:
-    """Globally unique speaker key ``corpus:speaker`` (ids repeat across corpora)."""
+    """Globally unique speaker key ``corpus:speaker`` (ids repeat across corpora).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with ``corpus`` and ``speaker`` columns.
+    """
     return df["corpus"].astype(str) + ":" + df["speaker"].astype(str)
 
 
@@ -146,7 +152,18 @@ def cv_splitter(protocol: str, *, n_splits: int, seed: int, groups: pd.Series | 
     Speaker-disjoint protocols get :class:`~sklearn.model_selection.StratifiedGroupKFold`
     over speakers, so GridSearchCV never validates on a speaker it trained on;
     ``random`` gets :class:`~sklearn.model_selection.StratifiedKFold`.
-    ``n_splits`` is lowered to the number of training speakers when fewer.
+
+    Parameters
+    ----------
+    protocol : str
+        The split protocol.
+    n_splits : int
+        Folds (``train.cv_folds``); lowered to the number of training speakers when fewer.
+    seed : int
+        Shuffling seed.
+    groups : pandas.Series, optional
+        The training clips' speaker keys (:func:`speaker_groups`), for speaker-disjoint
+        protocols.
     """
     if protocol in SPEAKER_DISJOINT:
         n_groups = int(pd.Series(groups).nunique()) if groups is not None else 0
@@ -169,7 +186,19 @@ def validation_split(
     share: float,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation) of a training set, speaker-disjoint where the protocol is."""
+    """Indices (train, validation) of a training set, speaker-disjoint where the protocol is.
+
+    Parameters
+    ----------
+    labels, groups : numpy.ndarray
+        Every training clip's emotion and speaker key.
+    protocol : str
+        The split protocol (``random``: clips, else speakers are held out).
+    share : float
+        Share of clips or speakers for validation.
+    seed : int
+        Makes the choice deterministic.
+    """
     idx = np.arange(len(labels))
     if protocol in SPEAKER_DISJOINT and len(set(groups)) >= 2:
         gss = GroupShuffleSplit(n_splits=1, test_size=share, random_state=seed)
@@ -185,9 +214,23 @@ def validation_split(
 def write_split(protocol: str, *, manifests: list, settings, out, label_map=None) -> str:
     """Stage body: pool the manifests, map the labels, split, write; return a summary.
 
-    ``manifests`` are the per-corpus manifest Parquet files, ``settings`` a
-    :class:`ser.params.settings.SplitSettings`, ``label_map`` a
-    :class:`ser.labels.LabelMap` (params ``labels:``; default: every label as is).
+    Parameters
+    ----------
+    protocol : str
+        One of :data:`PROTOCOLS` (``random``, ``speaker``, ``speaker_cv``, ``cross_corpus``).
+    manifests : list of str or Path
+        The per-corpus manifest Parquet files.
+    settings : ser.params.settings.SplitSettings
+        ``splits:`` (seed, test share, cross-corpus test corpus, speaker_cv folds).
+    out : str or Path
+        The split Parquet to write.
+    label_map : ser.labels.LabelMap, optional
+        The class set (params ``labels:``); default: every label as is.
+
+    Returns
+    -------
+    str
+        A one-line summary of the split, for the stage's output.
     """
     from ser.parquet_tables import read_manifests, write_table
 
@@ -223,6 +266,17 @@ def split_with_labels(manifest: pd.DataFrame, protocol: str, *, label_map=None,
     cross-corpus protocol intersects on the new names). Clips the map leaves
     out stay in the table as ``unused``, with their original emotion; the
     ``note`` column says why a clip is unused (empty for train/test).
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        Pooled manifest rows.
+    protocol : str
+        As for :func:`make_split`.
+    label_map : ser.labels.LabelMap, optional
+        The class set (``None``: every label as is).
+    **options
+        ``test_size``, ``seed``, ``test_corpus`` of :func:`make_split`.
     """
     df = manifest.sort_values(["corpus", "path"]).reset_index(drop=True)
     if label_map is None or label_map.is_identity:
@@ -261,6 +315,18 @@ def left_out_test_emotions(split: pd.DataFrame, protocol: str) -> pd.Series:
     The evaluation names them with their counts beside the scored clips
     (:func:`ser.evaluation.metrics.restrict_to_shared`); empty for other protocols and for
     clips the ``labels:`` map left out (the class set is chosen, not missing).
+
+    Parameters
+    ----------
+    split : pandas.DataFrame
+        A split table (:func:`write_split`'s output).
+    protocol : str
+        Its protocol.
+
+    Returns
+    -------
+    pandas.Series
+        The emotion of every such clip (empty when there are none).
     """
     if protocol != "cross_corpus" or "note" not in split:
         return pd.Series([], dtype=object)
@@ -271,7 +337,15 @@ def left_out_test_emotions(split: pd.DataFrame, protocol: str) -> pd.Series:
 
 
 def describe_split(split: pd.DataFrame, protocol: str) -> str:
-    """One paragraph: clips, speakers and emotions per side."""
+    """One paragraph: clips, speakers and emotions per side.
+
+    Parameters
+    ----------
+    split : pandas.DataFrame
+        A split table.
+    protocol : str
+        Its protocol (named in the text).
+    """
     lines = [f"protocol {protocol}:"]
     for side in ("train", "test", "unused"):
         rows = split[split["split"] == side]
@@ -343,6 +417,15 @@ def speaker_cv_split(manifest: pd.DataFrame, *, n_folds: int | None = None,
     Speakers are keyed ``corpus:speaker`` (:func:`speaker_groups`); folds are
     stratified by emotion where the grouping allows. Rows are sorted by
     ``corpus, path`` like :func:`make_split`'s.
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        Pooled manifest rows.
+    n_folds : int, optional
+        Folds (``splits.speaker_cv_folds``); ``None``: leave one speaker out.
+    seed : int
+        Makes the fold assignment deterministic.
     """
     df = manifest[SPLIT_COLUMNS[:-1]].sort_values(["corpus", "path"]).reset_index(drop=True)
     if df.empty:

@@ -53,7 +53,15 @@ DEFAULT_RESOURCES: dict[str, dict[str, int]] = {
 
 def feature_shards(params: Mapping[str, Any], corpus: str) -> int:
     """Shard jobs per feature set of ``corpus``: ``shards.<corpus>``, else
-    ``shards.default``, else 1."""
+    ``shards.default``, else 1.
+
+    Parameters
+    ----------
+    params : Mapping
+        The whole params mapping.
+    corpus : str
+        Corpus name.
+    """
     section = params.get("shards") or {}
     value = section.get(corpus, section.get("default", 1))
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -65,7 +73,13 @@ def feature_shards(params: Mapping[str, Any], corpus: str) -> int:
 
 def rule_resources(params: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     """``{kind: {"threads", "mem_mb", "runtime"}}`` for every kind of :data:`RULE_KINDS`
-    (``features`` has no ``threads``: the feature set's ``workers`` set them)."""
+    (``features`` has no ``threads``: the feature set's ``workers`` set them).
+
+    Parameters
+    ----------
+    params : Mapping
+        The whole params mapping (its ``resources:`` section).
+    """
     section = params.get("resources") or {}
     check_resources(section)
     out = {}
@@ -79,7 +93,15 @@ def rule_resources(params: Mapping[str, Any]) -> dict[str, dict[str, int]]:
 
 
 def check_resources(section: Mapping[str, Any], *, source: str = "params") -> None:
-    """Refuse what the schema cannot say: threads for feature jobs (set by ``workers``)."""
+    """Refuse what the schema cannot say: threads for feature jobs (set by ``workers``).
+
+    Parameters
+    ----------
+    section : Mapping
+        The ``resources:`` section.
+    source : str
+        The file named in the message.
+    """
     if "threads" in (section.get("features") or {}):
         raise ConfigError(f"{source}: bad parameter resources.features.threads: a feature "
                           "job's threads are its feature set's workers (e.g. mfcc.workers); "
@@ -87,7 +109,13 @@ def check_resources(section: Mapping[str, Any], *, source: str = "params") -> No
 
 
 def train_kind(model_kind: str) -> str:
-    """The ``resources:`` kind of a train job of a model of kind ``classical``/``sequence``."""
+    """The ``resources:`` kind of a train job of a model of kind ``classical``/``sequence``.
+
+    Parameters
+    ----------
+    model_kind : str
+        :attr:`ser.models.ModelSpec.kind`.
+    """
     return f"train_{model_kind}"
 
 
@@ -98,5 +126,11 @@ TRAIN_PRIORITY: dict[str, int] = {"sequence": 1, "classical": 0}
 
 
 def train_priority(model_kind: str) -> int:
-    """Snakemake ``priority:`` of a train job of a model of kind ``model_kind``."""
+    """Snakemake ``priority:`` of a train job of a model of kind ``model_kind``.
+
+    Parameters
+    ----------
+    model_kind : str
+        :attr:`ser.models.ModelSpec.kind`.
+    """
     return TRAIN_PRIORITY[model_kind]

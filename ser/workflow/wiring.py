@@ -84,10 +84,19 @@ class Job:
 
 def snakemake_jobs(snakefile: str | Path = "Snakefile", *, pending_only: bool = False,
                    configfiles: Sequence[str | Path] = (), cores: int = 1) -> list[Job]:
-    """Every job of the workflow for the current ``params.yaml``, in a stable order
-    (``pending_only``: just those Snakemake would run now; ``configfiles``: settings
-    that replace params.yaml's, as ``snakemake --configfile`` does; ``cores``: as
-    ``--cores``, which caps every job's threads)."""
+    """Every job of the workflow for the current ``params.yaml``, in a stable order.
+
+    Parameters
+    ----------
+    snakefile : str or Path
+        The workflow.
+    pending_only : bool
+        Just the jobs Snakemake would run now.
+    configfiles : sequence of str or Path
+        Settings that replace params.yaml's, as ``snakemake --configfile`` does.
+    cores : int
+        As ``--cores``, which caps every job's threads.
+    """
     import os
 
     from ser.workflow.engines import WIRING_ENV
@@ -196,12 +205,24 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def generate(snakefile: str | Path = "Snakefile") -> str:
-    """The text ``dvc.yaml`` should have."""
+    """The text ``dvc.yaml`` should have.
+
+    Parameters
+    ----------
+    snakefile : str or Path
+        The workflow it is generated from.
+    """
     return render(dvc_document(snakemake_jobs(snakefile)))
 
 
 def write(path: Path = Path("dvc.yaml")) -> bool:
-    """Rewrite ``path`` if it is out of date; return whether it changed."""
+    """Rewrite ``path`` if it is out of date; return whether it changed.
+
+    Parameters
+    ----------
+    path : Path
+        The ``dvc.yaml`` to bring up to date (``python -m ser.workflow.wiring write``).
+    """
     text = generate()
     if path.is_file() and path.read_text() == text:
         return False
@@ -215,7 +236,13 @@ def write(path: Path = Path("dvc.yaml")) -> bool:
 
 def record(path: Path = Path("dvc.yaml")) -> list[str]:
     """Write ``dvc.yaml``, then ``dvc commit`` every stage Snakemake sees as up to date
-    (its files all exist and it would not rerun it)."""
+    (its files all exist and it would not rerun it); return the committed stages.
+
+    Parameters
+    ----------
+    path : Path
+        The ``dvc.yaml`` to write first.
+    """
     write(path)
     if not Path(".dvc").is_dir():
         print("note: not a DVC repository; nothing recorded")
@@ -320,6 +347,11 @@ def repro(dvc_args: Sequence[str] = ()) -> int:
     parameter or a missing corpus found by the stage itself costs the previous outputs;
     checked here, it stops the run before DVC touches anything. Returns DVC's exit code
     (after a failure, prints how to restore the outputs of the stage that failed).
+
+    Parameters
+    ----------
+    dvc_args : sequence of str
+        Arguments for ``dvc repro`` (stage names, ``--dry``, ...).
     """
     import os
 
