@@ -51,21 +51,19 @@ CARD_SCHEMA_PATH = Path(str(resources.files("ser") / "schemas" / "card.schema.ya
 #: (:mod:`ser.models.plain_trees`). The list is regenerated and checked by
 #: ``tests/test_reliability.py`` (saves every kind). Nothing is trusted by module prefix.
 TRUSTED_TYPES: frozenset[str] = frozenset()
-#: The scikit-learn estimators among them. skops trusts every scikit-learn estimator by
-#: default, but only after importing all of scikit-learn to list them (about a second
-#: of predict.py's start-up); :func:`skops_io` skips that scan, so these are named too.
-TRUSTED_ESTIMATORS: frozenset[str] = frozenset({
-    "sklearn.ensemble._forest.RandomForestClassifier",
-    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
-    "sklearn.ensemble._voting.VotingClassifier",
-    "sklearn.linear_model._logistic.LogisticRegression",
-    "sklearn.neighbors._classification.KNeighborsClassifier",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._data.StandardScaler",
-    "sklearn.preprocessing._label.LabelEncoder",
-    "sklearn.svm._classes.SVC",
-    "sklearn.tree._classes.DecisionTreeClassifier",
-})
+#: The scikit-learn estimators among them: every classical model's
+#: :attr:`~ser.models.ModelSpec.saved_types` (:func:`trusted_estimators`). skops trusts every
+#: scikit-learn estimator by default, but only after importing all of scikit-learn to list
+#: them (about a second of predict.py's start-up); :func:`skops_io` skips that scan, so
+#: these are named too.
+
+
+def trusted_estimators() -> frozenset[str]:
+    """The exact type names the registered classical models' saved files may hold
+    (read from :data:`ser.models.MODEL_SPECS` now, so a model registered later counts)."""
+    from ser.models import MODEL_SPECS
+
+    return frozenset(t for spec in MODEL_SPECS.values() for t in spec.saved_types)
 
 
 #: The model file of each card ``format``.
@@ -131,7 +129,7 @@ def skops_io() -> Any:
 
     At import, skops lists all of scikit-learn's estimators (``all_estimators``, which
     imports every scikit-learn module) to trust them by default. The models here need
-    only :data:`TRUSTED_ESTIMATORS`, which :func:`load_model` names explicitly, so the
+    only :func:`trusted_estimators`, which :func:`load_model` names explicitly, so the
     scan is replaced by an empty list. If skops was imported already (or imports the
     function some other way) the scan simply happens: slower, equally safe.
     """
@@ -450,7 +448,8 @@ def _load_skops(path: Path) -> Any:
     except Exception as exc:  # noqa: BLE001 - any failure of a foreign file is one line
         raise SerError(f"{path}: not a readable skops model ({_reason(exc)}); "
                        "retrain the model") from None
-    refused = sorted(t for t in untrusted if t not in TRUSTED_TYPES | TRUSTED_ESTIMATORS)
+    trusted = TRUSTED_TYPES | trusted_estimators()
+    refused = sorted(t for t in untrusted if t not in trusted)
     if refused:
         raise SerError(f"{path}: refuses to load untrusted types {refused}; only the "
                        "scikit-learn types our pipelines contain are accepted "

@@ -194,19 +194,6 @@ def check_grid(model: str, grid: dict[str, list[Any]], *, source: str = "params"
                                   f"{value!r} is refused ({reason})") from None
 
 
-def check_neighbors(grid: dict[str, list[Any]], n_fit: int, *, model: str = "knn") -> None:
-    """Refuse ``n_neighbors`` larger than the smallest cross-validation training fold.
-
-    ``n_fit`` is the number of clips the smallest fold fits on; call this at
-    train time before fitting.
-    """
-    too_big = [k for k in grid.get("n_neighbors", []) if isinstance(k, int) and k > n_fit]
-    if too_big:
-        raise ConfigError(f"params: bad parameter {model}.grid.n_neighbors: {too_big} "
-                          f"exceed the {n_fit} clips of the smallest training fold; use "
-                          f"values <= {n_fit}")
-
-
 def check_corpus_roots(params: dict[str, Any], *, source: str = "params") -> None:
     """Refuse a ``corpora:`` root that is missing, empty or holds no audio file.
 
