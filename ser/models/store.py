@@ -179,10 +179,6 @@ TRACKED_LIBRARIES = ("numpy", "scikit-learn", "keras", "jax", "librosa", "soundf
 #: Of those, the ones whose major.minor must match for a model to behave as trained.
 VERSION_CRITICAL = ("scikit-learn", "keras", "numpy")
 
-_PROTOCOL_NAMES = {"speaker": "speaker-independent", "random": "random split",
-                   "cross_corpus": "cross-corpus"}
-
-
 def library_versions() -> dict[str, str | None]:
     """Installed versions of Python, :data:`TRACKED_LIBRARIES` (``None``: not installed) and ser.
 
@@ -228,9 +224,16 @@ def synthetic_only(card: dict[str, Any]) -> bool:
 
 def display_name(card: dict[str, Any]) -> str:
     """``"svm, speaker-independent, mfcc features"`` - how the model is named to users."""
-    protocol = card.get("protocol", "?")
-    return (f"{card.get('model', '?')}, {_PROTOCOL_NAMES.get(protocol, protocol)}, "
+    return (f"{card.get('model', '?')}, {_protocol_phrase(card.get('protocol', '?'))}, "
             f"{card.get('feature_set', '?')} features")
+
+
+def _protocol_phrase(protocol: Any) -> Any:
+    """The protocol as running text (:attr:`ser.splits.protocols.ProtocolSpec.phrase`)."""
+    from ser.splits.protocols import PROTOCOL_SPECS
+
+    spec = PROTOCOL_SPECS.get(protocol) if isinstance(protocol, str) else None
+    return spec.phrase if spec else protocol
 
 
 def render_card_markdown(card: dict[str, Any], *, test_metrics: dict[str, Any] | None = None,
@@ -250,7 +253,7 @@ def render_card_markdown(card: dict[str, Any], *, test_metrics: dict[str, Any] |
         lines += ["> **Trained on synthetic demo data only.** Its answers on real recordings "
                   "say nothing about real emotions; retrain on real corpora.", ""]
     lines += [f"- **Labels (output order):** {', '.join(card['labels'])}",
-              f"- **Protocol:** {_PROTOCOL_NAMES.get(card.get('protocol'), card.get('protocol'))}"
+              f"- **Protocol:** {_protocol_phrase(card.get('protocol'))}"
               f" (`{card.get('protocol')}`)",
               f"- **Feature set:** {card.get('feature_set', '?')}",
               f"- **Sample rate:** {card.get('sample_rate', fp.get('sample_rate', '?'))} Hz",

@@ -459,16 +459,21 @@ def clip_notes(path: str | Path, proba: np.ndarray, *, feature_params: dict[str,
     return notes
 
 
-#: Protocols whose metrics rank models for predict.py's default choice, in order: only
-#: speaker-independent ones (a random split's UAR flatters models that learnt the voices).
-DEFAULT_MODEL_PROTOCOLS: tuple[str, ...] = ("speaker", "speaker_cv", "cross_corpus")
+def default_model_protocols() -> tuple[str, ...]:
+    """Protocols whose metrics rank models for predict.py's default choice, in order: the
+    speaker-disjoint ones in the protocol registry's order
+    (:data:`ser.splits.protocols.SPEAKER_DISJOINT`; a random split's UAR flatters models
+    that learnt the voices)."""
+    from ser.splits.protocols import SPEAKER_DISJOINT
+
+    return SPEAKER_DISJOINT
 
 
 def default_model_dir(models_root: str | Path = "models", metrics_root: str | Path = "metrics",
                       *, speaker_normalised: bool = False) -> Path:
     """The trained model with the best speaker-independent UAR that can be used.
 
-    Protocols are tried in :data:`DEFAULT_MODEL_PROTOCOLS` order; the first with a usable
+    Protocols are tried in :func:`default_model_protocols` order; the first with a usable
     model wins (UARs of different protocols are not compared). ``speaker_normalised``:
     the caller has the speaker's statistics (clips or a profile), so only speaker-normalised
     (``*_spk``, transductive) models are candidates; otherwise only plain ones, which need
@@ -478,7 +483,7 @@ def default_model_dir(models_root: str | Path = "models", metrics_root: str | Pa
 
     from ser.layout import run_dir, run_key
 
-    for protocol in DEFAULT_MODEL_PROTOCOLS:
+    for protocol in default_model_protocols():
         best: tuple[float, Path] | None = None
         for metrics in sorted(Path(metrics_root).glob(f"{protocol}/*/*/metrics.json")):
             model_dir = run_dir(models_root, *run_key(metrics.parent, metrics_root))
@@ -495,5 +500,5 @@ def default_model_dir(models_root: str | Path = "models", metrics_root: str | Pa
             "speaker options" if speaker_normalised
             else "run the pipeline first (make demo)")
     raise SerError(f"no {kind} model evaluated under a speaker-independent protocol "
-                   f"({', '.join(DEFAULT_MODEL_PROTOCOLS)}) under {models_root}/ and "
+                   f"({', '.join(default_model_protocols())}) under {models_root}/ and "
                    f"{metrics_root}/; {hint} or pass --model DIR")

@@ -13,6 +13,7 @@ files (``benchmarks/results/``), never from here.
 from __future__ import annotations
 
 from ser.models import MODEL_SPECS
+from ser.splits.protocols import PROTOCOL_SPECS
 
 #: Display names of the corpora (unknown names are shown as they are).
 CORPUS_NAMES: dict[str, str] = {
@@ -27,12 +28,7 @@ CORPUS_NAMES: dict[str, str] = {
 MODEL_NAMES: dict[str, str] = {name: spec.display for name, spec in MODEL_SPECS.items()}
 
 #: Display names of the protocols.
-PROTOCOL_NAMES: dict[str, str] = {
-    "random": "Random split",
-    "speaker": "Speaker-independent",
-    "speaker_cv": "Speaker cross-validation",
-    "cross_corpus": "Cross-corpus",
-}
+PROTOCOL_NAMES: dict[str, str] = {name: spec.display for name, spec in PROTOCOL_SPECS.items()}
 
 #: What each protocol measures (``{test}`` is the cross-corpus test corpus).
 PROTOCOL_TEXT: dict[str, str] = {
