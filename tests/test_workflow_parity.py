@@ -166,10 +166,18 @@ def test_default_profile_is_picked_up():
 
 
 def test_every_corpus_spec_has_acquisition_facts_and_a_demo_layout():
+    """Acquisition facts and demo layouts are optional per corpus (a new corpus needs
+    neither), but each belongs to a registered corpus, and the published corpora have both."""
     from ser.corpora import CORPUS_SPECS
+    from ser.corpora.acquire import CORPORA
+    from ser.corpora.demo import LAYOUTS
 
+    assert set(CORPORA) <= set(CORPUS_SPECS) and set(LAYOUTS) <= set(CORPUS_SPECS)
     for name, spec in CORPUS_SPECS.items():
         assert "```" in spec.parse.__doc__ or "/" in spec.parse.__doc__  # layout documented
+        assert spec.display and (spec.codes or name == "custom")
         if name == "custom":   # the user's own recordings: nothing to download or synthesise
+            assert spec.acquisition is None and spec.demo_layout is None
             continue
         assert spec.acquisition.name == name and spec.demo_layout is not None
+        assert spec.licence == spec.acquisition.licence

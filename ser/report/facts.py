@@ -12,17 +12,12 @@ files (``benchmarks/results/``), never from here.
 
 from __future__ import annotations
 
+from ser.corpora import CORPUS_SPECS
 from ser.models import MODEL_SPECS
 from ser.splits.protocols import PROTOCOL_SPECS
 
 #: Display names of the corpora (unknown names are shown as they are).
-CORPUS_NAMES: dict[str, str] = {
-    "tess": "TESS",
-    "ravdess": "RAVDESS",
-    "cremad": "CREMA-D",
-    "savee": "SAVEE",
-    "emodb": "EMO-DB",
-}
+CORPUS_NAMES: dict[str, str] = {name: spec.display for name, spec in CORPUS_SPECS.items()}
 
 #: Display names of the models.
 MODEL_NAMES: dict[str, str] = {name: spec.display for name, spec in MODEL_SPECS.items()}

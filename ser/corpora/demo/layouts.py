@@ -47,8 +47,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ser.corpora import CORPUS_CODES
 from ser.corpora.demo.synth import Recording
-from ser.labels import CORPUS_CODES
 
 #: Size presets, smallest first.
 PRESETS: tuple[str, ...] = ("tiny", "demo", "full")
