@@ -62,11 +62,47 @@ def check_yaml_or_exit(path: str | Path = "params.yaml") -> None:
         raise SystemExit(2) from None
 
 
+def params_schema() -> dict[str, Any]:
+    """The params schema: ``ser/schemas/params.schema.yaml`` completed from the registries.
+
+    The file spells no model, feature set, protocol or corpus name; they are filled in here
+    from the tables that own them, read now (so an entry registered later, e.g. by a test,
+    counts): the enums of ``train.models``, ``train.feature_sets``, ``train.protocols``,
+    ``corpora`` and ``demo.corpora``; a ``model_section`` (a grid) for every classical
+    model and a ``workers_section`` for every extracted feature set whose section the
+    file does not describe; a shard count per corpus under ``shards``.
+    """
+    from ser.corpora import CORPUS_SPECS
+    from ser.corpora.demo import LAYOUTS
+    from ser.features.sets import EXTRACTED_SETS, FEATURE_SETS
+    from ser.models import MODEL_SPECS
+    from ser.splits.protocols import PROTOCOL_SPECS
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    props = schema["properties"]
+    train = props["train"]["properties"]
+    for key, names in (("models", MODEL_SPECS), ("feature_sets", FEATURE_SETS),
+                       ("protocols", PROTOCOL_SPECS)):
+        train[key]["items"] = train[key]["items"] | {"enum": list(names)}
+    props["corpora"]["propertyNames"] |= {"enum": list(CORPUS_SPECS)}
+    demo_items = props["demo"]["properties"]["corpora"]["items"]
+    demo_items["enum"] = list(LAYOUTS)
+    for spec in MODEL_SPECS.values():
+        if spec.kind == "classical":
+            props.setdefault(spec.section, {"$ref": "#/$defs/model_section"})
+    for name in EXTRACTED_SETS:
+        props.setdefault(FEATURE_SETS[name].section, {"$ref": "#/$defs/workers_section"})
+    shards = props["shards"]["properties"]
+    for name in CORPUS_SPECS:
+        shards.setdefault(name, {"$ref": "#/$defs/shard_count"})
+    return schema
+
+
 def validate_params(params: Any, *, source: str = "params") -> None:
     """Validate a parameters mapping; raise :class:`ConfigError` naming the bad key."""
     import jsonschema
 
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = params_schema()
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.path))
     if errors:
