@@ -73,7 +73,7 @@ from ser.errors import SerError  # noqa: E402
 from ser.evaluation.metrics import speaker_cv_metrics  # noqa: E402
 from ser.features.speaker_norm import normalization_metadata, normalize_by_speaker  # noqa: E402
 from ser.features.summaries import (  # noqa: E402
-    FEATURE_SETS,
+    SUMMARY_VECTORS,
     extract_feature_set,
     feature_set_fingerprint,
 )
@@ -446,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="speaker_cv folds (default: one per speaker = leave-one-out)")
     parser.add_argument("--test-size", type=float, default=0.25,
                         help="share of speakers held out by the speaker protocol")
-    parser.add_argument("--feature-sets", nargs="+", choices=[*FEATURE_SETS, *BYOLS_SETS],
-                        default=[*FEATURE_SETS, *BYOLS_SETS],
+    parser.add_argument("--feature-sets", nargs="+", choices=[*SUMMARY_VECTORS, *BYOLS_SETS],
+                        default=[*SUMMARY_VECTORS, *BYOLS_SETS],
                         help="feature sets of the classical models (default: all)")
     parser.add_argument("--models", nargs="+", choices=[*CLASSICAL_MODELS, *SEQUENCE_MODELS],
                         default=[*DEFAULT_CLASSICAL, *SEQUENCE_MODELS],

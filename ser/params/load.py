@@ -138,8 +138,7 @@ def validate_params(params: Any, *, source: str = "params") -> None:
                               f"train.feature_sets but has no '{section}:' section")
     if not any(model_accepts(m, f) for m in train["models"] for f in train["feature_sets"]):
         raise ConfigError(f"{source}: no model of train.models can read a feature set of "
-                          "train.feature_sets (classical models need summary sets, crnn "
-                          "logmel, lstm_seed mfcc, byols_ft byols_mel)")
+                          f"train.feature_sets ({_model_inputs()})")
     _check_signal_settings(params, source=source)
     _check_scoring(train["scoring"], source=source)
     from ser.workflow.resources import check_resources
@@ -154,6 +153,21 @@ def validate_params(params: Any, *, source: str = "params") -> None:
         if test not in corpora:
             raise ConfigError(f"{source}: splits.cross_corpus_test is {test!r}, "
                               f"which is not an enabled corpus ({', '.join(corpora)})")
+
+
+def _model_inputs() -> str:
+    """``classical models need summary sets, crnn logmel, ...``: what each model reads,
+    from the model and feature-set registries."""
+    from ser.features.sets import FEATURE_SETS
+    from ser.models import MODEL_SPECS
+
+    needs = []
+    for name, spec in MODEL_SPECS.items():
+        if spec.kind == "sequence":
+            sets = [f.name for f in FEATURE_SETS.values()
+                    if f.base is None and f.sequences == spec.sequences]
+            needs.append(f"{name} {', '.join(sets)}")
+    return ", ".join(["classical models need summary sets", *needs])
 
 
 def _check_signal_settings(params: dict[str, Any], *, source: str) -> None:

@@ -340,10 +340,9 @@ def features_of_signal(y: np.ndarray, sr: int, feature_params: dict[str, Any]
 
         return logmel_sequence(y, sr, params=fp, n_mels=feature_params["n_mels"],
                                deltas=feature_params["deltas"]), None
-    from ser.features.summaries import FEATURE_SETS as SUMMARY_SETS
-    from ser.features.summaries import signal_feature_vector
+    from ser.features.summaries import SUMMARY_VECTORS, signal_feature_vector
 
-    if name in SUMMARY_SETS and name != "seed":
+    if name in SUMMARY_VECTORS and name != "seed":
         return None, signal_feature_vector(name, y, sr, params=fp)[0]
     raise ConfigError(f"feature set {name!r} of this model cannot classify recordings with "
                       "this version of the project; retrain with a known feature set")
