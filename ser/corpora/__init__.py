@@ -93,7 +93,8 @@ CORPUS_SPECS: dict[str, CorpusSpec] = {m.NAME: CorpusSpec(m.NAME, m) for m in _M
 CORPUS_CODES: dict[str, dict[str, str]] = {n: s.codes for n, s in CORPUS_SPECS.items()
                                            if s.codes}
 
-#: Corpus name -> parse function.
+#: Corpus name -> parse function (a snapshot at import; :func:`parse_corpus` reads
+#: :data:`CORPUS_SPECS`, so a corpus registered later counts).
 PARSERS: dict[str, Callable[..., ParseResult]] = {n: s.parse for n, s in CORPUS_SPECS.items()}
 
 #: Corpus name -> manifest column order.
@@ -106,7 +107,7 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
     Parameters
     ----------
     name
-        One of :data:`PARSERS`.
+        One of :data:`CORPUS_SPECS`.
     root
         Corpus root folder (``custom`` also takes a ``.csv``/``.tsv`` manifest file);
         row paths keep it relative or absolute as given.
@@ -123,9 +124,9 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
         Unknown corpus or option; root missing, not a folder, without any
         audio file, or with no file that parses as this corpus.
     """
-    if name not in PARSERS:
-        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(PARSERS)}")
-    parser = PARSERS[name]
+    if name not in CORPUS_SPECS:
+        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(CORPUS_SPECS)}")
+    parser = CORPUS_SPECS[name].parse
     allowed = [p.name for p in inspect.signature(parser).parameters.values()
                if p.kind is inspect.Parameter.KEYWORD_ONLY]
     unknown = sorted(set(options) - set(allowed))
@@ -148,8 +149,8 @@ def check_root(name: str, root: str | Path) -> None:
     CSV/TSV table), or holds no audio file: one :class:`ConfigError` line saying what
     to do. Run by :func:`parse_corpus`, and before any job by the workflow engines
     (:func:`ser.params.load.check_corpus_roots`), so a run never goes on with stale data."""
-    if name not in PARSERS:
-        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(PARSERS)}")
+    if name not in CORPUS_SPECS:
+        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(CORPUS_SPECS)}")
     root = Path(root)
     how = (f"generate the demo corpus (python scripts/generate_demo.py --corpus {name}) "
            f"or point params.yaml "

@@ -74,7 +74,7 @@ def params_schema() -> dict[str, Any]:
     """
     from ser.corpora import CORPUS_SPECS
     from ser.corpora.demo import LAYOUTS
-    from ser.features.sets import EXTRACTED_SETS, FEATURE_SETS
+    from ser.features.sets import FEATURE_SETS
     from ser.models import MODEL_SPECS
     from ser.splits.protocols import PROTOCOL_SPECS
 
@@ -90,8 +90,9 @@ def params_schema() -> dict[str, Any]:
     for spec in MODEL_SPECS.values():
         if spec.kind == "classical":
             props.setdefault(spec.section, {"$ref": "#/$defs/model_section"})
-    for name in EXTRACTED_SETS:
-        props.setdefault(FEATURE_SETS[name].section, {"$ref": "#/$defs/workers_section"})
+    for spec in FEATURE_SETS.values():
+        if spec.base is None:  # an extracted set: its own section
+            props.setdefault(spec.section, {"$ref": "#/$defs/workers_section"})
     shards = props["shards"]["properties"]
     for name in CORPUS_SPECS:
         shards.setdefault(name, {"$ref": "#/$defs/shard_count"})
@@ -194,9 +195,9 @@ def _check_signal_settings(params: dict[str, Any], *, source: str) -> None:
 
 
 def _feature_sections() -> set[str]:
-    from ser.features.sets import EXTRACTED_SETS
+    from ser.features.sets import FEATURE_SETS
 
-    return set(EXTRACTED_SETS)
+    return {s.section for s in FEATURE_SETS.values() if s.base is None}
 
 
 def _check_scoring(scoring: str, *, source: str) -> None:
