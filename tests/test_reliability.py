@@ -19,6 +19,7 @@ import pytest
 import soundfile as sf
 
 from ser.errors import SerError
+from ser.models import CLASSICAL_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,8 +57,8 @@ def fitted(kind: str):
     return model.fit(X, y)
 
 
-MODEL_KINDS = ["svm", "logreg", "knn", "random_forest", "decision_tree", "hist_gb", "ensemble",
-               "hist_gradient_boosting", "voting_soft"]
+#: Every registered classical model, plus two pipelines other helpers may build.
+MODEL_KINDS = [*CLASSICAL_MODELS, "hist_gradient_boosting", "voting_soft"]
 
 
 def card_for(model, **extra):
