@@ -148,7 +148,7 @@ def check_root(name: str, root: str | Path) -> None:
     """Refuse a corpus root that is missing, not a folder (or, for ``custom``, not a
     CSV/TSV table), or holds no audio file: one :class:`ConfigError` line saying what
     to do. Run by :func:`parse_corpus`, and before any job by the workflow engines
-    (:func:`ser.params.load.check_corpus_roots`), so a run never goes on with stale data."""
+    (:func:`ser.params.checks.check_corpus_roots`), so a run never goes on with stale data."""
     if name not in CORPUS_SPECS:
         raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(CORPUS_SPECS)}")
     root = Path(root)

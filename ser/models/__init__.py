@@ -46,7 +46,7 @@ class ModelSpec:
         a callable) called with ``seed=``; :func:`ser.models.classical.make_pipeline`
         puts it behind the scaler. Its grid (``<section>.grid`` in params.yaml, the only
         home of grids) is checked against the estimator's own parameter constraints
-        (:func:`ser.params.load.check_grid`).
+        (:func:`ser.params.checks.check_grid`).
     scaled
         Classical models: standardise the features inside the pipeline (distance and
         kernel models; trees are scale-invariant).

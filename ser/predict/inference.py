@@ -322,27 +322,15 @@ def features_of_signal(y: np.ndarray, sr: int, feature_params: dict[str, Any]
 
         y = librosa.resample(y, orig_sr=sr, target_sr=fp.sample_rate, res_type="soxr_hq")
         sr = fp.sample_rate
-    if name == "mfcc":
-        from ser.features.mfcc import mfcc_sequence, mfcc_summary
+    from ser.features.sets import FEATURE_SETS
 
-        seq = mfcc_sequence(y, sr, params=fp)
-        return seq, mfcc_summary(seq)
-    if name == "byols":
-        from ser.features.byols import embedding_from_signal
-
-        return None, embedding_from_signal(y, fingerprint=feature_params)
-    if name == "byols_mel":
-        from ser.features.byols import byols_logmel, prepare_byols_signal
-
-        return byols_logmel(prepare_byols_signal(y, fp)), None
-    if name == "logmel":
-        from ser.features.logmel import logmel_sequence
-
-        return logmel_sequence(y, sr, params=fp, n_mels=feature_params["n_mels"],
-                               deltas=feature_params["deltas"]), None
+    spec = FEATURE_SETS.get(name)
+    compute = spec.signal_function() if spec is not None else None
+    if compute is not None:
+        return compute(y, sr, fp=fp, feature_params=feature_params)
     from ser.features.summaries import SUMMARY_VECTORS, signal_feature_vector
 
-    if name in SUMMARY_VECTORS and name != "seed":
+    if name in SUMMARY_VECTORS and name != "seed":  # a benchmark's vector (compare)
         return None, signal_feature_vector(name, y, sr, params=fp)[0]
     raise ConfigError(f"feature set {name!r} of this model cannot classify recordings with "
                       "this version of the project; retrain with a known feature set")
