@@ -130,8 +130,10 @@ MODEL_SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     classical_model("knn", "KNN", f"{_C}:knn", scaled=True,
                     types=("sklearn.neighbors._classification.KNeighborsClassifier",),
                     fold_check=f"{_C}:check_neighbors"),
+    # A forest holds its fitted trees (DecisionTreeClassifier objects).
     classical_model("random_forest", "Random forest", f"{_C}:random_forest", scaled=False,
-                    types=("sklearn.ensemble._forest.RandomForestClassifier",)),
+                    types=("sklearn.ensemble._forest.RandomForestClassifier",
+                           "sklearn.tree._classes.DecisionTreeClassifier")),
     classical_model("decision_tree", "Decision tree", f"{_C}:decision_tree", scaled=False,
                     types=("sklearn.tree._classes.DecisionTreeClassifier",)),
     classical_model("hist_gb", "Gradient boosting", f"{_C}:hist_gb", scaled=False,
