@@ -6,8 +6,8 @@
 Leave one speaker out on a real corpus (default: the 12 RAVDESS actors in
 ``../shared/data/ravdess``). In every fold two models of each kind are tuned and fitted
 on the other speakers exactly as ``benchmarks/real_data_bench.py`` does
-(GridSearchCV over :data:`ser.models.classical.DEFAULT_GRIDS`, speaker-grouped inner
-folds, scored by UAR):
+(GridSearchCV over the model's grid in ``--params``, default the shipped ``params.yaml``;
+speaker-grouped inner folds, scored by UAR):
 
 * **plain**: features as extracted (the floor);
 * **speaker-normalised**: every training speaker z-scored with the mean/std of all of
@@ -59,7 +59,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,19 +72,20 @@ from ser.evaluation.metrics import summary_metrics  # noqa: E402
 from ser.features.speaker_norm import normalize_by_speaker, shrunk_statistics, speaker_prior  # noqa: E402
 from ser.models.classical import tune, unprefix  # noqa: E402
 from ser.outputs import atomic_path  # noqa: E402
+from ser.params.load import load_params  # noqa: E402
 from ser.predict.speaker_profile import summary_statistics  # noqa: E402
 from ser.splits.protocols import speaker_groups  # noqa: E402
 
 CALM_NEUTRAL = ("calm", "neutral")
 
 
-def fit(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, *, inner_folds: int,
-        seed: int):
+def fit(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
+        grid: dict[str, list[Any]], inner_folds: int, seed: int):
     """The tuned model (GridSearchCV refit), its training output silenced."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore", category=FutureWarning)
         warnings.simplefilter("ignore", category=UserWarning)
-        return tune(model, X, y, groups=groups, protocol="speaker", grid=bench_grid(model),
+        return tune(model, X, y, groups=groups, protocol="speaker", grid=grid,
                     scoring="balanced_accuracy", cv_folds=inner_folds, seed=seed, n_jobs=1)
 
 
@@ -111,8 +111,8 @@ def enrol_predict(search, X_test: np.ndarray, enrol: np.ndarray, *,
 
 
 def run_model(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
-              n_clips: list[int], draws: int, calm_neutral: bool, inner_folds: int,
-              seed: int) -> dict[str, Any]:
+              grid: dict[str, list[Any]], n_clips: list[int], draws: int,
+              calm_neutral: bool, inner_folds: int, seed: int) -> dict[str, Any]:
     """All folds of one model: per condition the pooled predictions of every draw."""
     Xn = normalize_by_speaker(X, groups)
     # condition -> draw -> list of (actual, enrolled, plain, transductive) arrays per fold
@@ -123,9 +123,10 @@ def run_model(model: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
         t0 = time.perf_counter()
         test = groups == spk
         train = ~test
-        plain = fit(model, X[train], y[train], groups[train], inner_folds=inner_folds, seed=seed)
-        normed = fit(model, Xn[train], y[train], groups[train], inner_folds=inner_folds,
-                     seed=seed)
+        plain = fit(model, X[train], y[train], groups[train], grid=grid,
+                    inner_folds=inner_folds, seed=seed)
+        normed = fit(model, Xn[train], y[train], groups[train], grid=grid,
+                     inner_folds=inner_folds, seed=seed)
         chosen.append({"speaker": spk,
                        "plain": {unprefix(model, a): v for a, v in plain.best_params_.items()},
                        "speaker_norm": {unprefix(model, a): v
@@ -280,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if min(args.n_clips) < 3:
             raise SerError("--n-clips: at least 3 (ser.predict.speaker_profile.MIN_SPEAKER_CLIPS)")
-        mfcc_params = yaml.safe_load(args.params.read_text())["mfcc"]
+        all_params = load_params(args.params)
+        mfcc_params = all_params["mfcc"]
+        grids = {m: bench_grid(m, all_params) for m in args.models}
         manifest = parse_corpus(args.corpus, args.root).to_frame()
         manifest = manifest.sort_values(["corpus", "path"]).reset_index(drop=True)
         feats = cached_features(manifest["path"].astype(str).tolist(), args.feature_set,
@@ -299,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, chosen = [], {}
     for model in args.models:
         try:
-            result = run_model(model, X, y, groups, n_clips=sorted(args.n_clips),
+            result = run_model(model, X, y, groups, grid=grids[model],
+                               n_clips=sorted(args.n_clips),
                                draws=args.draws, calm_neutral=args.calm_neutral,
                                inner_folds=args.inner_folds, seed=args.seed)
         except SerError as exc:

@@ -10,9 +10,9 @@ speakers, i.e. leave-one-speaker-out). Protocol ``speaker``: one split from
 :func:`ser.splits.protocols.make_split` (``--test-size``). Any corpus the project parses
 (``--corpus``, ``--root``) works for the classical models. In every training
 fold each classical model is tuned by GridSearchCV with speaker-grouped inner
-folds (StratifiedGroupKFold, ``--inner-folds``) over
-:data:`ser.models.classical.DEFAULT_GRIDS`, scored by UAR (balanced accuracy),
-refit and applied to the held-out speakers.
+folds (StratifiedGroupKFold, ``--inner-folds``) over the model's grid in the
+``--params`` file (default: the shipped ``params.yaml``, the grids a user's pipeline
+runs), scored by UAR (balanced accuracy), refit and applied to the held-out speakers.
 
 The sequence models (``crnn``, ``lstm_seed``) are benchmarked by
 ``benchmarks/sequence_real_bench.py`` (RAVDESS, leave-one-speaker-out, hours
@@ -63,7 +63,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -74,12 +73,14 @@ from ser.errors import SerError  # noqa: E402
 from ser.evaluation.metrics import speaker_cv_metrics  # noqa: E402
 from ser.features.speaker_norm import normalization_metadata, normalize_by_speaker  # noqa: E402
 from ser.features.summaries import (  # noqa: E402
-    FEATURE_SETS,
+    SUMMARY_VECTORS,
     extract_feature_set,
     feature_set_fingerprint,
 )
-from ser.models.classical import CLASSICAL_MODELS, DEFAULT_GRIDS, tune, unprefix  # noqa: E402
+from ser.models import CLASSICAL_MODELS, model_spec  # noqa: E402
+from ser.models.classical import tune, unprefix  # noqa: E402
 from ser.outputs import atomic_path, text_starts_with  # noqa: E402
+from ser.params.load import load_params  # noqa: E402
 from ser.splits.protocols import make_split, speaker_folds, speaker_groups  # noqa: E402
 
 #: Columns of the results CSV (other benchmarks append rows with these).
@@ -205,14 +206,15 @@ def folds_for(manifest: pd.DataFrame, protocol: str, *, n_folds: int | None, see
     return np.where(order == "test", 0, -1)
 
 
-def bench_grid(model: str) -> dict[str, list[Any]]:
-    """The model's default grid; SVMs without Platt probabilities.
+def bench_grid(model: str, params: dict[str, Any]) -> dict[str, list[Any]]:
+    """The model's grid in ``params`` (its section's ``grid``); SVMs without Platt
+    probabilities.
 
     ``SVC.predict`` never uses the Platt probabilities, so fitting without
     them gives the same predictions about five times faster (the internal
     5-fold calibration is skipped). The ensemble keeps them (soft voting).
     """
-    grid = dict(DEFAULT_GRIDS[model])
+    grid = {k: list(v) for k, v in params[model_spec(model).section]["grid"].items()}
     if model == "svm":
         grid["probability"] = [False]
     return grid
@@ -220,7 +222,7 @@ def bench_grid(model: str) -> dict[str, list[Any]]:
 
 def run_one(X: np.ndarray | dict[int, np.ndarray], y: np.ndarray, groups: np.ndarray,
             folds: np.ndarray, *,
-            model: str, inner_folds: int, seed: int, n_jobs: int,
+            model: str, grid: dict[str, list[Any]], inner_folds: int, seed: int, n_jobs: int,
             ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Predictions for every clip of a test fold, tuning inside each training fold
     (``X``: one matrix, or one per test fold when the features depend on the fold)."""
@@ -235,7 +237,7 @@ def run_one(X: np.ndarray | dict[int, np.ndarray], y: np.ndarray, groups: np.nda
             warnings.simplefilter("ignore", category=UserWarning)
             search = tune(model, X_fold[train], y[train], groups=groups[train],
                           protocol="speaker",
-                          grid=bench_grid(model), scoring="balanced_accuracy",
+                          grid=grid, scoring="balanced_accuracy",
                           cv_folds=inner_folds, seed=seed, n_jobs=n_jobs)
         pred[test] = search.predict(X_fold[test])
         chosen.append({"fold": int(fold), "inner_uar": round(float(search.best_score_), 4)}
@@ -349,8 +351,10 @@ def markdown_table(table: pd.DataFrame, runs: dict[str, dict[str, Any]]) -> str:
 
 def run_classical(args: argparse.Namespace, models: list[str], mfcc_params: dict[str, Any],
                   settings: dict[str, Any], csv_path: Path, json_path: Path, *,
-                  byols_params: dict[str, Any] | None = None) -> None:
-    """Every feature set x normalisation x classical model; results saved after each run."""
+                  byols_params: dict[str, Any] | None = None,
+                  grids: dict[str, dict[str, list[Any]]]) -> None:
+    """Every feature set x normalisation x classical model (``grids``: each model's grid,
+    from the params file); results saved after each run."""
     manifest = parse_corpus(args.corpus, args.root).to_frame()
     manifest = manifest.sort_values(["corpus", "path"]).reset_index(drop=True)
     paths = manifest["path"].astype(str).tolist()
@@ -382,7 +386,7 @@ def run_classical(args: argparse.Namespace, models: list[str], mfcc_params: dict
                     X = normalize_by_speaker(X, groups)
             for model in models:
                 t0 = time.perf_counter()
-                pred, chosen = run_one(X, y, groups, folds, model=model,
+                pred, chosen = run_one(X, y, groups, folds, model=model, grid=grids[model],
                                        inner_folds=args.inner_folds, seed=args.seed,
                                        n_jobs=args.jobs)
                 tested = folds != -1
@@ -396,7 +400,7 @@ def run_classical(args: argparse.Namespace, models: list[str], mfcc_params: dict
                        "model": model, **summary, "n_folds": int(len(set(folds) - {-1})),
                        "seconds": seconds, "date": dt.date.today().isoformat()}
                 run = {**{k: row[k] for k in RESULT_COLUMNS}, **meta,
-                       "n_features": len(cols), "grid": bench_grid(model),
+                       "n_features": len(cols), "grid": grids[model],
                        "chosen": chosen, "per_speaker": per_speaker.to_dict(orient="records"),
                        "run": settings["run"]}
                 if byols_stats:
@@ -442,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="speaker_cv folds (default: one per speaker = leave-one-out)")
     parser.add_argument("--test-size", type=float, default=0.25,
                         help="share of speakers held out by the speaker protocol")
-    parser.add_argument("--feature-sets", nargs="+", choices=[*FEATURE_SETS, *BYOLS_SETS],
-                        default=[*FEATURE_SETS, *BYOLS_SETS],
+    parser.add_argument("--feature-sets", nargs="+", choices=[*SUMMARY_VECTORS, *BYOLS_SETS],
+                        default=[*SUMMARY_VECTORS, *BYOLS_SETS],
                         help="feature sets of the classical models (default: all)")
     parser.add_argument("--models", nargs="+", choices=[*CLASSICAL_MODELS, *SEQUENCE_MODELS],
                         default=[*DEFAULT_CLASSICAL, *SEQUENCE_MODELS],
@@ -465,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "benchmarks" / ".cache")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml",
-                        help="project parameters (its mfcc: section defines decoding)")
+                        help="project parameters: its mfcc: section defines decoding, each "
+                             "model's section its grid (default: the shipped params.yaml)")
     args = parser.parse_args(argv)
 
     classical = [m for m in args.models if m not in SEQUENCE_MODELS]
@@ -478,15 +483,17 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": args.protocol, "n_folds": args.n_folds, "test_size": args.test_size,
         "inner_folds": args.inner_folds, "seed": args.seed,
         "scoring": "balanced_accuracy (UAR)",
-        "tuning": "GridSearchCV over DEFAULT_GRIDS, StratifiedGroupKFold by speaker, inside "
-                  "each training fold"}
+        "tuning": "GridSearchCV over the --params file's grids (its <model>.grid sections), "
+                  "StratifiedGroupKFold by speaker, inside each training fold"}
     try:
-        all_params = yaml.safe_load(args.params.read_text())
+        all_params = load_params(args.params)
         mfcc_params = all_params["mfcc"]
         settings["mfcc_params"] = mfcc_params
+        settings["params"] = str(args.params)
+        grids = {m: bench_grid(m, all_params) for m in classical}
         if classical and not args.table_only:
             run_classical(args, classical, mfcc_params, settings, csv_path, json_path,
-                          byols_params=all_params.get("byols") or {})
+                          byols_params=all_params.get("byols") or {}, grids=grids)
         merged = ({} if args.table_only and args.sequence == "run"
                   else sequence_step(args, sequence))
     except (SerError, OSError, KeyError) as exc:

@@ -23,10 +23,10 @@ from ser.outputs import check_output
 
 
 def main(argv=None) -> int:
-    from ser.corpora import PARSERS, parse_corpus
+    from ser.corpora import CORPUS_SPECS, parse_corpus
 
     parser = stage_parser(__doc__)
-    parser.add_argument("--corpus", required=True, choices=sorted(PARSERS))
+    parser.add_argument("--corpus", required=True, choices=sorted(CORPUS_SPECS))
     parser.add_argument("--root", type=Path, required=True, help="corpus root folder")
     parser.add_argument("--out", type=Path, default=None,
                         help="manifest Parquet; rejected files go to <out stem>_rejected.csv "

@@ -25,10 +25,10 @@ from ser.cli.stage import (
 
 
 def main(argv=None) -> int:
-    from ser.models import CLASSICAL_MODELS, model_spec
+    from ser.models import classical_models, model_spec
 
     parser = stage_parser(__doc__)
-    parser.add_argument("--model", required=True, choices=CLASSICAL_MODELS)
+    parser.add_argument("--model", required=True, choices=classical_models())
     parser.add_argument("--candidate", type=int, required=True, metavar="K",
                         help="grid candidate number (0 = first of ParameterGrid's order)")
     add_run_options(parser, out_help="score file (JSON) to write")

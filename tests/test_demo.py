@@ -14,11 +14,11 @@ import pytest
 import soundfile as sf
 
 import ser.corpora.demo.generate as demo_generate
+from ser.corpora import CORPUS_CODES
 from ser.corpora.demo import CORPORA, PRESETS, generate_corpus, plan_corpus
 from ser.corpora.demo.syllables import text_to_syllables
 from ser.corpora.demo.synth import derive_rng
 from ser.errors import ConfigError
-from ser.labels import CORPUS_CODES
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 3

@@ -33,7 +33,10 @@ def test_enrolment_rows_on_speakers_that_differ_by_an_offset(bench):
     offsets = rng.normal(0, 4, size=(n_spk, 3))
     X = np.array([[signal[e], -signal[e], 0.0] for e in y]) + rng.normal(0, 0.4, (len(y), 3))
     X += offsets[np.repeat(np.arange(n_spk), per)]
-    result = bench.run_model("logreg", X, y, groups, n_clips=[3, 10], draws=2,
+    from ser.params.load import load_params
+
+    grid = bench.bench_grid("logreg", load_params(ROOT / "params.yaml"))  # as the bench reads it
+    result = bench.run_model("logreg", X, y, groups, grid=grid, n_clips=[3, 10], draws=2,
                              calm_neutral=True, inner_folds=2, seed=0)
     both = {(r["estimator"], r["condition"]): r for r in result["rows"]}
     assert set(both) == {(e, c) for e in ("z-score", "shrunk")

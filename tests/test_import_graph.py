@@ -16,12 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ser"
 
-#: Known cycles, each a frozenset of the modules it joins, to be removed as they are fixed.
-#: ``params.load`` <-> ``models.classical`` (issue 20 item 1): branch ``registries`` moves the
-#: grids' validation into the model registry; the lead removes this entry after that merge.
-ALLOWED_CYCLES: set[frozenset[str]] = {
-    frozenset({"ser.params.load", "ser.models.classical"}),
-}
+#: Known cycles, each a frozenset of the modules it joins, to be removed as they are fixed
+#: (none today; an entry here must name the issue that will remove it).
+ALLOWED_CYCLES: set[frozenset[str]] = set()
 
 
 def module_names() -> dict[str, Path]:

@@ -19,6 +19,7 @@ import pytest
 import soundfile as sf
 
 from ser.errors import SerError
+from ser.models import CLASSICAL_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +39,8 @@ def fitted(kind: str):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from ser.models.classical import CLASSICAL_MODELS, make_pipeline
+    from ser.models import CLASSICAL_MODELS
+    from ser.models.classical import make_pipeline
 
     basic = ["svm", "knn", "random_forest", "decision_tree"]
     if kind in CLASSICAL_MODELS:
@@ -55,8 +57,8 @@ def fitted(kind: str):
     return model.fit(X, y)
 
 
-MODEL_KINDS = ["svm", "logreg", "knn", "random_forest", "decision_tree", "hist_gb", "ensemble",
-               "hist_gradient_boosting", "voting_soft"]
+#: Every registered classical model, plus two pipelines other helpers may build.
+MODEL_KINDS = [*CLASSICAL_MODELS, "hist_gradient_boosting", "voting_soft"]
 
 
 def card_for(model, **extra):
@@ -96,8 +98,9 @@ def test_trusted_types_are_exactly_what_our_pipelines_need(tmp_path):
     import subprocess
     import sys
 
+    from ser.models import MODEL_SPECS
     from ser.models.plain_trees import to_plain
-    from ser.models.store import TRUSTED_ESTIMATORS, TRUSTED_TYPES, skops_io
+    from ser.models.store import TRUSTED_TYPES, skops_io, trusted_estimators
 
     for kind in MODEL_KINDS:
         skops_io().dump(to_plain(fitted(kind)), tmp_path / f"{kind}.skops")
@@ -105,18 +108,22 @@ def test_trusted_types_are_exactly_what_our_pipelines_need(tmp_path):
         "import json, sys\n"
         "from ser.models.store import skops_io\n"
         "sio = skops_io()\n"
-        "needed = set()\n"
+        "needed, each = set(), {}\n"
         "for f in sys.argv[1:]:\n"
-        "    needed |= set(sio.get_untrusted_types(file=f))\n"
-        "print(json.dumps({'needed': sorted(needed),\n"
+        "    each[f.rsplit('/', 1)[-1][:-6]] = sorted(sio.get_untrusted_types(file=f))\n"
+        "    needed |= set(each[f.rsplit('/', 1)[-1][:-6]])\n"
+        "print(json.dumps({'needed': sorted(needed), 'each': each,\n"
         "                  'scanned': 'sklearn.semi_supervised' in sys.modules}))\n")
     out = subprocess.run([sys.executable, "-c", script,
                           *map(str, sorted(tmp_path.glob("*.skops")))],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     result = json.loads(out.stdout)
     assert not result["scanned"]
-    assert set(result["needed"]) == set(TRUSTED_TYPES | TRUSTED_ESTIMATORS)
-    assert not any(t.endswith(".") for t in TRUSTED_TYPES | TRUSTED_ESTIMATORS)  # exact names
+    assert set(result["needed"]) == set(TRUSTED_TYPES | trusted_estimators())
+    assert not any(t.endswith(".") for t in TRUSTED_TYPES | trusted_estimators())  # exact names
+    for name, spec in MODEL_SPECS.items():  # each spec names exactly its own file's types
+        if spec.kind == "classical":
+            assert set(result["each"][name]) == set(spec.saved_types), name
 
 
 def exec_pipeline(marker: Path):
@@ -652,7 +659,8 @@ def test_params_faults_are_one_line_naming_the_key(edit, expect):
 
 
 def test_knn_neighbors_above_the_smallest_fold_is_caught_before_fitting():
-    from ser.params.load import ConfigError, check_neighbors
+    from ser.errors import ConfigError
+    from ser.models.classical import check_neighbors
 
     check_neighbors({"n_neighbors": [3, 7]}, 40)
     with pytest.raises(ConfigError) as exc:

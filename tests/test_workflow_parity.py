@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ser.params.load import params_schema
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SCHEMA = yaml.safe_load((ROOT / "ser" / "schemas" / "params.schema.yaml").read_text())
+SCHEMA = params_schema()
 
 
 def smk(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -97,16 +99,27 @@ def test_snakemake_runs_the_interpreter_it_runs_in_and_the_config_it_was_given(t
 
 
 def test_tables_match_the_schema_enums():
+    """The schema's enums are the registries' names, in their order; the schema file itself
+    spells none of them (so it cannot drift)."""
     from ser.corpora import CORPUS_SPECS
-    from ser.features.sets import FEATURE_SETS
+    from ser.corpora.demo import LAYOUTS
+    from ser.features.sets import EXTRACTED_SETS, FEATURE_SETS
     from ser.models import MODEL_SPECS
+    from ser.splits.protocols import PROTOCOL_SPECS
 
     props = SCHEMA["properties"]
     train = props["train"]["properties"]
-    assert set(train["models"]["items"]["enum"]) == set(MODEL_SPECS)
-    assert set(train["feature_sets"]["items"]["enum"]) == set(FEATURE_SETS)
-    assert set(props["corpora"]["propertyNames"]["enum"]) == set(CORPUS_SPECS)
+    assert train["models"]["items"]["enum"] == list(MODEL_SPECS)
+    assert train["feature_sets"]["items"]["enum"] == list(FEATURE_SETS)
+    assert train["protocols"]["items"]["enum"] == list(PROTOCOL_SPECS)
+    assert props["corpora"]["propertyNames"]["enum"] == list(CORPUS_SPECS)
+    assert props["demo"]["properties"]["corpora"]["items"]["enum"] == list(LAYOUTS)
     assert set(props["shards"]["properties"]) == {"default", *CORPUS_SPECS}
+    assert {s.section for s in MODEL_SPECS.values()} <= set(props)
+    assert {FEATURE_SETS[n].section for n in EXTRACTED_SETS} <= set(props)
+    raw = (ROOT / "ser" / "schemas" / "params.schema.yaml").read_text()
+    assert "enum: [svm" not in raw and "enum: [tess" not in raw and "enum: [random" not in raw
+    assert "enum: [mfcc" not in raw
     for spec in MODEL_SPECS.values():
         assert spec.section in props, spec.name
         assert callable(spec.train_function())
@@ -166,10 +179,18 @@ def test_default_profile_is_picked_up():
 
 
 def test_every_corpus_spec_has_acquisition_facts_and_a_demo_layout():
+    """Acquisition facts and demo layouts are optional per corpus (a new corpus needs
+    neither), but each belongs to a registered corpus, and the published corpora have both."""
     from ser.corpora import CORPUS_SPECS
+    from ser.corpora.acquire import CORPORA
+    from ser.corpora.demo import LAYOUTS
 
+    assert set(CORPORA) <= set(CORPUS_SPECS) and set(LAYOUTS) <= set(CORPUS_SPECS)
     for name, spec in CORPUS_SPECS.items():
         assert "```" in spec.parse.__doc__ or "/" in spec.parse.__doc__  # layout documented
+        assert spec.display and (spec.codes or name == "custom")
         if name == "custom":   # the user's own recordings: nothing to download or synthesise
+            assert spec.acquisition is None and spec.demo_layout is None
             continue
         assert spec.acquisition.name == name and spec.demo_layout is not None
+        assert spec.licence == spec.acquisition.licence

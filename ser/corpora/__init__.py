@@ -1,16 +1,17 @@
 """Corpus parsers: a corpus folder -> one manifest row per clip.
 
-Each corpus has a module with a ``parse(root, **options) -> ParseResult``
-function whose docstring shows the folder tree it expects. Use
-:func:`parse_corpus` to check the name and root first.
+:data:`CORPUS_SPECS` is the one table of corpora. Each entry is a corpus module with
+``NAME``, ``DISPLAY`` (name shown in reports), ``CODES`` (its own emotion codes -> unified
+label), ``EXTRA_COLUMNS`` and ``parse(root, **options) -> ParseResult`` (whose docstring
+shows the folder tree it expects); the spec also finds its acquisition facts and licence
+(:data:`ser.corpora.sources.CORPORA`, for ``ser data download/import``) and its synthetic
+demo layout (:data:`ser.corpora.demo.LAYOUTS`), both optional. Everything else (the
+schema's corpus enums, :data:`CORPUS_CODES`, the report's display names) derives from it.
+Use :func:`parse_corpus` to check the name and root first.
 
-:data:`CORPUS_SPECS` is the one table of corpora: each entry names its parser module
-(whose docstring shows the expected folder tree), its acquisition facts
-(:data:`ser.corpora.sources.CORPORA`) and its synthetic demo layout
-(:data:`ser.corpora.demo.LAYOUTS`). Adding a corpus: write ``ser/corpora/<name>.py``
-with ``NAME``, ``EXTRA_COLUMNS`` and ``parse`` (see :mod:`ser.corpora.emodb` for the
-shortest example, using :func:`ser.corpora.base.parse_files`), add its codes to
-:data:`ser.labels.CORPUS_CODES`, and add its module to :data:`_MODULES`.
+Adding a corpus: write ``ser/corpora/<name>.py`` (see :mod:`ser.corpora.emodb` for the
+shortest example, using :func:`ser.corpora.base.parse_files`), add its module to
+:data:`_MODULES`, and a test (CONTRIBUTING.md has the recipe).
 """
 
 from __future__ import annotations
@@ -27,18 +28,29 @@ from ser.corpora import cremad, custom, emodb, ravdess, savee, tess
 from ser.corpora.base import COMMON_COLUMNS, ParseResult, find_wavs
 from ser.errors import ConfigError
 
-__all__ = ["COLUMNS", "COMMON_COLUMNS", "CORPUS_SPECS", "PARSERS", "CorpusSpec", "ParseResult",
-           "parse_corpus"]
+__all__ = ["COLUMNS", "COMMON_COLUMNS", "CORPUS_CODES", "CORPUS_SPECS", "PARSERS", "CorpusSpec",
+           "ParseResult", "parse_corpus"]
 
 _MODULES = (tess, ravdess, cremad, savee, emodb, custom)
 
 
 @dataclass(frozen=True)
 class CorpusSpec:
-    """One corpus: its parser module, and where its acquisition and demo facts live."""
+    """One corpus: its module (parser, display name, emotion codes, columns), and where its
+    acquisition and demo facts live."""
 
     name: str
     module: ModuleType
+
+    @property
+    def display(self) -> str:
+        """Name shown in reports (``CREMA-D``)."""
+        return self.module.DISPLAY
+
+    @property
+    def codes(self) -> dict[str, str]:
+        """The corpus' own emotion codes -> unified label (empty: the user's own labels)."""
+        return dict(self.module.CODES)
 
     @property
     def parse(self) -> Callable[..., ParseResult]:
@@ -52,24 +64,37 @@ class CorpusSpec:
 
     @property
     def acquisition(self):
-        """Licence, source, expected size and how to get it (
-        :class:`ser.corpora.sources.CorpusInfo`)."""
+        """Licence, source, expected size and how to get it
+        (:class:`ser.corpora.sources.CorpusInfo`); ``None`` if it cannot be downloaded or
+        imported by name (``custom``)."""
         from ser.corpora.sources import CORPORA
 
-        return CORPORA[self.name]
+        return CORPORA.get(self.name)
+
+    @property
+    def licence(self) -> str | None:
+        """Its licence or terms of use (from :attr:`acquisition`)."""
+        info = self.acquisition
+        return info.licence if info is not None else None
 
     @property
     def demo_layout(self):
-        """The synthetic demo's layout (:class:`ser.corpora.demo.CorpusLayout`)."""
+        """The synthetic demo's layout (:class:`ser.corpora.demo.CorpusLayout`); ``None``
+        if the demo generator does not write it."""
         from ser.corpora.demo import LAYOUTS
 
-        return LAYOUTS[self.name]
+        return LAYOUTS.get(self.name)
 
 
 #: Every corpus the workflow knows, by name (the schema's corpus enums match it; tested).
 CORPUS_SPECS: dict[str, CorpusSpec] = {m.NAME: CorpusSpec(m.NAME, m) for m in _MODULES}
 
-#: Corpus name -> parse function.
+#: Corpus name -> its own emotion codes -> unified label.
+CORPUS_CODES: dict[str, dict[str, str]] = {n: s.codes for n, s in CORPUS_SPECS.items()
+                                           if s.codes}
+
+#: Corpus name -> parse function (a snapshot at import; :func:`parse_corpus` reads
+#: :data:`CORPUS_SPECS`, so a corpus registered later counts).
 PARSERS: dict[str, Callable[..., ParseResult]] = {n: s.parse for n, s in CORPUS_SPECS.items()}
 
 #: Corpus name -> manifest column order.
@@ -82,7 +107,7 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
     Parameters
     ----------
     name
-        One of :data:`PARSERS`.
+        One of :data:`CORPUS_SPECS`.
     root
         Corpus root folder (``custom`` also takes a ``.csv``/``.tsv`` manifest file);
         row paths keep it relative or absolute as given.
@@ -99,9 +124,9 @@ def parse_corpus(name: str, root: str | Path, **options: Any) -> ParseResult:
         Unknown corpus or option; root missing, not a folder, without any
         audio file, or with no file that parses as this corpus.
     """
-    if name not in PARSERS:
-        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(PARSERS)}")
-    parser = PARSERS[name]
+    if name not in CORPUS_SPECS:
+        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(CORPUS_SPECS)}")
+    parser = CORPUS_SPECS[name].parse
     allowed = [p.name for p in inspect.signature(parser).parameters.values()
                if p.kind is inspect.Parameter.KEYWORD_ONLY]
     unknown = sorted(set(options) - set(allowed))
@@ -123,9 +148,9 @@ def check_root(name: str, root: str | Path) -> None:
     """Refuse a corpus root that is missing, not a folder (or, for ``custom``, not a
     CSV/TSV table), or holds no audio file: one :class:`ConfigError` line saying what
     to do. Run by :func:`parse_corpus`, and before any job by the workflow engines
-    (:func:`ser.params.load.check_corpus_roots`), so a run never goes on with stale data."""
-    if name not in PARSERS:
-        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(PARSERS)}")
+    (:func:`ser.params.checks.check_corpus_roots`), so a run never goes on with stale data."""
+    if name not in CORPUS_SPECS:
+        raise ConfigError(f"unknown corpus {name!r}; known corpora: {', '.join(CORPUS_SPECS)}")
     root = Path(root)
     how = (f"generate the demo corpus (python scripts/generate_demo.py --corpus {name}) "
            f"or point params.yaml "

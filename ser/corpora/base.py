@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from ser.audio import wav_truncation
-from ser.labels import CORPUS_CODES, sort_labels
+from ser.labels import sort_labels
 from ser.outputs import display_path
 
 #: Columns every manifest has, in this order; corpus-specific columns follow.
@@ -351,19 +351,19 @@ def two_digits(value: str, what: str) -> str:
     return value
 
 
-def unified_emotion(corpus: str, code: str, *, shown: str | None = None) -> str:
-    """The unified label of ``corpus``' own emotion ``code``; :class:`Reject` if unknown.
+def unified_emotion(codes: Mapping[str, str], code: str, *, shown: str | None = None) -> str:
+    """The unified label of a corpus' own emotion ``code`` (``codes``: its module's
+    ``CODES``); :class:`Reject` if unknown.
 
     Parameters
     ----------
     corpus : str
-        Corpus name (its codes are in :data:`ser.labels.CORPUS_CODES`).
+        Corpus name (its codes are in :data:`ser.corpora.CORPUS_CODES`).
     code : str
         The corpus' own emotion code.
     shown : str, optional
         How the code appears in the file name, when that differs (for the reason).
     """
-    codes = CORPUS_CODES[corpus]
     if code not in codes:
         raise Reject(f"unknown emotion code {shown or code!r} ({' '.join(sorted(codes))})")
     return codes[code]

@@ -9,6 +9,17 @@ from ser.corpora.base import ParseResult, Reject, parse_files, unified_emotion, 
 from ser.errors import ConfigError
 
 NAME = "cremad"
+#: Name shown in reports.
+DISPLAY = "CREMA-D"
+#: The corpus' own emotion codes -> unified label (:data:`ser.labels.EMOTIONS`).
+CODES: dict[str, str] = {
+    "NEU": "neutral",
+    "HAP": "happy",
+    "SAD": "sad",
+    "ANG": "angry",
+    "FEA": "fearful",
+    "DIS": "disgust",
+}
 #: Corpus-specific manifest columns (after the common ones).
 EXTRA_COLUMNS: tuple[str, ...] = ("sentence", "level")
 #: Actor ids.
@@ -114,7 +125,7 @@ def _parse_file(path: Path, sexes: dict[str, str]) -> tuple[str, dict[str, str]]
         raise Reject(f"actor {actor} out of range ({ACTORS[0]}-{ACTORS[-1]})")
     if sentence not in SENTENCES:
         raise Reject(f"unknown sentence code {sentence!r}")
-    emotion = unified_emotion(NAME, code)
+    emotion = unified_emotion(CODES, code)
     if level not in LEVELS:
         raise Reject(f"unknown level {level!r} ({' '.join(LEVELS)})")
     row = {

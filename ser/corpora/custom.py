@@ -30,6 +30,10 @@ from ser.labels import EMOTIONS, normalise_label
 from ser.outputs import display_path
 
 NAME = "custom"
+#: Name shown in reports (a user's own recordings keep the key).
+DISPLAY = "custom"
+#: No fixed codes: labels are the user's own, normalised (:func:`ser.labels.normalise_label`).
+CODES: dict[str, str] = {}
 #: Corpus-specific manifest columns (after the common ones): the split the user
 #: assigned (``train``/``val``/``test`` or empty; not the protocol's ``split``)
 #: and where the row came from (``folder`` or the manifest's file and line).

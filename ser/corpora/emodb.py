@@ -8,6 +8,18 @@ from pathlib import Path
 from ser.corpora.base import ParseResult, Reject, parse_files, unified_emotion
 
 NAME = "emodb"
+#: Name shown in reports.
+DISPLAY = "EMO-DB"
+#: The corpus' own emotion codes -> unified label (:data:`ser.labels.EMOTIONS`).
+CODES: dict[str, str] = {
+    "N": "neutral",
+    "F": "happy",
+    "T": "sad",
+    "W": "angry",
+    "A": "fearful",
+    "E": "disgust",
+    "L": "boredom",
+}
 #: Corpus-specific manifest columns (after the common ones).
 EXTRA_COLUMNS: tuple[str, ...] = ("text", "version")
 #: Speaker id -> gender.
@@ -55,7 +67,7 @@ def _parse_file(path: Path, rel: Path) -> tuple[str, dict[str, str]]:
     code = code.upper()
     if speaker not in SPEAKERS:
         raise Reject(f"unknown speaker {speaker!r} (EMO-DB has {' '.join(sorted(SPEAKERS))})")
-    emotion = unified_emotion(NAME, code)
+    emotion = unified_emotion(CODES, code)
     row = {
         "speaker": speaker,
         "gender": SPEAKERS[speaker],

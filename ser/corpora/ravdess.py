@@ -8,6 +8,19 @@ from pathlib import Path
 from ser.corpora.base import ParseResult, Reject, parse_files, two_digits, unified_emotion
 
 NAME = "ravdess"
+#: Name shown in reports.
+DISPLAY = "RAVDESS"
+#: The corpus' own emotion codes -> unified label (:data:`ser.labels.EMOTIONS`).
+CODES: dict[str, str] = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
+}
 #: Corpus-specific manifest columns (after the common ones).
 EXTRA_COLUMNS: tuple[str, ...] = ("modality", "vocal_channel", "intensity", "statement",
                                   "repetition")
@@ -78,7 +91,7 @@ def _parse_file(path: Path, rel: Path, *, include_song: bool) -> tuple[str, dict
                      "in params.yaml to keep song")
     if channel not in ("01", "02"):
         raise Reject(f"unknown vocal channel {channel!r} (01 speech, 02 song)")
-    emotion = unified_emotion(NAME, code)
+    emotion = unified_emotion(CODES, code)
     if intensity not in ("01", "02"):
         raise Reject(f"unknown intensity {intensity!r} (01 normal, 02 strong)")
     if intensity == "02" and emotion == "neutral":

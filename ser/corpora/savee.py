@@ -8,6 +8,18 @@ from pathlib import Path
 from ser.corpora.base import ParseResult, Reject, parse_files, unified_emotion
 
 NAME = "savee"
+#: Name shown in reports.
+DISPLAY = "SAVEE"
+#: The corpus' own emotion codes -> unified label (:data:`ser.labels.EMOTIONS`).
+CODES: dict[str, str] = {
+    "n": "neutral",
+    "h": "happy",
+    "sa": "sad",
+    "a": "angry",
+    "f": "fearful",
+    "d": "disgust",
+    "su": "surprised",
+}
 #: Corpus-specific manifest columns (after the common ones).
 EXTRA_COLUMNS: tuple[str, ...] = ("sentence",)
 #: The four speakers, all male.
@@ -68,7 +80,7 @@ def _parse_file(path: Path, rel: Path) -> tuple[tuple[str, str, str], dict[str, 
     else:
         raise Reject("file name is not <speaker>_<emotion><NN>.wav or <speaker>/<emotion><NN>.wav")
     speaker, code = speaker.upper(), code.lower()
-    emotion = unified_emotion(NAME, code)
+    emotion = unified_emotion(CODES, code)
     row = {
         "speaker": speaker,
         "gender": "male",

@@ -7,6 +7,18 @@ from pathlib import Path
 from ser.corpora.base import ParseResult, Reject, parse_files, unified_emotion
 
 NAME = "tess"
+#: Name shown in reports.
+DISPLAY = "TESS"
+#: The corpus' own emotion codes -> unified label (:data:`ser.labels.EMOTIONS`).
+CODES: dict[str, str] = {
+    "neutral": "neutral",
+    "happy": "happy",
+    "sad": "sad",
+    "angry": "angry",
+    "fear": "fearful",
+    "disgust": "disgust",
+    "ps": "surprised",
+}
 #: Corpus-specific manifest columns (after the common ones).
 EXTRA_COLUMNS: tuple[str, ...] = ("word",)
 #: The two speakers, both female.
@@ -53,7 +65,7 @@ def _parse_file(path: Path, rel: Path) -> tuple[tuple[str, ...], dict[str, str]]
     speaker, word, code = tokens[0].upper(), "_".join(tokens[1:-1]), tokens[-1].lower()
     if speaker not in SPEAKERS:
         raise Reject(f"unknown speaker {tokens[0]!r} (TESS has {', '.join(SPEAKERS)})")
-    emotion = unified_emotion(NAME, code, shown=tokens[-1])
+    emotion = unified_emotion(CODES, code, shown=tokens[-1])
     row = {
         "speaker": speaker,
         "gender": "female",

@@ -111,7 +111,7 @@ def extract_summary_set(manifest: str | Path | pd.DataFrame, out_dir: str | Path
     out_dir
         Output folder, replaced atomically on success only.
     name
-        A set of :data:`ser.features.summaries.FEATURE_SETS` (``egemaps``, ...).
+        A set of :data:`ser.features.summaries.SUMMARY_VECTORS` (``egemaps``, ...).
     params
         The ``mfcc:`` section with the set's ``workers`` (and its section as ``options``).
     workers

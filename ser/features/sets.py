@@ -53,6 +53,10 @@ class FeatureSetSpec:
         A variant's base set, whose extracted tables it reads (``None``: extracted).
     speaker_norm
         Standardise every speaker's features with that speaker's own statistics.
+    signal
+        ``module:function`` computing one recording's features for ``predict.py`` and
+        ``ser evaluate`` (see :mod:`ser.features.signal`); ``None``: models on this set
+        classify only clips of a feature table.
     """
 
     name: str
@@ -61,6 +65,7 @@ class FeatureSetSpec:
     sequences: str | None = None
     base: str | None = None
     speaker_norm: bool = False
+    signal: str | None = None
 
     @property
     def extracted(self) -> str:
@@ -87,25 +92,38 @@ class FeatureSetSpec:
         module, _, func = self.extractor.partition(":")
         return getattr(importlib.import_module(module), func)
 
+    def signal_function(self) -> Callable | None:
+        """The per-recording function (:attr:`signal`), imported on first use."""
+        if self.signal is None:
+            return None
+        module, _, func = self.signal.partition(":")
+        return getattr(importlib.import_module(module), func)
+
 
 def _variants(spec: FeatureSetSpec) -> tuple[FeatureSetSpec, FeatureSetSpec]:
     return spec, FeatureSetSpec(f"{spec.name}_spk", spec.extractor, spec.kind, spec.sequences,
-                                base=spec.name, speaker_norm=True)
+                                base=spec.name, speaker_norm=True, signal=spec.signal)
 
 
 _SETS = "ser.features.corpus_sets"
+_SIG = "ser.features.signal"
 FEATURE_SETS: dict[str, FeatureSetSpec] = {s.name: s for pair in (
     _variants(FeatureSetSpec("mfcc", "ser.features.extract:extract_features",
-                             "summary+sequences", "mfcc")),
-    _variants(FeatureSetSpec("mfcc_stats", f"{_SETS}:extract_mfcc_stats", "summary")),
-    _variants(FeatureSetSpec("egemaps", f"{_SETS}:extract_egemaps", "summary")),
-    _variants(FeatureSetSpec("egemaps_mfcc", f"{_SETS}:extract_egemaps_mfcc", "summary")),
-    _variants(FeatureSetSpec("logmel", f"{_SETS}:extract_logmel", "sequences", "logmel")),
-    _variants(FeatureSetSpec("byols", "ser.features.byols:extract_byols", "summary")),
+                             "summary+sequences", "mfcc", signal=f"{_SIG}:mfcc")),
+    _variants(FeatureSetSpec("mfcc_stats", f"{_SETS}:extract_mfcc_stats", "summary",
+                             signal=f"{_SIG}:summary_vector")),
+    _variants(FeatureSetSpec("egemaps", f"{_SETS}:extract_egemaps", "summary",
+                             signal=f"{_SIG}:summary_vector")),
+    _variants(FeatureSetSpec("egemaps_mfcc", f"{_SETS}:extract_egemaps_mfcc", "summary",
+                             signal=f"{_SIG}:summary_vector")),
+    _variants(FeatureSetSpec("logmel", f"{_SETS}:extract_logmel", "sequences", "logmel",
+                             signal=f"{_SIG}:logmel")),
+    _variants(FeatureSetSpec("byols", "ser.features.byols:extract_byols", "summary",
+                             signal=f"{_SIG}:byols")),
     # The BYOL-S front end's frames for the fine-tuned encoder (byols_ft); no _spk variant:
     # the pretrained encoder expects the original input distribution.
     (FeatureSetSpec("byols_mel", "ser.features.byols_mel:extract_byols_mel", "sequences",
-                    "byols"),),
+                    "byols", signal=f"{_SIG}:byols_mel"),),
 ) for s in pair}
 
 #: The sets that are extracted (have their own files and params section).

@@ -55,9 +55,6 @@ from ser.features.mfcc import (
     read_seconds,
 )
 
-#: Names of the feature sets, in the order they are documented.
-FEATURE_SETS: tuple[str, ...] = ("mfcc_stats", "egemaps", "egemaps_mfcc", "compare", "seed")
-
 #: Version of this module's definitions (bump when a set's values change).
 SETS_VERSION = 1
 
@@ -160,6 +157,12 @@ _SIGNAL_SETS: dict[str, Callable[..., Vector]] = {
     "compare": compare,
 }
 
+#: The per-clip vectors this module computes, in the order they are documented. Not the
+#: pipeline's feature sets (:data:`ser.features.sets.FEATURE_SETS`, whose summary sets use
+#: some of these through :mod:`ser.features.corpus_sets`): ``compare`` and ``seed`` serve
+#: the benchmarks only.
+SUMMARY_VECTORS: tuple[str, ...] = (*_SIGNAL_SETS, "seed")
+
 
 def seed_mfcc_means(path: str | Path) -> Vector:
     """The seed recipe: 40 MFCC means of ``librosa.load(path)`` (22,050 Hz, defaults)."""
@@ -210,9 +213,9 @@ def file_feature_vector(name: str, path: str | Path, *,
 
 def check_feature_set(name: str) -> None:
     """Raise :class:`ConfigError` naming the choices if ``name`` is not a feature set."""
-    if name not in FEATURE_SETS:
+    if name not in SUMMARY_VECTORS:
         raise ConfigError(f"unknown feature set {name!r}; choose one of "
-                          f"{', '.join(FEATURE_SETS)}")
+                          f"{', '.join(SUMMARY_VECTORS)}")
 
 
 def feature_set_fingerprint(name: str, params: Mapping[str, Any] | FeatureParams,
@@ -274,7 +277,7 @@ def extract_feature_set(
     paths
         Audio files.
     name
-        One of :data:`FEATURE_SETS`.
+        One of :data:`SUMMARY_VECTORS`.
     params
         The ``mfcc:`` section (decoding and signal preparation).
     workers

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     RandomForestClassifier,
@@ -26,6 +26,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from ser.errors import ConfigError
+from ser.models import MODEL_SPECS, classical_models
 from ser.splits.protocols import SPEAKER_DISJOINT, cv_splitter
 
 #: Where each model's grid parameters live inside its pipeline.
@@ -34,26 +35,35 @@ GRID_PREFIX: dict[str, str] = {}
 #: Members of the ``ensemble`` model (soft voting over their probabilities).
 ENSEMBLE_MEMBERS: tuple[str, ...] = ("svm", "logreg", "hist_gb")
 
-#: Default grids (classifier parameter names, as params.yaml spells them): wide enough
-#: to find the optimum on real corpora (SVM C up to 100), small enough for 2 CPU cores.
-#: ``ensemble`` keys address a member: ``svm__clf__C`` is the SVM member's C.
-DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "svm": {"C": [1.0, 10.0, 100.0], "gamma": ["scale", 0.001, 0.01]},
-    "logreg": {"C": [0.01, 0.1, 1.0]},
-    "knn": {"n_neighbors": [5, 11, 21], "weights": ["distance"]},
-    "random_forest": {"n_estimators": [300], "max_features": ["sqrt", 0.3],
-                      "min_samples_leaf": [1, 3]},
-    "decision_tree": {"max_depth": [6, 12, None], "min_samples_leaf": [1, 5]},
-    "hist_gb": {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [7, 15]},
-    "ensemble": {"svm__clf__C": [1.0, 10.0]},
-}
-
-#: Every classical model name :func:`make_pipeline` knows.
-CLASSICAL_MODELS: tuple[str, ...] = ("svm", "logreg", "knn", "random_forest",
-                                     "decision_tree", "hist_gb", "ensemble")
+# Grids live in params.yaml only (``<model>.grid``): there are no default grids in code.
 
 
-def _hist_gb(seed: int) -> HistGradientBoostingClassifier:
+# --------------------------------------------------------------------------- estimators
+# The untuned classifiers of the classical models (ser.models.MODEL_SPECS names them).
+
+def svm(*, seed: int) -> SVC:
+    # SVC's internal Platt scaling copes with classes of 2-3 clips, where the suggested
+    # CalibratedClassifierCV(cv=k) refuses; it is deprecated, so sklearn is pinned < 1.11.
+    return SVC(probability=True, class_weight="balanced", random_state=seed)
+
+
+def knn(*, seed: int) -> KNeighborsClassifier:
+    return KNeighborsClassifier()
+
+
+def random_forest(*, seed: int) -> RandomForestClassifier:
+    return RandomForestClassifier(class_weight="balanced", random_state=seed, n_jobs=1)
+
+
+def decision_tree(*, seed: int) -> DecisionTreeClassifier:
+    return DecisionTreeClassifier(class_weight="balanced", random_state=seed)
+
+
+def logreg(*, seed: int) -> LogisticRegression:
+    return LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, random_state=seed)
+
+
+def hist_gb(*, seed: int) -> HistGradientBoostingClassifier:
     # Fixed number of boosting rounds (no internal early stopping: its random
     # validation split would mix speakers); shallow trees, mild L2.
     return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
@@ -62,38 +72,41 @@ def _hist_gb(seed: int) -> HistGradientBoostingClassifier:
                                           random_state=seed)
 
 
-def make_pipeline(name: str, *, seed: int) -> Pipeline:
-    """An untuned pipeline ``scale -> clf`` for model ``name``.
+def ensemble(*, seed: int) -> VotingClassifier:
+    """Soft vote over :data:`ENSEMBLE_MEMBERS`, each member its own ``scale -> clf``
+    pipeline with its default parameters (SVM C=10, logistic C=0.1); its grid addresses
+    members as ``<member>__clf__<param>``."""
+    members = [(m, make_pipeline(m, seed=seed)) for m in ENSEMBLE_MEMBERS]
+    members[0][1].set_params(clf__C=10.0)
+    members[1][1].set_params(clf__C=0.1)
+    return VotingClassifier(members, voting="soft", n_jobs=1)
 
-    ``ensemble`` is a soft-voting :class:`~sklearn.ensemble.VotingClassifier`
-    over :data:`ENSEMBLE_MEMBERS`, each member its own ``scale -> clf``
-    pipeline with its default parameters (SVM C=10, logistic C=0.1); its grid
-    addresses members as ``<member>__clf__<param>``.
+
+def check_neighbors(grid: dict[str, list[Any]], n_fit: int, *, model: str = "knn") -> None:
+    """Refuse ``n_neighbors`` larger than the smallest cross-validation training fold.
+
+    ``n_fit`` is the number of clips the smallest fold fits on; run before fitting (the
+    knn spec's :attr:`~ser.models.ModelSpec.fold_check`).
     """
-    if name == "ensemble":
-        members = [(m, make_pipeline(m, seed=seed)) for m in ENSEMBLE_MEMBERS]
-        members[0][1].set_params(clf__C=10.0)
-        members[1][1].set_params(clf__C=0.1)
-        return Pipeline([("scale", "passthrough"),
-                         ("clf", VotingClassifier(members, voting="soft", n_jobs=1))])
-    classifiers: dict[str, BaseEstimator] = {
-        # SVC's internal Platt scaling copes with classes of 2-3 clips, where the suggested
-        # CalibratedClassifierCV(cv=k) refuses; it is deprecated, so sklearn is pinned < 1.11.
-        "svm": SVC(probability=True, class_weight="balanced", random_state=seed),
-        "knn": KNeighborsClassifier(),
-        "random_forest": RandomForestClassifier(class_weight="balanced", random_state=seed,
-                                                n_jobs=1),
-        "decision_tree": DecisionTreeClassifier(class_weight="balanced", random_state=seed),
-        "logreg": LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000,
-                                     random_state=seed),
-        "hist_gb": _hist_gb(seed),
-    }
-    if name not in classifiers:
+    too_big = [k for k in grid.get("n_neighbors", []) if isinstance(k, int) and k > n_fit]
+    if too_big:
+        raise ConfigError(f"params: bad parameter {model}.grid.n_neighbors: {too_big} "
+                          f"exceed the {n_fit} clips of the smallest training fold; use "
+                          f"values <= {n_fit}")
+
+
+# --------------------------------------------------------------------------- pipelines
+
+def make_pipeline(name: str, *, seed: int) -> Pipeline:
+    """An untuned pipeline ``scale -> clf`` for classical model ``name``: its spec's
+    estimator (:attr:`ser.models.ModelSpec.estimator`) behind a StandardScaler if the
+    spec is :attr:`~ser.models.ModelSpec.scaled`, else behind ``passthrough``."""
+    spec = MODEL_SPECS.get(name)
+    if spec is None or spec.kind != "classical":
         raise ConfigError(f"unknown classical model {name!r}; choose one of "
-                          f"{', '.join(CLASSICAL_MODELS)}")
-    # Trees are scale-invariant; distance and kernel models are not.
-    scaler = StandardScaler() if name in ("svm", "knn", "logreg") else "passthrough"
-    return Pipeline([("scale", scaler), ("clf", classifiers[name])])
+                          f"{', '.join(classical_models())}")
+    scaler = StandardScaler() if spec.scaled else "passthrough"
+    return Pipeline([("scale", scaler), ("clf", spec.build_estimator(seed=seed))])
 
 
 def search_pipeline(name: str, *, seed: int, scoring: str) -> Pipeline:
@@ -147,17 +160,18 @@ def cv_setup(name: str, X: np.ndarray, y: np.ndarray, *, groups: np.ndarray | No
     """The CV splitter and the groups it splits by, for tuning ``name`` on ``X, y``.
 
     Folds are speaker-grouped for speaker-disjoint protocols (see
-    :func:`ser.splits.protocols.cv_splitter`). A ``n_neighbors`` above the smallest fitting fold is
-    refused first (it would fail inside scikit-learn). Shared by :func:`tune` and the
-    per-candidate jobs (:func:`ser.models.grid.score_candidate`).
+    :func:`ser.splits.protocols.cv_splitter`). The model's
+    :attr:`~ser.models.ModelSpec.fold_check` runs first with the smallest fitting fold
+    (k-NN: a ``n_neighbors`` above it would fail inside scikit-learn). Shared by
+    :func:`tune` and the per-candidate jobs (:func:`ser.models.grid.score_candidate`).
     """
     cv = cv_splitter(protocol, n_splits=cv_folds, seed=seed, groups=groups)
     fit_groups = groups if protocol in SPEAKER_DISJOINT else None
-    if "n_neighbors" in grid:
-        from ser.params.load import check_neighbors
-
+    spec = MODEL_SPECS.get(name)
+    check = spec.fold_check_function() if spec is not None else None
+    if check is not None:
         smallest = min(len(fit) for fit, _ in cv.split(X, y, groups=fit_groups))
-        check_neighbors(grid, smallest, model=name)
+        check(grid, smallest, model=name)
     return cv, fit_groups
 
 

@@ -53,21 +53,19 @@ CARD_SCHEMA_PATH = Path(str(resources.files("ser") / "schemas" / "card.schema.ya
 #: (:mod:`ser.models.plain_trees`). The list is regenerated and checked by
 #: ``tests/test_reliability.py`` (saves every kind). Nothing is trusted by module prefix.
 TRUSTED_TYPES: frozenset[str] = frozenset()
-#: The scikit-learn estimators among them. skops trusts every scikit-learn estimator by
-#: default, but only after importing all of scikit-learn to list them (about a second
-#: of predict.py's start-up); :func:`skops_io` skips that scan, so these are named too.
-TRUSTED_ESTIMATORS: frozenset[str] = frozenset({
-    "sklearn.ensemble._forest.RandomForestClassifier",
-    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
-    "sklearn.ensemble._voting.VotingClassifier",
-    "sklearn.linear_model._logistic.LogisticRegression",
-    "sklearn.neighbors._classification.KNeighborsClassifier",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._data.StandardScaler",
-    "sklearn.preprocessing._label.LabelEncoder",
-    "sklearn.svm._classes.SVC",
-    "sklearn.tree._classes.DecisionTreeClassifier",
-})
+#: The scikit-learn estimators among them: every classical model's
+#: :attr:`~ser.models.ModelSpec.saved_types` (:func:`trusted_estimators`). skops trusts every
+#: scikit-learn estimator by default, but only after importing all of scikit-learn to list
+#: them (about a second of predict.py's start-up); :func:`skops_io` skips that scan, so
+#: these are named too.
+
+
+def trusted_estimators() -> frozenset[str]:
+    """The exact type names the registered classical models' saved files may hold
+    (read from :data:`ser.models.MODEL_SPECS` now, so a model registered later counts)."""
+    from ser.models import MODEL_SPECS
+
+    return frozenset(t for spec in MODEL_SPECS.values() for t in spec.saved_types)
 
 
 #: The model file of each card ``format``.
@@ -133,7 +131,7 @@ def skops_io() -> Any:
 
     At import, skops lists all of scikit-learn's estimators (``all_estimators``, which
     imports every scikit-learn module) to trust them by default. The models here need
-    only :data:`TRUSTED_ESTIMATORS`, which :func:`load_model` names explicitly, so the
+    only :func:`trusted_estimators`, which :func:`load_model` names explicitly, so the
     scan is replaced by an empty list. If skops was imported already (or imports the
     function some other way) the scan simply happens: slower, equally safe.
     """
@@ -159,7 +157,7 @@ def save_model(out_dir: str | Path, model: Any, card: dict[str, Any],
     Parameters
     ----------
     out_dir : str or Path
-        The model folder (``models/<protocol>/<feature_set>/<model>/``); replaced only
+        The model folder (a run folder of :mod:`ser.layout`); replaced only
         under the rule of :mod:`ser.outputs`.
     model : Any
         A fitted scikit-learn estimator (saved as ``model.skops``) or Keras model
@@ -192,10 +190,6 @@ def save_model(out_dir: str | Path, model: Any, card: dict[str, Any],
 TRACKED_LIBRARIES = ("numpy", "scikit-learn", "keras", "jax", "librosa", "soundfile")
 #: Of those, the ones whose major.minor must match for a model to behave as trained.
 VERSION_CRITICAL = ("scikit-learn", "keras", "numpy")
-
-_PROTOCOL_NAMES = {"speaker": "speaker-independent", "random": "random split",
-                   "cross_corpus": "cross-corpus"}
-
 
 def library_versions() -> dict[str, str | None]:
     """Installed versions of Python, :data:`TRACKED_LIBRARIES` (``None``: not installed) and ser.
@@ -242,9 +236,16 @@ def synthetic_only(card: dict[str, Any]) -> bool:
 
 def display_name(card: dict[str, Any]) -> str:
     """``"svm, speaker-independent, mfcc features"`` - how the model is named to users."""
-    protocol = card.get("protocol", "?")
-    return (f"{card.get('model', '?')}, {_PROTOCOL_NAMES.get(protocol, protocol)}, "
+    return (f"{card.get('model', '?')}, {_protocol_phrase(card.get('protocol', '?'))}, "
             f"{card.get('feature_set', '?')} features")
+
+
+def _protocol_phrase(protocol: Any) -> Any:
+    """The protocol as running text (:attr:`ser.splits.protocols.ProtocolSpec.phrase`)."""
+    from ser.splits.protocols import PROTOCOL_SPECS
+
+    spec = PROTOCOL_SPECS.get(protocol) if isinstance(protocol, str) else None
+    return spec.phrase if spec else protocol
 
 
 def render_card_markdown(card: dict[str, Any], *, test_metrics: dict[str, Any] | None = None,
@@ -264,7 +265,7 @@ def render_card_markdown(card: dict[str, Any], *, test_metrics: dict[str, Any] |
         lines += ["> **Trained on synthetic demo data only.** Its answers on real recordings "
                   "say nothing about real emotions; retrain on real corpora.", ""]
     lines += [f"- **Labels (output order):** {', '.join(card['labels'])}",
-              f"- **Protocol:** {_PROTOCOL_NAMES.get(card.get('protocol'), card.get('protocol'))}"
+              f"- **Protocol:** {_protocol_phrase(card.get('protocol'))}"
               f" (`{card.get('protocol')}`)",
               f"- **Feature set:** {card.get('feature_set', '?')}",
               f"- **Sample rate:** {card.get('sample_rate', fp.get('sample_rate', '?'))} Hz",
@@ -488,7 +489,8 @@ def _load_skops(path: Path) -> Any:
     except Exception as exc:  # noqa: BLE001 - any failure of a foreign file is one line
         raise SerError(f"{path}: not a readable skops model ({_reason(exc)}); "
                        "retrain the model") from None
-    refused = sorted(t for t in untrusted if t not in TRUSTED_TYPES | TRUSTED_ESTIMATORS)
+    trusted = TRUSTED_TYPES | trusted_estimators()
+    refused = sorted(t for t in untrusted if t not in trusted)
     if refused:
         raise SerError(f"{path}: refuses to load untrusted types {refused}; only the "
                        "scikit-learn types our pipelines contain are accepted "

@@ -368,28 +368,15 @@ def features_of_signal(y: np.ndarray, sr: int, feature_params: dict[str, Any]
 
         y = librosa.resample(y, orig_sr=sr, target_sr=fp.sample_rate, res_type="soxr_hq")
         sr = fp.sample_rate
-    if name == "mfcc":
-        from ser.features.mfcc import mfcc_sequence, mfcc_summary
+    from ser.features.sets import FEATURE_SETS
 
-        seq = mfcc_sequence(y, sr, params=fp)
-        return seq, mfcc_summary(seq)
-    if name == "byols":
-        from ser.features.byols import embedding_from_signal
+    spec = FEATURE_SETS.get(name)
+    compute = spec.signal_function() if spec is not None else None
+    if compute is not None:
+        return compute(y, sr, fp=fp, feature_params=feature_params)
+    from ser.features.summaries import SUMMARY_VECTORS, signal_feature_vector
 
-        return None, embedding_from_signal(y, fingerprint=feature_params)
-    if name == "byols_mel":
-        from ser.features.byols import byols_logmel, prepare_byols_signal
-
-        return byols_logmel(prepare_byols_signal(y, fp)), None
-    if name == "logmel":
-        from ser.features.logmel import logmel_sequence
-
-        return logmel_sequence(y, sr, params=fp, n_mels=feature_params["n_mels"],
-                               deltas=feature_params["deltas"]), None
-    from ser.features.summaries import FEATURE_SETS as SUMMARY_SETS
-    from ser.features.summaries import signal_feature_vector
-
-    if name in SUMMARY_SETS and name != "seed":
+    if name in SUMMARY_VECTORS and name != "seed":  # a benchmark's vector (compare)
         return None, signal_feature_vector(name, y, sr, params=fp)[0]
     raise ConfigError(f"feature set {name!r} of this model cannot classify recordings with "
                       "this version of the project; retrain with a known feature set")
@@ -505,9 +492,14 @@ def clip_notes(path: str | Path, proba: np.ndarray, *, feature_params: dict[str,
     return notes
 
 
-#: Protocols whose metrics rank models for predict.py's default choice, in order: only
-#: speaker-independent ones (a random split's UAR flatters models that learnt the voices).
-DEFAULT_MODEL_PROTOCOLS: tuple[str, ...] = ("speaker", "speaker_cv", "cross_corpus")
+def default_model_protocols() -> tuple[str, ...]:
+    """Protocols whose metrics rank models for predict.py's default choice, in order: the
+    speaker-disjoint ones in the protocol registry's order
+    (:data:`ser.splits.protocols.SPEAKER_DISJOINT`; a random split's UAR flatters models
+    that learnt the voices)."""
+    from ser.splits.protocols import SPEAKER_DISJOINT
+
+    return SPEAKER_DISJOINT
 
 
 def default_model_dir(models_root: str | Path = MODELS_ROOT,
@@ -515,7 +507,7 @@ def default_model_dir(models_root: str | Path = MODELS_ROOT,
                       speaker_normalised: bool = False) -> Path:
     """The trained model with the best speaker-independent UAR that can be used.
 
-    Protocols are tried in :data:`DEFAULT_MODEL_PROTOCOLS` order; the first with a usable
+    Protocols are tried in :func:`default_model_protocols` order; the first with a usable
     model wins (UARs of different protocols are not compared). ``speaker_normalised``:
     the caller has the speaker's statistics (clips or a profile), so only speaker-normalised
     (``*_spk``, transductive) models are candidates; otherwise only plain ones, which need
@@ -542,7 +534,7 @@ def default_model_dir(models_root: str | Path = MODELS_ROOT,
 
     from ser.layout import run_dir, run_key, run_metrics_files
 
-    for protocol in DEFAULT_MODEL_PROTOCOLS:
+    for protocol in default_model_protocols():
         best: tuple[float, Path] | None = None
         for metrics in run_metrics_files(metrics_root, protocol):
             model_dir = run_dir(models_root, *run_key(metrics.parent, metrics_root))
@@ -559,5 +551,5 @@ def default_model_dir(models_root: str | Path = MODELS_ROOT,
             "speaker options" if speaker_normalised
             else "run the pipeline first (make demo)")
     raise SerError(f"no {kind} model evaluated under a speaker-independent protocol "
-                   f"({', '.join(DEFAULT_MODEL_PROTOCOLS)}) under {models_root}/ and "
+                   f"({', '.join(default_model_protocols())}) under {models_root}/ and "
                    f"{metrics_root}/; {hint} or pass --model DIR")

@@ -22,12 +22,13 @@ from ser.errors import SerError
 from ser.report.facts import model_name, protocol_name
 from ser.report.inputs import ReportInputs, Run
 from ser.report.tables import Table, ci_text, f3
+from ser.splits.protocols import SPEAKER_DISJOINT
 
 #: Suffix of a speaker-normalised feature set (``egemaps_spk`` is ``egemaps`` normalised).
 SPK_SUFFIX = "_spk"
 
-#: Protocols whose test speakers are never heard in training.
-SPEAKER_INDEPENDENT: tuple[str, ...] = ("speaker", "speaker_cv", "cross_corpus")
+#: Protocols whose test speakers are never heard in training (the protocol registry's).
+SPEAKER_INDEPENDENT: tuple[str, ...] = SPEAKER_DISJOINT
 
 #: A model is flagged when one class takes this share of its predictions, or two do.
 COLLAPSE_SHARE = 0.8

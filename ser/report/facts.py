@@ -1,5 +1,8 @@
 """Fixed facts the report quotes: published numbers, human rates, protocol wording.
 
+Display names of corpora, models and protocols are their registries' (:func:`corpus_name`,
+:func:`model_name`, :func:`protocol_name`).
+
 These are figures from the literature, not measurements of this project; each names
 its source inline. The seed accuracies are the seed project's README results table;
 the human recognition rates are each corpus' own validation study: TESS, Dupuis &
@@ -12,27 +15,9 @@ files (``benchmarks/results/``), never from here.
 
 from __future__ import annotations
 
+from ser.corpora import CORPUS_SPECS
 from ser.models import MODEL_SPECS
-
-#: Display names of the corpora (unknown names are shown as they are).
-CORPUS_NAMES: dict[str, str] = {
-    "tess": "TESS",
-    "ravdess": "RAVDESS",
-    "cremad": "CREMA-D",
-    "savee": "SAVEE",
-    "emodb": "EMO-DB",
-}
-
-#: Display names of the models.
-MODEL_NAMES: dict[str, str] = {name: spec.display for name, spec in MODEL_SPECS.items()}
-
-#: Display names of the protocols.
-PROTOCOL_NAMES: dict[str, str] = {
-    "random": "Random split",
-    "speaker": "Speaker-independent",
-    "speaker_cv": "Speaker cross-validation",
-    "cross_corpus": "Cross-corpus",
-}
+from ser.splits.protocols import PROTOCOL_SPECS
 
 #: What each protocol measures (``{test}`` is the cross-corpus test corpus).
 PROTOCOL_TEXT: dict[str, str] = {
@@ -68,15 +53,18 @@ HUMAN_RECOGNITION: dict[str, tuple[float, str]] = {
 }
 
 def corpus_name(name: str) -> str:
-    """Display name of a corpus."""
-    return CORPUS_NAMES.get(name, name)
+    """Display name of a corpus (its module's ``DISPLAY``; unknown names as they are)."""
+    spec = CORPUS_SPECS.get(name)
+    return spec.display if spec is not None else name
 
 
 def model_name(name: str) -> str:
-    """Display name of a model."""
-    return MODEL_NAMES.get(name, name)
+    """Display name of a model (:attr:`ser.models.ModelSpec.display`)."""
+    spec = MODEL_SPECS.get(name)
+    return spec.display if spec is not None else name
 
 
 def protocol_name(name: str) -> str:
-    """Display name of a protocol."""
-    return PROTOCOL_NAMES.get(name, name)
+    """Display name of a protocol (:attr:`ser.splits.protocols.ProtocolSpec.display`)."""
+    spec = PROTOCOL_SPECS.get(name)
+    return spec.display if spec is not None else name

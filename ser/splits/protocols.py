@@ -12,6 +12,7 @@ measure generalisation to new voices.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -25,14 +26,59 @@ from sklearn.model_selection import (
 
 from ser.errors import ConfigError
 
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """One train/test protocol.
+
+    Attributes
+    ----------
+    name
+        Name in ``train.protocols``, in paths and in split files.
+    display
+        Name shown in the report.
+    phrase
+        How model cards and ``predict.py`` name it in running text.
+    speaker_disjoint
+        Train and test share no speaker (``speaker_cv``: within each fold); its tuning
+        folds are grouped by speaker, and its metrics may choose ``predict.py``'s default
+        model.
+    cross_validated
+        Its split carries a ``fold`` column: every clip is tested once, by the model of
+        the fold that did not train on its speaker (out-of-fold predictions).
+    """
+
+    name: str
+    display: str
+    phrase: str
+    speaker_disjoint: bool
+    cross_validated: bool = False
+
+
+#: Every protocol, by name. The order is the order of preference among speaker-disjoint
+#: protocols when ``predict.py`` picks a default model (one held-out split, then the
+#: cross-validated one, then another corpus).
+PROTOCOL_SPECS: dict[str, ProtocolSpec] = {s.name: s for s in (
+    ProtocolSpec("random", "Random split", "random split", speaker_disjoint=False),
+    ProtocolSpec("speaker", "Speaker-independent", "speaker-independent",
+                 speaker_disjoint=True),
+    # Its phrase stays its key: model cards (copied into metrics/) are byte-identical to
+    # those written before this registry existed (issue 20: behaviour unchanged).
+    ProtocolSpec("speaker_cv", "Speaker cross-validation", "speaker_cv",
+                 speaker_disjoint=True, cross_validated=True),
+    ProtocolSpec("cross_corpus", "Cross-corpus", "cross-corpus", speaker_disjoint=True),
+)}
+
 Protocol = Literal["random", "speaker", "cross_corpus", "speaker_cv"]
-PROTOCOLS: tuple[str, ...] = ("random", "speaker", "cross_corpus", "speaker_cv")
+PROTOCOLS: tuple[str, ...] = tuple(PROTOCOL_SPECS)
 SPLIT_COLUMNS = ["path", "corpus", "speaker", "emotion", "split"]
-#: Protocols whose train and test sides share no speaker (``speaker_cv``: within each fold).
-SPEAKER_DISJOINT = frozenset({"speaker", "cross_corpus", "speaker_cv"})
-#: Protocols whose split carries a ``fold`` column: every clip is tested once, by the model
-#: of the fold that did not train on its speaker (out-of-fold predictions).
-CROSS_VALIDATED = frozenset({"speaker_cv"})
+#: Protocols whose train and test sides share no speaker (``speaker_cv``: within each fold),
+#: in :data:`PROTOCOL_SPECS` order.
+SPEAKER_DISJOINT: tuple[str, ...] = tuple(n for n, s in PROTOCOL_SPECS.items()
+                                          if s.speaker_disjoint)
+#: Protocols whose split carries a ``fold`` column (out-of-fold predictions).
+CROSS_VALIDATED: tuple[str, ...] = tuple(n for n, s in PROTOCOL_SPECS.items()
+                                         if s.cross_validated)
 
 
 def speaker_groups(df: pd.DataFrame) -> pd.Series:

@@ -47,8 +47,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ser.corpora import cremad, emodb, ravdess, savee, tess
 from ser.corpora.demo.voices import Recording
-from ser.labels import CORPUS_CODES
+
+#: Each demo corpus' own emotion codes, from its parser module (not from the corpus
+#: registry, which finds its demo layouts here: importing it would be a cycle).
+CORPUS_CODES: dict[str, dict[str, str]] = {
+    m.NAME: m.CODES for m in (cremad, emodb, ravdess, savee, tess)}
 
 #: Size presets, smallest first.
 PRESETS: tuple[str, ...] = ("tiny", "demo", "full")
