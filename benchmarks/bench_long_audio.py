@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=ROOT / "benchmarks" / "results" / "long_audio.json",
                         help="result JSON (default: %(default)s)")
     args = parser.parse_args(argv)
-    from stages import models_for, plain_feature_sets
+    from support import models_for, plain_feature_sets
 
     with tempfile.TemporaryDirectory(prefix="bench-long-") as tmp:
         tmp_path = Path(tmp)
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             # (ru_maxrss survives fork and exec), so a build in this process would inflate
             # every measurement below to the build's peak.
             subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
-                            "from stages import build_every_set_project as b;"
+                            "from support import build_every_set_project as b;"
                             "from pathlib import Path; b(Path(sys.argv[2]))",
                             str(ROOT / "tests"), str(project)], check=True)
         files = {"4-s clip": tmp_path / "short.wav",

@@ -55,7 +55,7 @@ for folder in (ROOT, ROOT / "tests"):  # run as a plain script from a checkout
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from stages import copy_checkout  # noqa: E402
+from support import copy_checkout  # noqa: E402
 
 from ser.corpora.demo import PRESETS  # noqa: E402
 

@@ -50,7 +50,7 @@ def demo_models(work: Path) -> tuple[Path, Path, Path]:
     import yaml
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from stages import build_demo_project
+    from support import build_demo_project
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["corpora"] = {"ravdess": "data/demo/ravdess", "tess": "data/demo/tess"}

@@ -15,7 +15,7 @@
 4. Writes ``benchmarks/results/byols_numerics.json`` and the test fixture
    ``tests/data/byols_reference.npz`` (the reference embeddings of the first
    ``--fixture-clips`` clips with their names, relative to ``../shared/data``), which
-   ``tests/test_byols.py`` checks without PyTorch.
+   ``tests/unit/features/test_byols.py`` checks without PyTorch.
 """
 
 from __future__ import annotations

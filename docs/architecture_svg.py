@@ -6,7 +6,7 @@ labels and edges as a plain SVG that reads offline. Only the positions are kept 
     python docs/architecture_svg.py            # rewrite docs/architecture.svg
     python docs/architecture_svg.py --check    # exit 1 when the committed SVG is not current
 
-``tests/test_docs_paths.py`` runs the check.
+``tests/docs/test_docs_paths.py`` runs the check.
 """
 
 from __future__ import annotations

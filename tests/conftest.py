@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
-from stages import build_demo_project, run_stage  # noqa: F401 - re-exported
+from support import build_demo_project, run_stage  # noqa: F401 - re-exported
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -52,3 +53,30 @@ def _no_force_between_tests():
     allow_replacing(False)
     yield
     allow_replacing(False)
+
+
+@pytest.fixture()
+def flat_model(tmp_path):
+    """A saved model that answers the class prior (1/3 each): always low confidence."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ser.features import feature_params_fingerprint
+    from ser.features.mfcc import FeatureParams, summary_names
+    from ser.models.store import save_model
+    from ser.params.load import load_params
+
+    mfcc = load_params(ROOT / "params.yaml")["mfcc"]
+    fp = FeatureParams.from_mapping(mfcc)
+    names = summary_names(fp.n_coeffs, deltas=fp.deltas)
+    rng = np.random.default_rng(0)
+    y = np.array(["angry", "happy", "sad"] * 10)
+    model = Pipeline([("scale", StandardScaler()),
+                      # so regularised that it answers the class priors (1/3 each)
+                      ("clf", LogisticRegression(C=1e-9))]).fit(
+        rng.normal(size=(30, len(names))), y)
+    card = {"format": "skops", "labels": ["angry", "happy", "sad"], "model": "dummy",
+            "feature_params": feature_params_fingerprint(mfcc), "feature_columns": names}
+    save_model(tmp_path / "models" / "speaker" / "dummy", model, card)
+    return tmp_path / "models" / "speaker" / "dummy"

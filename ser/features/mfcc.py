@@ -23,7 +23,7 @@ way. The definition is fixed by the ``mfcc:`` section of ``params.yaml``:
    instead of on every call; the arithmetic is otherwise librosa's, in the
    same order and precision, so the result is bit-for-bit identical to
    ``librosa.feature.mfcc`` run with single-threaded BLAS (checked in
-   ``tests/test_features.py``). The mel projection always runs on one BLAS
+   ``tests/unit/features/test_features.py``). The mel projection always runs on one BLAS
    thread (:func:`single_threaded_blas`): OpenBLAS's multi-threaded product
    rounds differently, by up to ~1e-7 relative, so librosa's own output
    depends on the machine's thread count while ours does not.

@@ -6,7 +6,7 @@ clips removes much of it and leaves what varies within a speaker, which is
 where emotion lives.
 
 The statistics of a speaker use only that speaker's feature rows: no label
-and no other speaker's clip ever enters them (``tests/test_normalize.py``
+and no other speaker's clip ever enters them (``tests/unit/features/test_normalize.py``
 proves it). Applied to test speakers this is **transductive**: their
 statistics come from their own (unlabeled) test clips, so the model needs a
 batch of a new speaker's recordings before it can classify one (:mod:`ser.predict.speaker_profile`

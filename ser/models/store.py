@@ -51,7 +51,8 @@ CARD_SCHEMA_PATH = Path(str(resources.files("ser") / "schemas" / "card.schema.ya
 #: structures (``Tree``, ``TreePredictor``, ``KDTree``), which index memory without
 #: bounds checks, are saved as plain arrays and rebuilt only after every node is checked
 #: (:mod:`ser.models.plain_trees`). The list is regenerated and checked by
-#: ``tests/test_reliability.py`` (saves every kind). Nothing is trusted by module prefix.
+#: ``tests/unit/models/test_model_files.py`` (saves every kind). Nothing is trusted by
+#: module prefix.
 TRUSTED_TYPES: frozenset[str] = frozenset()
 #: The scikit-learn estimators among them: every classical model's
 #: :attr:`~ser.models.ModelSpec.saved_types` (:func:`trusted_estimators`). skops trusts every

@@ -408,7 +408,7 @@ def _emodb_plan(preset: str) -> list[Clip]:
 LAYOUTS: dict[str, CorpusLayout] = {
     # expressiveness / style_sd / clip_sd set the task's difficulty; they were tuned
     # so that MFCC + SVM lands at a pooled speaker-independent UAR of about 0.5-0.7
-    # with a random (speaker-mixed) split clearly higher (tests/test_demo.py).
+    # with a random (speaker-mixed) split clearly higher (tests/unit/corpora/test_demo.py).
     "tess": CorpusLayout(
         "tess", "Toronto Emotional Speech Set", 24414, "en", 6,
         Recording(lead=(0.08, 0.3), trail=(0.1, 0.35), level_db=-25.0, level_sd=1.5,
