@@ -26,9 +26,10 @@ BN_EPS = 1e-5
 
 
 def _keras():
-    import keras
+    # Without Keras' unused optional integrations (:mod:`ser.models.keras_import`).
+    from ser.models.keras_import import import_keras_for_inference
 
-    return keras
+    return import_keras_for_inference()
 
 
 @functools.cache

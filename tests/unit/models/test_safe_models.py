@@ -362,7 +362,8 @@ def test_loading_a_keras_model_leaves_kerass_unused_integrations_out(tmp_path):
     """predict.py with a Keras model: scikit-learn, matplotlib, PIL and requests (which
     Keras imports when installed) stay out of the process, and stay importable."""
     folder = _keras_folder(tmp_path)
-    code = ("import sys; from ser.models.store import load_model, KERAS_UNUSED_INTEGRATIONS;"
+    code = ("import sys; from ser.models.store import load_model;"
+            "from ser.models.keras_import import KERAS_UNUSED_INTEGRATIONS;"
             f"model, card = load_model({str(folder)!r});"
             "print(sorted(n for n in KERAS_UNUSED_INTEGRATIONS if n in sys.modules));"
             "import sklearn, matplotlib; print('importable')")
