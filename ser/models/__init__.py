@@ -136,8 +136,9 @@ MODEL_SPECS: dict[str, ModelSpec] = {s.name: s for s in (
                            "sklearn.tree._classes.DecisionTreeClassifier")),
     classical_model("decision_tree", "Decision tree", f"{_C}:decision_tree", scaled=False,
                     types=("sklearn.tree._classes.DecisionTreeClassifier",)),
+    # The fitted classifier keeps a LabelEncoder of the class names.
     classical_model("hist_gb", "Gradient boosting", f"{_C}:hist_gb", scaled=False,
-                    types=(_HIST_GB,)),
+                    types=(_HIST_GB, "sklearn.preprocessing._label.LabelEncoder")),
     # Soft vote over svm, logreg and hist_gb (ser.models.classical.ENSEMBLE_MEMBERS), each
     # its own scaled pipeline: it holds their types too.
     classical_model("ensemble", "Ensemble (soft vote)", f"{_C}:ensemble", scaled=False,
