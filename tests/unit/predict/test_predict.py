@@ -197,7 +197,7 @@ print(json.dumps({
     "same_seqs": all(np.array_equal(a, b) for a, b in zip(seqs, seqs2, strict=True)),
     "other_card": FeaturePrefetch(svm, clips).result(changed) is None,
     "no_model": FeaturePrefetch(missing, clips).result(predictor.card) is None,
-    "jax_threads": __import__("ser.predict.inference").inference._threaded() is False}))
+    "jax_threads": __import__("ser.predict.inference").predict.inference._threaded() is False}))
 """
     out = subprocess.run([sys.executable, "-c", script, svm, str(demo_project / "missing.wav"),
                           *map(str, clips)], capture_output=True, text=True, check=True,
