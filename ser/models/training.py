@@ -190,6 +190,31 @@ def train_classical(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir:
     return card
 
 
+
+def network_targets(train: pd.DataFrame, protocol: str, *, share: float, seed: int
+                    ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """What every network trainer fits on: the sorted labels, the class index of each
+    training clip, and the fitting / early-stopping rows (speakers the network does not
+    fit on, where the protocol is speaker-independent; :func:`validation_split`).
+
+    Parameters
+    ----------
+    train : DataFrame
+        The training side of the protocol data (``emotion`` and speaker columns).
+    protocol : str
+        The protocol, which decides whether the validation rows are speaker-disjoint.
+    share : float
+        Share of the training clips held out for early stopping.
+    seed : int
+        Seed of the split.
+    """
+    labels = sort_labels(train["emotion"].unique())
+    y = train["emotion"].map({lab: i for i, lab in enumerate(labels)}).to_numpy(np.int32)
+    train_idx, val_idx = validation_split(y, speaker_groups(train).to_numpy(), protocol,
+                                          share=share, seed=seed)
+    return labels, y, train_idx, val_idx
+
+
 def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path, *,
                settings: TrainSettings, section: dict[str, Any], n_jobs: int = 1,
                verbose: int = 2, extra_files: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -214,10 +239,8 @@ def train_lstm(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
     cfg, seed = section, settings.seed
     train = data.train
     seqs = data.sequences(train["path"], dtype=SEQUENCE_DTYPE)
-    labels = sort_labels(train["emotion"].unique())
-    y = train["emotion"].map({lab: i for i, lab in enumerate(labels)}).to_numpy(np.int32)
-    train_idx, val_idx = validation_split(y, speaker_groups(train).to_numpy(), protocol,
-                                          share=cfg["validation_share"], seed=seed)
+    labels, y, train_idx, val_idx = network_targets(train, protocol, share=cfg["validation_share"],
+                                                    seed=seed)
     # Standardisation statistics come from the fitting part of the training side only.
     scaler, X = training_inputs(seqs, train_idx, bucket_frames=cfg.get("bucket_frames"))
     start = time.perf_counter()
@@ -281,10 +304,8 @@ def train_crnn(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: Path
     if deltas and cfg.n_bands is None:  # masks cover a band in every delta block
         cfg = dataclasses.replace(cfg, n_bands=n_mels)
     train = data.train
-    labels = sort_labels(train["emotion"].unique())
-    y = train["emotion"].map({lab: i for i, lab in enumerate(labels)}).to_numpy(np.int32)
-    train_idx, val_idx = validation_split(y, speaker_groups(train).to_numpy(), protocol,
-                                          share=cfg.validation_share, seed=seed)
+    labels, y, train_idx, val_idx = network_targets(train, protocol, share=cfg.validation_share,
+                                                    seed=seed)
     X = fix_length(data.sequences(train["path"]), cfg.n_frames)
     start = time.perf_counter()
     model, history = fit_crnn(X, y, n_classes=len(labels), train_idx=train_idx,
@@ -341,10 +362,8 @@ def train_byols_ft(spec: ModelSpec, protocol: str, data: ProtocolData, out_dir: 
     cfg = ByolsFTConfig.from_mapping(section)
     arrays, digest = byols.load_weights(cfg.weights)
     train = data.train
-    labels = sort_labels(train["emotion"].unique())
-    y = train["emotion"].map({lab: i for i, lab in enumerate(labels)}).to_numpy(np.int32)
-    train_idx, val_idx = validation_split(y, speaker_groups(train).to_numpy(), protocol,
-                                          share=cfg.validation_share, seed=seed)
+    labels, y, train_idx, val_idx = network_targets(train, protocol, share=cfg.validation_share,
+                                                    seed=seed)
     X = fix_length(data.sequences(train["path"]), cfg.n_frames, pad="zeros")
     start = time.perf_counter()
     model, epochs, facts = fit_byols_ft(X, y, n_classes=len(labels), train_idx=train_idx,
