@@ -26,7 +26,7 @@ COMPARED = ("metrics", "data/splits")
 
 
 def slurm_local(command: str) -> subprocess.CompletedProcess:
-    return subprocess.run_ok(["bash", str(SCRIPT), command], capture_output=True, text=True,
+    return subprocess.run(["bash", str(SCRIPT), command], capture_output=True, text=True,
                           timeout=900)
 
 
@@ -73,7 +73,7 @@ def slurm_run(cluster, tmp_path_factory) -> tuple[Path, str]:
     # --cores: the Snakefile still sizes the features rule by workflow.cores (the
     # submitting machine's cores); the first status check after 5 s, not 40 s.
     log = run_ok(["snakemake", "--profile", "profiles/slurm", "--cores", str(os.cpu_count()),
-               "--slurm-init-seconds-before-status-checks", "5"], cwd)
+                  "--slurm-init-seconds-before-status-checks", "5"], cwd)
     return cwd, log
 
 
