@@ -18,14 +18,20 @@ the whole process tree (workers included) and of the largest single process. Fla
 memory means the extractor streams; the per-clip cost is what docs/scaling.md
 projects from.
 
-Results go to ``benchmarks/results/pipeline_<preset>.json`` or
-``benchmarks/results/features_scaling.json`` and are printed as a table.
+``--custom-clips N`` runs the pipeline on a user's own corpus instead of the demo:
+N real RAVDESS clips from ``../shared/data`` (spread over actors and emotions) copied
+into a folder with a CSV manifest (``path,emotion,speaker``), and
+``corpora: {custom: <folder>}`` - what a newcomer with 150 clips of their own runs.
+
+Results go to ``benchmarks/results/pipeline_<preset>.json`` (``pipeline_custom<N>.json``)
+or ``benchmarks/results/features_scaling.json`` and are printed as a table.
 
 Examples
 --------
     python benchmarks/bench_pipeline.py --preset tiny
     python benchmarks/bench_pipeline.py                         # full preset, ~15 min
     python benchmarks/bench_pipeline.py --stage features --clips 1000 --clips 12000
+    python benchmarks/bench_pipeline.py --custom-clips 150     # own corpus, default params
 """
 
 from __future__ import annotations
@@ -80,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{key}", nargs="+", metavar="NAME",
                             help=f"pipeline: train.{key.replace('-', '_')} instead of "
                                  f"params.yaml's (e.g. {example})")
+    parser.add_argument("--custom-clips", type=int, default=None, metavar="N",
+                        help="pipeline: a custom corpus of N real clips (../shared/data) "
+                             "instead of the demo corpora")
     parser.add_argument("--clips", type=int, action="append", default=None,
                         help="features stage: corpus size, repeatable "
                              "(default: 1000, 12000, 50000)")
@@ -262,10 +271,44 @@ def summarise(jobs: list[dict]) -> dict[str, dict]:
     return dict(sorted(stages.items(), key=lambda kv: -kv[1]["wall_s_sum"]))
 
 
+SHARED_RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
+RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
+                    "06": "fearful", "07": "disgust", "08": "surprised"}
+
+
+def write_custom_corpus(root: Path, n_clips: int, *, source: Path = SHARED_RAVDESS) -> Path:
+    """``n_clips`` real clips in a user's layout: ``clips/*.wav`` and ``manifest.csv``.
+
+    Taken round-robin over the actors, each actor's files ordered so that the emotion
+    changes fastest, so a small corpus still has every speaker and every emotion.
+    """
+    actors = sorted(p for p in source.glob("Actor_*") if p.is_dir())
+    if not actors:
+        raise SystemExit(f"error: no real clips under {source} (--custom-clips needs them)")
+    queues = [sorted(a.glob("*.wav"), key=lambda f: f.stem.split("-")[5:1:-1])
+              for a in actors]
+    picked: list[Path] = []
+    while len(picked) < n_clips and any(queues):
+        for queue in queues:
+            if queue and len(picked) < n_clips:
+                picked.append(queue.pop(0))
+    (root / "clips").mkdir(parents=True)
+    rows = ["path,emotion,speaker"]
+    for wav in picked:
+        shutil.copyfile(wav, root / "clips" / wav.name)
+        fields = wav.stem.split("-")
+        rows.append(f"clips/{wav.name},{RAVDESS_EMOTIONS[fields[2]]},actor{fields[6]}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
 def bench_pipeline(args: argparse.Namespace, workdir: Path) -> dict:
     project = copy_checkout(workdir / "project")
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["demo"]["preset"] = args.preset
+    if args.custom_clips:
+        corpus = write_custom_corpus(workdir / "my_corpus", args.custom_clips)
+        params["corpora"] = {"custom": str(corpus)}
     for key in ("models", "protocols", "feature_sets"):
         if getattr(args, key):
             params["train"][key] = getattr(args, key)
@@ -275,8 +318,9 @@ def bench_pipeline(args: argparse.Namespace, workdir: Path) -> dict:
                 ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost",
                  "commit", "-qm", "benchmark copy"]):
         subprocess.run(cmd, cwd=project, check=True)
-    print(f"running snakemake --cores {args.cores} on the {args.preset!r} preset in {project}",
-          flush=True)
+    subject = (f"a custom corpus of {args.custom_clips} real clips" if args.custom_clips
+               else f"the {args.preset!r} preset")
+    print(f"running snakemake --cores {args.cores} on {subject} in {project}", flush=True)
     wall, monitor = run_monitored(["snakemake", "--cores", str(args.cores)], cwd=project,
                                   log=workdir / "snakemake.log", interval=args.interval)
     jobs = read_benchmark_tsvs(project)
@@ -287,6 +331,8 @@ def bench_pipeline(args: argparse.Namespace, workdir: Path) -> dict:
                  "peak_rss_mb": j.peak_rss / MB} for j in monitor.jobs.values()]
     return {
         "stage": "pipeline", "preset": args.preset, "cores": args.cores,
+        "corpora": ({"custom": f"{args.custom_clips} real RAVDESS clips, CSV manifest"}
+                    if args.custom_clips else params["corpora"]),
         "train": {k: params["train"][k] for k in ("models", "protocols", "feature_sets")},
         "command": f"snakemake --cores {args.cores}",
         "wall_s": wall,
@@ -299,7 +345,7 @@ def bench_pipeline(args: argparse.Namespace, workdir: Path) -> dict:
 
 
 def print_pipeline(result: dict) -> None:
-    print(f"\npipeline, preset {result['preset']}, {result['command']}: "
+    print(f"\npipeline, {result.get('corpora', result['preset'])}, {result['command']}: "
           f"{result['wall_s']:.1f} s end to end; snakemake tree peak "
           f"{result['tree_peak_rss_mb']:.0f} MB RSS (sum of processes)")
     print(f"per job: {result['per_job_source']}\n")
@@ -413,7 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.stage == "pipeline":
             result = bench_pipeline(args, workdir)
-            out = args.out or RESULTS / f"pipeline_{args.preset}.json"
+            name = f"custom{args.custom_clips}" if args.custom_clips else args.preset
+            out = args.out or RESULTS / f"pipeline_{name}.json"
         else:
             result = bench_features(args, workdir)
             out = args.out or RESULTS / "features_scaling.json"

@@ -44,18 +44,20 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None],
         allow_replacing(False)  # --force applies to one command only
 
 
-#: How to get back the outputs `dvc repro` deleted before running a stage that failed.
-DVC_RECOVERY = ("`dvc checkout` restores the outputs dvc.lock recorded, then "
-                "`python -m ser.workflow.wiring adopt` lets Snakemake see them")
+#: What a failed ``dvc repro`` stage leaves and how to go on: every output in dvc.yaml
+#: persists (:data:`ser.workflow.wiring.PERSIST`), so DVC did not delete it first.
+DVC_RECOVERY = ("its outputs from the last run are kept; fix the cause and run it again "
+                "(`dvc checkout` restores exactly what dvc.lock recorded, then "
+                "`python -m ser.workflow.wiring adopt` lets Snakemake see it)")
 
 
 def dvc_recovery_hint() -> str:
-    """Under ``dvc repro`` (which sets ``DVC_STAGE`` and deletes a stage's outputs before
-    running it), the tail of the error line that says how to get those outputs back."""
+    """Under ``dvc repro`` (which sets ``DVC_STAGE``), the tail of the error line that says
+    what the failed stage left and how to go on."""
     stage = os.environ.get("DVC_STAGE")
     if not stage:
         return ""
-    return f" (dvc repro removed the outputs of stage {stage} before running it: {DVC_RECOVERY})"
+    return f" (dvc repro stage {stage} stopped: {DVC_RECOVERY})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

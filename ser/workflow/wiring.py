@@ -7,7 +7,8 @@ builds its job graph through Snakemake's API and writes one DVC stage per job, w
   script, see :mod:`ser.workflow.engines` - instead of ``python``, without the log redirect),
 * its inputs, its script and the whole ``ser`` package as deps (any code change is seen),
 * the exact params keys its rule lists in ``params: settings=settings(...)``,
-* its outputs (metrics and plots where DVC shows them; every output cached).
+* its outputs (metrics and plots where DVC shows them; every output cached and
+  ``persist: true``, see :data:`PERSIST`).
 
 Commands::
 
@@ -44,6 +45,14 @@ import yaml
 #: fresh clone after `dvc pull` has nothing to recompute.
 METRIC_OUTPUTS = frozenset({"metrics"})
 CONFUSION_OUTPUTS = frozenset({"predictions"})
+#: Every output is marked ``persist: true``: ``dvc repro`` deletes a stage's outputs
+#: before running its command unless they persist, so a stage that then fails (a typo
+#: in params.yaml, an emptied corpus folder) would cost the last good outputs. Every
+#: stage writes its outputs atomically and replaces only files it wrote itself
+#: (:mod:`ser.outputs`), so kept outputs are either the previous run's, intact, or the
+#: new ones - never a mix. DVC keeps no run-cache entry for such stages (nothing here
+#: uses it: `dvc push`/`dvc pull` carry every output through the cache).
+PERSIST = {"persist": True}
 #: The params file DVC stages read.
 DVC_PARAMS = "params.yaml"
 #: DVC of this environment (works without an activated venv).
@@ -180,12 +189,12 @@ def dvc_document(jobs: Sequence[Job]) -> dict[str, Any]:
             stage["params"] = job.params
         for name, path in job.outputs.items():
             if name in METRIC_OUTPUTS:
-                stage.setdefault("metrics", []).append(path)
+                stage.setdefault("metrics", []).append({path: dict(PERSIST)})
             elif name in CONFUSION_OUTPUTS:
                 stage.setdefault("plots", []).append({path: {
-                    "template": "confusion", "x": "actual", "y": "predicted"}})
+                    "template": "confusion", "x": "actual", "y": "predicted", **PERSIST}})
             else:
-                stage.setdefault("outs", []).append(path)
+                stage.setdefault("outs", []).append({path: dict(PERSIST)})
         stages[job.name] = stage
         spec = MODEL_SPECS.get(job.wildcards.get("model", ""))
         if job.rule == "train" and spec is not None and spec.kind == "sequence":
@@ -252,12 +261,12 @@ def record(path: Path = Path("dvc.yaml")) -> list[str]:
     ready = []
     for name, stage in doc["stages"].items():
         if name not in pending and \
-                all(Path(p).exists() for p in [*stage["deps"], *_outs(stage)]):
+                all(Path(p).exists() for p in [*stage["deps"], *stage_outputs(stage)]):
             ready.append(name)
     if ready:
         # `dvc commit` may re-link files into the workspace; keep their times, or
         # Snakemake would see inputs newer than outputs and rerun.
-        with _kept_mtimes([o for name in ready for o in _outs(doc["stages"][name])]):
+        with _kept_mtimes([o for name in ready for o in stage_outputs(doc["stages"][name])]):
             dvc_commit(ready)
         print(f"recorded {len(ready)} stage(s) in dvc.lock")
     return ready
@@ -297,9 +306,19 @@ def dvc_commit(names: Sequence[str]) -> None:
                 dvcfile.dump_stages(group, update_pipeline=False)
 
 
-def _outs(stage: dict[str, Any]) -> list[str]:
+def stage_outputs(stage: dict[str, Any],
+                  kinds: Sequence[str] = ("outs", "metrics", "plots")) -> list[str]:
+    """The paths a ``dvc.yaml`` stage lists under ``kinds`` (entries are ``{path: {...}}``).
+
+    Parameters
+    ----------
+    stage : dict
+        One stage of the ``dvc.yaml`` mapping.
+    kinds : sequence of str
+        Which lists to read.
+    """
     return [o if isinstance(o, str) else next(iter(o))
-            for kind in ("outs", "metrics", "plots") for o in stage.get(kind, [])]
+            for kind in kinds for o in stage.get(kind, [])]
 
 
 @contextlib.contextmanager
@@ -343,10 +362,11 @@ def repro(dvc_args: Sequence[str] = ()) -> int:
     """Check ``params.yaml`` and every corpus root, bring ``dvc.yaml`` up to date, then run
     ``dvc repro DVC_ARGS`` with this environment's ``python`` first on ``PATH``.
 
-    ``dvc repro`` deletes a stage's outputs before running its command, so a bad
-    parameter or a missing corpus found by the stage itself costs the previous outputs;
-    checked here, it stops the run before DVC touches anything. Returns DVC's exit code
-    (after a failure, prints how to restore the outputs of the stage that failed).
+    Checked here, a bad parameter or a missing corpus stops the run before any stage
+    (bare ``dvc repro`` finds it in the first stage that reads it, whose outputs persist);
+    a ``dvc.yaml`` left behind by a changed ``params.yaml`` (new corpora, models, shard
+    counts) is regenerated first. Returns DVC's exit code (after a failure, prints what
+    the failed stage left and how to go on).
 
     Parameters
     ----------
@@ -365,8 +385,8 @@ def repro(dvc_args: Sequence[str] = ()) -> int:
                                  f"{os.environ.get('PATH', '')}"}
     rc = subprocess.run([*DVC, "repro", *dvc_args], env=env).returncode
     if rc:
-        print(f"error: dvc repro failed (exit {rc}); to go back to the last recorded "
-              f"outputs: {DVC_RECOVERY}", file=sys.stderr)
+        print(f"error: dvc repro failed (exit {rc}); for the stage that failed, "
+              f"{DVC_RECOVERY}", file=sys.stderr)
     return rc
 
 

@@ -296,5 +296,6 @@ def test_dag_with_three_shards_has_the_expected_jobs_and_resources(tmp_path):
         assert job.threads <= max(2, res["train_sequence"]["threads"]), job.name
     # DVC follows: one stage per shard (a folder output) and per merge.
     stages = dvc_document(jobs)["stages"]
-    assert stages["feature_shard-mfcc-cremad-2-3"]["outs"] == ["data/shards/mfcc/cremad/2-of-3"]
+    assert stages["feature_shard-mfcc-cremad-2-3"]["outs"] == [
+        {"data/shards/mfcc/cremad/2-of-3": {"persist": True}}]
     assert "data/shards/mfcc/cremad/3-of-3" in stages["merge_features-mfcc-cremad"]["deps"]

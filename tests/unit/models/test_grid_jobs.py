@@ -255,7 +255,7 @@ def test_dag_has_one_job_per_candidate_protocol_and_feature_set(tmp_path, monkey
                          for k in range(n)]
         assert ("--candidates" in job.command) == bool(n)
     # dvc.yaml follows: each candidate a stage whose score file a train stage depends on.
-    from ser.workflow.wiring import dvc_document
+    from ser.workflow.wiring import dvc_document, stage_outputs
 
     stages = dvc_document(jobs)["stages"]
     run = next(j.wildcards for j in jobs if j.rule == "train" and j.wildcards["model"] in
@@ -263,7 +263,7 @@ def test_dag_has_one_job_per_candidate_protocol_and_feature_set(tmp_path, monkey
     name, path = "-".join(run.values()), "/".join(run.values())
     for k in range(n_candidates(params[run["model"]]["grid"])):
         scores = f"data/grid/{path}/{k}.json"
-        assert stages[f"tune_candidate-{name}-{k}"]["outs"] == [scores]
+        assert stage_outputs(stages[f"tune_candidate-{name}-{k}"]) == [scores]
         assert scores in stages[f"train-{name}"]["deps"]
     # Off (the shipped params): no candidate job, train commands as before.
     off = snakemake_jobs()
