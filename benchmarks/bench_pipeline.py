@@ -309,6 +309,9 @@ def bench_pipeline(args: argparse.Namespace, workdir: Path) -> dict:
     if args.custom_clips:
         corpus = write_custom_corpus(workdir / "my_corpus", args.custom_clips)
         params["corpora"] = {"custom": str(corpus)}
+        # One corpus: no cross-corpus protocol (the run would stop, saying so).
+        params["train"]["protocols"] = [p for p in params["train"]["protocols"]
+                                        if p != "cross_corpus"]
     for key in ("models", "protocols", "feature_sets"):
         if getattr(args, key):
             params["train"][key] = getattr(args, key)
