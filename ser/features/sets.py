@@ -17,8 +17,9 @@ or a long
 recording itself); ``ser evaluate`` normalises each speaker of a corpus folder with their own
 clips, as the pipeline does.
 
-Adding a set is an entry here, its extractor, its schema section and its name in the
-``train.feature_sets`` enum (a test checks they agree).
+Adding a set is an entry here and its extractor: the ``train.feature_sets`` enum and its
+params section's schema (``workers`` plus the entry's :attr:`FeatureSetSpec.settings`) are
+made from the entry (:func:`ser.params.load.params_schema`; CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class FeatureSetSpec:
         ``module:function`` computing one recording's features for ``predict.py`` and
         ``ser evaluate`` (see :mod:`ser.features.signal`); ``None``: models on this set
         classify only clips of a feature table.
+    settings
+        JSON schema of each key of its params section besides ``workers`` (name ->
+        schema), all required; the section's schema is made from it
+        (:func:`ser.params.load.params_schema`) unless
+        ``ser/schemas/params.schema.yaml`` describes the section itself.
     """
 
     name: str
@@ -66,6 +72,7 @@ class FeatureSetSpec:
     base: str | None = None
     speaker_norm: bool = False
     signal: str | None = None
+    settings: Mapping[str, Mapping[str, Any]] | None = None
 
     @property
     def extracted(self) -> str:
@@ -117,7 +124,12 @@ FEATURE_SETS: dict[str, FeatureSetSpec] = {s.name: s for pair in (
     _variants(FeatureSetSpec("egemaps_mfcc", f"{_SETS}:extract_egemaps_mfcc", "summary",
                              signal=f"{_SIG}:summary_vector")),
     _variants(FeatureSetSpec("logmel", f"{_SETS}:extract_logmel", "sequences", "logmel",
-                             signal=f"{_SIG}:logmel")),
+                             signal=f"{_SIG}:logmel", settings={
+                                 "n_mels": {"description": "Mel bands.", "type": "integer",
+                                            "minimum": 1, "maximum": 256},
+                                 "deltas": {"description": "0: bands only, 1: + deltas, "
+                                                           "2: + delta-deltas.",
+                                            "enum": [0, 1, 2]}})),
     _variants(FeatureSetSpec("byols", "ser.features.byols:extract_byols", "summary",
                              signal=f"{_SIG}:byols")),
     # The BYOL-S front end's frames for the fine-tuned encoder (byols_ft); no _spk variant:

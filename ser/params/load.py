@@ -83,8 +83,9 @@ def params_schema() -> dict[str, Any]:
     from the tables that own them, read now (so an entry registered later, e.g. by a test,
     counts): the enums of ``train.models``, ``train.feature_sets``, ``train.protocols``,
     ``corpora`` and ``demo.corpora``; a ``model_section`` (a grid) for every classical
-    model and a ``workers_section`` for every extracted feature set whose section the
-    file does not describe; a shard count per corpus under ``shards``.
+    model and, for every extracted feature set whose section the file does not describe,
+    ``workers`` plus the set's own :attr:`~ser.features.sets.FeatureSetSpec.settings`; a
+    shard count per corpus under ``shards``.
     """
     from ser.corpora import CORPUS_SPECS
     from ser.corpora.demo import LAYOUTS
@@ -106,11 +107,22 @@ def params_schema() -> dict[str, Any]:
             props.setdefault(spec.section, {"$ref": "#/$defs/model_section"})
     for spec in FEATURE_SETS.values():
         if spec.base is None:  # an extracted set: its own section
-            props.setdefault(spec.section, {"$ref": "#/$defs/workers_section"})
+            props.setdefault(spec.section, _feature_section(spec.settings))
     shards = props["shards"]["properties"]
     for name in CORPUS_SPECS:
         shards.setdefault(name, {"$ref": "#/$defs/shard_count"})
     return schema
+
+
+def _feature_section(settings: Any) -> dict[str, Any]:
+    """Schema of an extracted feature set's section: ``workers`` plus its own settings
+    (:attr:`ser.features.sets.FeatureSetSpec.settings`, all required)."""
+    if not settings:
+        return {"$ref": "#/$defs/workers_section"}
+    return {"type": "object", "additionalProperties": False,
+            "properties": {**{k: dict(v) for k, v in settings.items()},
+                           "workers": {"$ref": "#/$defs/workers_section/properties/workers"}},
+            "required": list(settings)}
 
 
 def validate_params(params: Any, *, source: str = "params") -> None:

@@ -123,6 +123,29 @@ def test_a_registered_feature_set_reaches_the_schema_and_the_models(monkeypatch)
     validate_params(params, source="params.yaml")
 
 
+def test_a_feature_set_with_settings_of_its_own_needs_no_schema_edit(monkeypatch):
+    """Its settings' schema travels in its registry entry: the section is checked (types,
+    typos, missing keys) without touching ser/schemas/params.schema.yaml."""
+    from ser.features.sets import FEATURE_SETS, FeatureSetSpec
+    from ser.params.load import SCHEMA_PATH, validate_params
+
+    spec = FeatureSetSpec("toy_bands", "ser.features.corpus_sets:extract_logmel", "summary",
+                          settings={"bands": {"type": "integer", "minimum": 1}})
+    monkeypatch.setitem(FEATURE_SETS, "toy_bands", spec)
+    assert "toy_bands" not in SCHEMA_PATH.read_text()
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"]["feature_sets"] = ["toy_bands"]
+    params["toy_bands"] = {"bands": 8, "workers": 2}
+    validate_params(params, source="params.yaml")
+    for section, message in (({"bands": 0}, "bad parameter toy_bands.bands"),
+                             ({"bands": 8, "bnds": 1}, "unknown parameter toy_bands.bnds"),
+                             ({"workers": 1}, "'bands' is a required property"),
+                             ({"bands": 8, "workers": 0}, "bad parameter toy_bands.workers")):
+        params["toy_bands"] = section
+        with pytest.raises(ConfigError, match=message):
+            validate_params(params, source="params.yaml")
+
+
 def _toy_corpus_module() -> types.ModuleType:
     """What ``ser/corpora/<name>.py`` holds: NAME, DISPLAY, CODES, EXTRA_COLUMNS, parse."""
     from ser.corpora.base import ParseResult, Reject, parse_files, unified_emotion
