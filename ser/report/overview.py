@@ -3,6 +3,7 @@ unused clips, each protocol's classes and the example clips."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,14 @@ def label_mapping(inputs: ReportInputs, params: dict[str, Any]) -> dict[str, Any
             "preset": section.get("preset"), "table": tab}
 
 
+def reason_kind(reason: str) -> str:
+    """A skip or reject reason without its clip's particulars, so clips skipped for the
+    same reason count together: ``silent or near-silent clip (level -62.4 dBFS, below
+    mfcc.min_rms_db -60); skipped`` -> ``silent or near-silent clip``."""
+    kind = re.sub(r"\s*\([^()]*\)", "", reason).strip()
+    return re.sub(r";\s*skipped$", "", kind).strip() or reason
+
+
 def unused_clips(inputs: ReportInputs, params: dict[str, Any]) -> dict[str, Any]:
     """Clips of each corpus the run does not use, by stage and reason, and how many clips
     the feature sets disagree on (a comparison of sets is on different clips then)."""
@@ -144,7 +153,8 @@ def unused_clips(inputs: ReportInputs, params: dict[str, Any]) -> dict[str, Any]
             return "–"
         if table.empty:
             return "0"
-        reason, n = table["reason"].value_counts().index[0], table["reason"].value_counts().iloc[0]
+        kinds = table["reason"].astype(str).map(reason_kind).value_counts()
+        reason, n = kinds.index[0], int(kinds.iloc[0])
         more = f"; {len(table) - n} other" if len(table) > n else ""
         return f"{len(table)} ({n}: {reason}{more})"
 

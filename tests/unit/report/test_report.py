@@ -724,7 +724,10 @@ def test_label_mapping_unused_clips_and_clip_differences_are_shown(tmp_path):
         for corpus in ("tess", "ravdess"):
             folder = features / fs / corpus
             folder.mkdir(parents=True)
-            lines = [f"{p},silent: -70 dBFS" for p in skipped if corpus == "tess"]
+            # The stage's own wording: each clip's level in the reason.
+            lines = [f'{p},"silent or near-silent clip (level -6{i}.4 dBFS, below '
+                     f'mfcc.min_rms_db -60); skipped"'
+                     for i, p in enumerate(skipped) if corpus == "tess"]
             (folder / "skipped.csv").write_text("\n".join(["path,reason", *lines]) + "\n")
     html = build_report(params=fab["params"], manifests_dir=fab["manifests"],
                         metrics_dir=fab["metrics"], models_dir=fab["models"],
@@ -749,7 +752,8 @@ def test_label_mapping_unused_clips_and_clip_differences_are_shown(tmp_path):
     rows = {r[0]: r for r in _rows(unused) if r}
     assert rows["RAVDESS"][1] == "2 (2: not a RAVDESS file name)"
     assert rows["RAVDESS"][2] == "6 (surprised 6)" and rows["TESS"][1] == "0"
-    assert rows["TESS"][3:] == ["3 (3: silent: -70 dBFS)", "1 (1: silent: -70 dBFS)"]
+    assert rows["TESS"][3:] == ["3 (3: silent or near-silent clip)",
+                                "1 (1: silent or near-silent clip)"]
     assert "Feature sets compared on different clips." in unused
     assert "differ by 2 clip(s): TESS: 2 clip(s) (mfcc skipped 2, egemaps skipped 0)" in unused
     assert "differ by 2 skipped clip(s)" in _section(html, "comparison")
