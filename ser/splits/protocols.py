@@ -17,12 +17,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import (
-    GroupShuffleSplit,
-    StratifiedGroupKFold,
-    StratifiedKFold,
-    train_test_split,
-)
 
 from ser.errors import ConfigError
 
@@ -139,6 +133,8 @@ def make_split(
 
 
 def _random_split(df: pd.DataFrame, *, test_size: float, seed: int) -> np.ndarray:
+    from sklearn.model_selection import train_test_split
+
     strata = df["corpus"] + "/" + df["emotion"]
     counts = strata.map(strata.value_counts())
     # Strata with a single clip cannot be stratified; they go to train.
@@ -211,6 +207,8 @@ def cv_splitter(protocol: str, *, n_splits: int, seed: int, groups: pd.Series | 
         The training clips' speaker keys (:func:`speaker_groups`), for speaker-disjoint
         protocols.
     """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     if protocol in SPEAKER_DISJOINT:
         n_groups = int(pd.Series(groups).nunique()) if groups is not None else 0
         if n_groups < 2:
@@ -245,6 +243,8 @@ def validation_split(
     seed : int
         Makes the choice deterministic.
     """
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
     idx = np.arange(len(labels))
     if protocol in SPEAKER_DISJOINT and len(set(groups)) >= 2:
         gss = GroupShuffleSplit(n_splits=1, test_size=share, random_state=seed)
@@ -436,6 +436,8 @@ def speaker_folds(
     ConfigError
         With fewer than two speakers or more folds than speakers.
     """
+    from sklearn.model_selection import StratifiedGroupKFold
+
     g = pd.Series(np.asarray(groups)).astype(str).to_numpy()
     speakers = np.unique(g)
     if len(speakers) < 2:
