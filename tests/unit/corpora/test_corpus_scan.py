@@ -11,16 +11,10 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from support import (  # noqa: F401
-    MODEL_KINDS,
+from support import (
     RAV,
-    card_for,
-    fitted,
-    one_line,
     run_with_timeout,
-    small_ravdess,
     tone,
-    toy_xy,
 )
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -12,16 +12,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support import (  # noqa: F401
-    MODEL_KINDS,
+from support import (
     RAV,
-    card_for,
-    fitted,
     one_line,
     run_with_timeout,
     small_ravdess,
-    tone,
-    toy_xy,
 )
 
 from ser.errors import SerError

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import (  # noqa: F401
+from support import (
     MODEL_KINDS,
     card_for,
     edit_card,
     exec_pipeline,
     fitted,
     one_line,
-    small_ravdess,
-    tone,
     toy_xy,
 )
 

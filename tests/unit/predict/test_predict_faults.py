@@ -13,17 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from support import (  # noqa: F401
-    MODEL_KINDS,
-    card_for,
+from support import (
     edit_card,
     exec_pipeline,
-    fitted,
-    one_line,
     run_with_timeout,
-    small_ravdess,
     tone,
-    toy_xy,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
