@@ -64,6 +64,7 @@ for folder in (ROOT, ROOT / "tests"):  # run as a plain script from a checkout
 from support import copy_checkout  # noqa: E402
 
 from ser.corpora.demo import PRESETS  # noqa: E402
+from ser.corpora.ravdess import CODES as RAVDESS_CODES  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MB = 1024 * 1024
@@ -272,8 +273,6 @@ def summarise(jobs: list[dict]) -> dict[str, dict]:
 
 
 SHARED_RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
-RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
-                    "06": "fearful", "07": "disgust", "08": "surprised"}
 
 
 def write_custom_corpus(root: Path, n_clips: int, *, source: Path = SHARED_RAVDESS) -> Path:
@@ -297,7 +296,7 @@ def write_custom_corpus(root: Path, n_clips: int, *, source: Path = SHARED_RAVDE
     for wav in picked:
         shutil.copyfile(wav, root / "clips" / wav.name)
         fields = wav.stem.split("-")
-        rows.append(f"clips/{wav.name},{RAVDESS_EMOTIONS[fields[2]]},actor{fields[6]}")
+        rows.append(f"clips/{wav.name},{RAVDESS_CODES[fields[2]]},actor{fields[6]}")
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     return root
 
