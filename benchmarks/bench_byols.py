@@ -5,8 +5,7 @@
 On the same real clips (every k-th file of ``--dir``), in one run, alternating
 ``mfcc``, ``byols``, ``mfcc``, ``byols`` ... (``--repeat`` rounds, best kept) so background
 load hits both alike, each extractor runs end to end in a FRESH process (pool start-up,
-decoding, features, writing Parquet; for byols also loading the weights and compiling the
-encoder per bucket length):
+decoding, features, writing Parquet; for byols also loading the weights):
 
 ``mfcc``   :func:`ser.features.extract_features` (the ``mfcc:`` section of params.yaml)
 ``byols``  :func:`ser.features.byols.extract_byols` (the ``byols:`` section)
@@ -14,7 +13,7 @@ encoder per bucket length):
 "Cold" is what one pipeline extraction job costs (a fresh process). The mfcc process then
 runs its extractor again ("warm", imports done); the byols process times its two stages
 warm instead: the front end (decode + log-mel, one process) and the encoder alone
-(bucketed, compiled). Each reports its peak resident memory (its own ``ru_maxrss`` and
+(NumPy, one clip at a time). Each reports its peak resident memory (its own ``ru_maxrss`` and
 the largest worker's). Then, with ``max_seconds: null``, one process per
 length embeds a single long recording (``--long-seconds``, clips concatenated) and reports
 its peak memory: the encoder runs in overlapping windows, so it stays flat. Writes
@@ -73,14 +72,14 @@ def child(kind: str, files: list[str], workers: int) -> dict:
                     manifest, out, params=fs, workers=workers, progress=False)
             times.append(time.perf_counter() - t0)
     n = res.n_rows
-    if kind == "byols":  # warm stage breakdown in this process (imports done, compiled)
+    if kind == "byols":  # warm stage breakdown in this process (imports done)
         from ser.features import byols as B
 
         t0 = time.perf_counter()
         mels = [B.logmel_from_file(f, params=params["mfcc"]) for f in files]
         stages["front_end_clips_per_s_one_process"] = round(len(mels) / (time.perf_counter()
                                                                           - t0), 2)
-        enc = B.get_encoder(None, batch_size=params["byols"]["batch_size"])
+        enc = B.get_encoder(None)
         t0 = time.perf_counter()
         enc.embed(mels, norm_mean=-6.0, norm_std=4.0)
         stages["encoder_clips_per_s"] = round(len(mels) / (time.perf_counter() - t0), 2)

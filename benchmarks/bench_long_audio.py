@@ -121,8 +121,8 @@ def one_clip_manifest(audio: Path, folder: Path, project: Path) -> Path:
     clip.parent.mkdir(parents=True)
     os.link(audio, clip)
     manifest = folder / "manifest.parquet"
-    measure(ROOT / "scripts" / "prepare_manifest.py", "--corpus", "custom", "--root",
-            str(folder / "corpus"), "--out", str(manifest), cwd=project)
+    measure(ROOT / "scripts" / "prepare_manifest.py", "--params", "params.yaml", "--corpus",
+            "custom", "--root", str(folder / "corpus"), "--out", str(manifest), cwd=project)
     return manifest
 
 
@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             work = tmp_path / label.replace(" ", "_")
             manifest = one_clip_manifest(audio, work, project)
             for feature_set in plain_feature_sets():
-                r = measure(ROOT / "scripts" / "extract_features.py", "--feature-set",
-                            feature_set, "--corpus", "custom", "--manifest", str(manifest),
+                r = measure(ROOT / "scripts" / "extract_features.py", "--params", "params.yaml",
+                            "--feature-set", feature_set, "--corpus", "custom",
+                            "--manifest", str(manifest),
                             "--out", str(work / "features" / feature_set), "--no-progress",
                             cwd=project)
                 rows.append({"input": label, "what": "extract", "feature_set": feature_set,

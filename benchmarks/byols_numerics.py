@@ -1,4 +1,4 @@
-"""BYOL-S numerics: the project's Keras/numpy embeddings against a PyTorch reference.
+"""BYOL-S numerics: the project's embeddings (NumPy inference) against a PyTorch reference.
 
     .venv/bin/python benchmarks/byols_numerics.py --torch-python /tmp/torchenv/bin/python
 
@@ -8,8 +8,8 @@
 2. Runs ``benchmarks/byols_torch_reference.py`` (an independent minimal PyTorch model and
    front end loading the ORIGINAL ``.pth``) with ``--torch-python`` on them.
 3. Computes the project's embeddings of the same signals (front end
-   :func:`ser.features.byols.byols_logmel`, encoder on the shipped ``.npz``, bucketed
-   inference) and reports the largest absolute difference of the embeddings, also relative
+   :func:`ser.features.byols.byols_logmel`, the NumPy encoder on the shipped ``.npz``) and
+   reports the largest absolute difference of the embeddings, also relative
    to their spread (the standard deviation of all reference embedding values), and the
    same for the log-mel front end.
 4. Writes ``benchmarks/results/byols_numerics.json`` and the test fixture
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             ref_emb = np.stack([ref[f"emb_{i:03d}"] for i in range(len(files))])
             ref_mel = [ref[f"logmel_{i:03d}"] for i in range(len(files))]
     mels = [B.byols_logmel(signals[f"clip_{i:03d}"]) for i in range(len(files))]
-    encoder = B.get_encoder(None, batch_size=8)
+    encoder = B.get_encoder(None)
     ours = encoder.embed(mels, norm_mean=opts["norm_mean"], norm_std=opts["norm_std"])
     # the encoder alone on the reference's own log-mel input
     ours_on_ref = encoder.embed(ref_mel, norm_mean=opts["norm_mean"], norm_std=opts["norm_std"])

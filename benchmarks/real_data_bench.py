@@ -165,7 +165,7 @@ def byols_inputs(name: str, manifest: pd.DataFrame, paths: list[str], *,
             if mel is None:
                 print(f"warning: skipped {paths[i]}: {reason}", file=sys.stderr)
         memo["mels"] = {paths[i]: mel for i, mel, _ in results if mel is not None}
-        memo["encoder"] = B.get_encoder(opts["weights"], batch_size=opts["batch_size"])
+        memo["encoder"] = B.get_encoder(opts["weights"])
         memo["fingerprint"] = B.byols_fingerprint({**mfcc_params, "options": byols_params})
     mels = memo["mels"]
     data = manifest[manifest["path"].isin(list(mels))].reset_index(drop=True)

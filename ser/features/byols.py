@@ -19,19 +19,14 @@ Per clip:
    (:func:`byols_logmel`).
 3. Input standardisation ``(x - norm_mean) / norm_std`` with two scalars from the
    ``byols:`` section (see *Standardisation* below).
-4. The encoder (:func:`build_encoder`, Keras 3): three blocks Conv2D(3x3, 64) ->
-   BatchNorm -> ReLU -> MaxPool(2) on (time, mel), frames of 8 mel x 64 channels
-   (mel-major) -> Dense(512) ReLU -> Dropout -> Dense(512) ReLU, then mean + max over
-   time: 512 values, written as ``feat_byols_000`` ... ``feat_byols_511``.
-
-Clips are encoded in length buckets (clips padded to the same multiple of
-:data:`BUCKET_FRAMES` frames batched together, always ``batch_size`` rows); padding is
-masked after every block (zeros, exactly what the per-clip convolution sees past the
-clip's end) and the pooling runs over each clip's own frames only, so a clip's embedding
-is the same bytes whatever clips share its batch (tested; so shards merge to exactly
-one job's output). Clips longer than :data:`CHUNK_FRAMES` frames go through the
-encoder in overlapping windows (:data:`CONTEXT_FRAMES` of context each side, beyond
-the encoder's receptive field), so the encoder's memory is flat in the clip's length.
+4. The encoder: three blocks Conv2D(3x3, 64) -> BatchNorm -> ReLU -> MaxPool(2) on
+   (time, mel), frames of 8 mel x 64 channels (mel-major) -> Dense(512) ReLU -> Dense(512)
+   ReLU, then mean + max over time: 512 values, written as ``feat_byols_000`` ...
+   ``feat_byols_511``. Frozen embeddings are computed in NumPy, one clip at a time
+   (:mod:`ser.features.byols_inference`: no JAX or Keras in extraction or prediction, so
+   a clip's bytes never depend on the clips encoded with it and memory stays flat);
+   the same network as a Keras 3 model (:func:`build_encoder`) is what fine-tuning
+   (:mod:`ser.models.byols_ft`) trains, tested to give the same embeddings.
 
 Standardisation
     The original standardises the log-mel input with a dataset mean and std (two
@@ -59,8 +54,6 @@ from typing import Any
 import numpy as np
 
 from ser.errors import ConfigError, SerError
-from ser.features.byols_encoder import CHUNK_FRAMES as CHUNK_FRAMES
-from ser.features.byols_encoder import EMBEDDING_DIM, Encoder, get_encoder
 from ser.features.byols_encoder import build_encoder as build_encoder
 from ser.features.byols_frontend import (
     F_MAX,
@@ -79,6 +72,8 @@ from ser.features.byols_frontend import (
 from ser.features.byols_frontend import TIME_STRIDE as TIME_STRIDE
 from ser.features.byols_frontend import mel_filterbank as mel_filterbank
 from ser.features.byols_frontend import norm_stats as norm_stats
+from ser.features.byols_inference import CHUNK_FRAMES as CHUNK_FRAMES
+from ser.features.byols_inference import EMBEDDING_DIM, Encoder, get_encoder
 from ser.features.byols_weights import ORIGINAL_COMMIT as ORIGINAL_COMMIT
 from ser.features.byols_weights import ORIGINAL_FILE as ORIGINAL_FILE
 from ser.features.byols_weights import ORIGINAL_SHA256 as ORIGINAL_SHA256
@@ -90,8 +85,9 @@ from ser.features.byols_weights import load_weights
 from ser.features.byols_weights import weights_dir as weights_dir
 from ser.features.mfcc import FeatureError
 
-#: Bump when the embedding values the same parameters produce change.
-BYOLS_VERSION = 1
+#: Bump when the embedding values the same parameters produce change (2: NumPy inference
+#: with batch norm folded into the convolutions; values moved by < 1e-5).
+BYOLS_VERSION = 2
 
 #: Defaults of ``byols.norm_mean`` / ``norm_std`` (see the module docstring).
 DEFAULT_NORM_MEAN = -6.172118
@@ -108,8 +104,7 @@ def byols_options(params: Mapping[str, Any]) -> dict[str, Any]:
     own = dict(params.get("options") or {})
     out = {"weights": own.get("weights"),
            "norm_mean": float(own.get("norm_mean", DEFAULT_NORM_MEAN)),
-           "norm_std": float(own.get("norm_std", DEFAULT_NORM_STD)),
-           "batch_size": int(own.get("batch_size", 16))}
+           "norm_std": float(own.get("norm_std", DEFAULT_NORM_STD))}
     if not out["norm_std"] > 0:
         raise ConfigError(f"byols.norm_std must be positive, got {out['norm_std']:g}")
     return out
@@ -206,9 +201,10 @@ def _logmel_item(item: tuple[int, str], params: Mapping[str, Any],
 def _logmel_pool(workers: int):
     """A process pool for the front end (``None``: run in this process).
 
-    Forked, with every worker started at once, when JAX is not loaded yet (call this
-    before :func:`get_encoder`); otherwise forkserver (forking a process that runs JAX's
-    threads can deadlock), with the front end's libraries preloaded in the server once.
+    Forked, with every worker started at once, when JAX is not loaded (the encoder does
+    not load it; a caller such as a benchmark may have); otherwise forkserver (forking a
+    process that runs JAX's threads can deadlock), with the front end's libraries
+    preloaded in the server once.
     """
     if workers <= 1:
         return None
@@ -220,7 +216,7 @@ def _logmel_pool(workers: int):
     if "jax" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
         pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
                                    mp_context=multiprocessing.get_context("fork"))
-        pool.submit(int).result()  # fork context: launches every worker now, before JAX
+        pool.submit(int).result()  # fork context: launches every worker now
         return pool
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["ser.features.byols", "librosa", "soxr"])
@@ -246,7 +242,7 @@ def extract_byols(manifest: Any, out_dir: str | Path, *, params: Mapping[str, An
     """Write ``summary.parquet`` (manifest columns + ``feat_byols_*``) and ``skipped.csv``.
 
     Log-mels are computed by ``workers`` processes, ``BLOCK_CLIPS`` clips at
-    a time, and encoded in this process in length buckets.
+    a time, and encoded in this process (NumPy, one clip at a time).
 
     Parameters
     ----------
@@ -291,9 +287,9 @@ def extract_byols(manifest: Any, out_dir: str | Path, *, params: Mapping[str, An
     good_idx: list[int] = []
     embeddings: list[np.ndarray] = []
     skipped: list[tuple[str, str]] = []
-    pool = _logmel_pool(n_workers if len(items) > 1 else 1)  # before JAX loads
+    pool = _logmel_pool(n_workers if len(items) > 1 else 1)
     try:
-        encoder = get_encoder(opts["weights"], batch_size=opts["batch_size"])
+        encoder = get_encoder(opts["weights"])
     except BaseException:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

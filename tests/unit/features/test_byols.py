@@ -1,4 +1,4 @@
-"""The byols feature set: safe checkpoint reading, shipped weights, numerics, bucketing."""
+"""The byols feature set: safe checkpoint reading, shipped weights, numerics, inference."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from ser.cli.byols import main as byols_main
 from ser.errors import SerError
 from ser.features import byols as B
 from ser.features import byols_weights
-from ser.features.byols_encoder import _pad_to, _round_up
 from ser.features.torch_checkpoint import CheckpointError, read_state_dict
 
 SHARED = ROOT.parent / "shared"
@@ -210,27 +209,52 @@ def test_embeddings_match_the_pytorch_reference_fixture():
     assert expected.std() > 0.5  # the fixture is not trivially flat
 
 
-def test_bucketed_inference_equals_per_clip_inference():
+def _pad_to(x: np.ndarray, width: int) -> np.ndarray:
+    return np.concatenate([x, np.zeros((width - x.shape[0], x.shape[1]), np.float32)])
+
+
+def test_inference_is_per_clip_chunked_and_agrees_with_the_keras_model():
     rng = np.random.default_rng(3)
     lengths = [8, 9, 15, 63, 64, 65, 130, 200, 257, B.CHUNK_FRAMES + 500]
     mels = [rng.normal(-6, 4, size=(n, 64)).astype(np.float32) for n in lengths]
-    enc = B.get_encoder(None, batch_size=4)
-    bucketed = enc.embed(mels, norm_mean=-6.0, norm_std=4.0)
+    enc = B.get_encoder(None)
+    together = enc.embed(mels, norm_mean=-6.0, norm_std=4.0)
     single = np.stack([enc.embed([m], norm_mean=-6.0, norm_std=4.0)[0] for m in mels])
-    # the same bytes whatever clips share a batch (shards merge to one job's output)
-    np.testing.assert_array_equal(bucketed, single)
-    # the long clip (chunked windows) equals the whole clip in one pass
-    long = (mels[-1] + 6.0) / 4.0
-    frames = enc.frame_outputs(_pad_to(long, _round_up(long.shape[0]))[None],
-                               np.array([long.shape[0]], np.int32))[0]
-    frames = frames[:long.shape[0] // 8]
-    np.testing.assert_allclose(bucketed[-1], frames.mean(0) + frames.max(0), atol=5e-5)
-    # and the pooled Keras model (for fine-tuning) gives the same embeddings
+    # the same bytes whatever clips are encoded with it (shards merge to one job's output)
+    np.testing.assert_array_equal(together, single)
+    # the long clip (overlapping windows) equals the whole clip in one pass
+    frames = enc.frame_outputs((mels[-1] + 6.0) / 4.0)
+    assert frames.shape == (lengths[-1] // 8, 512)
+    np.testing.assert_allclose(together[-1], frames.mean(0) + frames.max(0), atol=2e-5)
+    # the padded, masked Keras model (fine-tuning starts from it) gives the same embeddings
     arrays, _ = B.load_weights(None)
     pooled = B.build_encoder(arrays)
     x = np.stack([_pad_to((m + 6.0) / 4.0, 320) for m in mels[:8]])
     out = np.asarray(pooled.predict([x, np.array(lengths[:8], np.int32)], verbose=0))
-    np.testing.assert_allclose(out, bucketed[:8], atol=5e-5)
+    np.testing.assert_allclose(out, together[:8], atol=5e-5)
+    assert np.abs(together[:8]).max() > 0.5  # not trivially small
+
+
+def test_embedding_a_file_never_imports_jax_or_keras(tmp_path):
+    # JAX + Keras cost ~360 MB; the frozen encoder is NumPy (issue 17: flat, small memory).
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    t = np.arange(16000) / 16000
+    sf.write(tmp_path / "c.wav", (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000)
+    code = (
+        "import sys, json; from ser.features import byols as B\n"
+        f"p = json.loads({json.dumps(json.dumps(PARAMS['mfcc']))})\n"
+        "fp = B.byols_fingerprint({**p, 'options': {}})\n"
+        f"v = B.embedding_from_file({str(tmp_path / 'c.wav')!r}, fingerprint=fp)\n"
+        "assert v.shape == (512,), v.shape\n"
+        "print(sorted(m for m in ('jax', 'keras', 'torch') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_too_short_clip_is_a_one_line_feature_error(tmp_path):
