@@ -42,7 +42,7 @@ EMBEDDING_DIM = 512
 CHUNK_FRAMES = 2048
 #: ... with this much context on each side (a multiple of the 8-frame pooling stride).
 CONTEXT_FRAMES = 64
-#: Time steps per im2col block of a convolution (at most ~10 MB of columns).
+#: Time steps per im2col block of a convolution (at most ~5 MB of columns).
 CONV_ROWS = 64
 BN_EPS = 1e-5
 #: (conv, batch-norm) indices of the three blocks in the original ``features`` list.
