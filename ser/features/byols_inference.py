@@ -116,20 +116,25 @@ class Encoder:
                 np.maximum(h, 0, out=h)
         return h
 
-    def _frames(self, x: np.ndarray) -> np.ndarray:
-        """Frame outputs of a clip of any length, in overlapping windows when long."""
+    def _pooled(self, x: np.ndarray) -> np.ndarray:
+        """Mean + max over time of a standardised clip of any length; long clips go
+        through the network in overlapping windows and are pooled as they come (memory
+        flat in the clip's length)."""
         if x.shape[0] <= CHUNK_FRAMES:
-            return self.frame_outputs(x)
+            frames = self.frame_outputs(x)
+            return frames.mean(axis=0) + frames.max(axis=0)
         n_out = x.shape[0] // TIME_STRIDE
-        parts = []
+        total = np.zeros(EMBEDDING_DIM, np.float64)
+        peak = np.full(EMBEDDING_DIM, -np.inf, np.float32)
         for start in range(0, n_out * TIME_STRIDE, CHUNK_FRAMES):
             lo = max(0, start - CONTEXT_FRAMES)
             hi = min(x.shape[0], start + CHUNK_FRAMES + CONTEXT_FRAMES)
             out = self.frame_outputs(x[lo:hi])
             first = (start - lo) // TIME_STRIDE
             last = min(n_out, (start + CHUNK_FRAMES) // TIME_STRIDE) - lo // TIME_STRIDE
-            parts.append(out[first:last])
-        return np.concatenate(parts)
+            total += out[first:last].sum(axis=0, dtype=np.float64)
+            peak = np.maximum(peak, out[first:last].max(axis=0))
+        return (total / n_out).astype(np.float32) + peak
 
     def embed(self, logmels: Sequence[np.ndarray], *, norm_mean: float, norm_std: float,
               ) -> np.ndarray:
@@ -145,8 +150,7 @@ class Encoder:
             if m.shape[1] != N_MELS:
                 raise FeatureError(f"a clip has {m.shape[1]} mel bands; the encoder needs "
                                    f"{N_MELS}")
-            frames = self._frames((np.asarray(m, np.float32) - mean) / std)
-            out[i] = frames.mean(axis=0) + frames.max(axis=0)
+            out[i] = self._pooled((np.asarray(m, np.float32) - mean) / std)
         return out
 
 
