@@ -137,11 +137,18 @@ def _random_split(df: pd.DataFrame, *, test_size: float, seed: int) -> np.ndarra
 
     strata = df["corpus"] + "/" + df["emotion"]
     counts = strata.map(strata.value_counts())
-    # Strata with a single clip cannot be stratified; they go to train.
+    # Strata with a single clip cannot be stratified on their own; they share one stratum.
     stratify = strata.where(counts > 1, "__rare__")
-    _, test_idx = train_test_split(
-        np.arange(len(df)), test_size=test_size, random_state=seed, stratify=stratify
-    )
+    try:
+        _, test_idx = train_test_split(
+            np.arange(len(df)), test_size=test_size, random_state=seed, stratify=stratify
+        )
+    except ValueError as exc:  # too few clips for a stratified test set
+        raise ConfigError(
+            f"the random protocol cannot draw a stratified test set from {len(df)} clips "
+            f"(splits.test_size {test_size:g}): {str(exc).splitlines()[0]} - add clips "
+            "(at least two per corpus and emotion) or leave random out of train.protocols"
+        ) from None
     split = np.full(len(df), "train", dtype=object)
     split[test_idx] = "test"
     return split

@@ -93,6 +93,18 @@ def test_single_speaker_corpus_cannot_be_speaker_split():
         make_split(m, "speaker", test_size=0.25, seed=0)
 
 
+@pytest.mark.parametrize("emotions", [["neutral", "calm", "calm"],
+                                      ["sad", "sad", "happy", "happy"]])
+def test_random_split_of_too_few_clips_is_one_line(emotions):
+    # Once scikit-learn tracebacks: a lone clip in the pooled "rare" stratum; a test set
+    # smaller than the number of classes.
+    m = pd.DataFrame({"path": [f"c{i}.wav" for i in range(len(emotions))],
+                      "corpus": "ravdess", "speaker": "01", "emotion": emotions})
+    with pytest.raises(ConfigError, match="random protocol cannot draw") as info:
+        make_split(m, "random", test_size=0.25, seed=0)
+    assert "\n" not in str(info.value) and "add clips" in str(info.value)
+
+
 def test_grouped_cv_folds_never_share_a_speaker():
     split = make_split(fake_manifest(), "speaker", test_size=0.25, seed=0)
     train = split[split["split"] == "train"].reset_index(drop=True)
