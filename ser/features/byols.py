@@ -287,13 +287,8 @@ def extract_byols(manifest: Any, out_dir: str | Path, *, params: Mapping[str, An
     good_idx: list[int] = []
     embeddings: list[np.ndarray] = []
     skipped: list[tuple[str, str]] = []
+    encoder = get_encoder(opts["weights"])
     pool = _logmel_pool(n_workers if len(items) > 1 else 1)
-    try:
-        encoder = get_encoder(opts["weights"])
-    except BaseException:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-        raise
     with tqdm(total=len(items), unit="file", desc=desc, disable=not progress,
               file=sys.stderr) as bar, contextlib.ExitStack() as stack:
         if pool is not None:

@@ -102,7 +102,7 @@ class Encoder:
 
     def frame_outputs(self, x: np.ndarray) -> np.ndarray:
         """``(frames // 8, 512)`` last-layer outputs of one standardised ``(frames, 64)``
-        log-mel clip, computed whole (see :meth:`embed` for long clips)."""
+        log-mel clip, computed whole (long clips are windowed by :meth:`embed`)."""
         h = np.asarray(x, np.float32)[:, :, None]
         with single_threaded_blas():
             for kernel, bias in self.blocks:

@@ -57,7 +57,7 @@ def test_frame_lengths_finds_each_clips_end():
 
 def test_untrained_model_pools_exactly_the_byols_embedding():
     # The encoder starts from the shipped weights: its pooled output is the byols
-    # feature set's embedding (Encoder.embed, bucketed and masked) of the same clips.
+    # feature set's embedding (the NumPy Encoder.embed, one clip at a time) of the same clips.
     X, lengths = _clips(10, seed=1)
     arrays, _ = B.load_weights()
     nets = F.build_byols_ft(n_classes=4, cfg=_cfg(), norm_mean=-6.1, norm_std=4.2,
